@@ -1,0 +1,124 @@
+# otclir build. Everything is discovered by pattern, so adding a program,
+# a library file or a test needs no edit here:
+#   lib/*.c           -> lib/libotclir.a
+#   bin/NAME.c        -> bin/NAME
+#   tests/unit/test_*.c -> C unit tests (TAP on stdout, exit non-zero on failure)
+#   tests/bats/*.bats -> one bats file per program
+# Variants: `make` (release, into bin/ and lib/), `make asan` (AddressSanitizer +
+# UBSan, into build/asan/). `make test` runs the unit and bats tests on both.
+
+CC      ?= cc
+OPT     ?= -O2 -march=x86-64-v2
+CFLAGS  ?= $(OPT) -g
+WARN     = -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Ilib -I$(GEN) $(CPPFLAGS)
+LDLIBS   = -lzstd -lyaml -lopenblas -lm -lpthread
+PREFIX  ?= /usr/local
+SHELL    = /bin/bash
+
+# Variant layout: release objects under build/release, asan under build/asan.
+VARIANT ?= release
+ifeq ($(VARIANT),release)
+  LIBA   = lib/libotclir.a
+  BINDIR = bin
+else
+  LIBA   = build/$(VARIANT)/libotclir.a
+  BINDIR = build/$(VARIANT)/bin
+endif
+OBJ = build/$(VARIANT)/obj
+GEN = build/gen
+TESTBIN = build/$(VARIANT)/tests
+
+LIB_SRC  = $(sort $(wildcard lib/*.c))
+BIN_SRC  = $(sort $(wildcard bin/*.c))
+TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
+SCHEMAS  = $(sort $(wildcard schemas/*.yaml))
+PROGS    = $(patsubst bin/%.c,$(BINDIR)/%,$(BIN_SRC))
+TESTS    = $(patsubst tests/unit/%.c,$(TESTBIN)/%,$(TEST_SRC))
+LIB_OBJ  = $(patsubst lib/%.c,$(OBJ)/lib/%.o,$(LIB_SRC)) $(OBJ)/gen/schemas_gen.o
+
+.PHONY: all asan test test-release test-asan check unit bats install uninstall man clean bench fuzz progs tests
+all: progs
+progs: $(LIBA) $(PROGS)
+tests: $(TESTS)
+
+$(GEN)/schemas_gen.c: $(SCHEMAS) scripts/embed-schemas
+	@mkdir -p $(GEN)
+	scripts/embed-schemas $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+
+$(OBJ)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+$(OBJ)/gen/schemas_gen.o: $(GEN)/schemas_gen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) -c -o $@ $<
+
+$(LIBA): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BINDIR)/%: bin/%.c $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+$(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(LIBA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+
+-include $(wildcard build/$(VARIANT)/obj/lib/*.d)
+
+# ---- sanitizer variant ----
+ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+asan:
+	$(MAKE) VARIANT=asan CFLAGS="$(ASAN_FLAGS)" LDFLAGS="-fsanitize=address,undefined" progs tests
+
+# ---- tests ----
+# Unit tests and bats print TAP; tests/run-tests counts "ok"/"not ok" and ends
+# with "N passed, N failed". OTCLIR_BIN tells the bats files which binaries to run.
+unit: progs tests
+	@tests/run-tests unit $(TESTBIN)
+bats: progs
+	@OTCLIR_BIN=$(CURDIR)/$(BINDIR) tests/run-tests bats
+test-release: progs tests
+	@OTCLIR_BIN=$(CURDIR)/$(BINDIR) tests/run-tests all $(TESTBIN)
+test-asan: asan
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  OTCLIR_BIN=$(CURDIR)/build/asan/bin OTCLIR_SANITIZED=1 tests/run-tests all build/asan/tests
+test:
+	@$(MAKE) --no-print-directory test-release
+	@$(MAKE) --no-print-directory test-asan
+check: test
+
+# ---- man pages from --help (help2man), install ----
+man: progs
+	@mkdir -p build/man
+	@for p in $(PROGS); do n=$$(basename $$p); \
+	  help2man --no-info --no-discard-stderr --version-string="otclir $$(sed -n 's/.*OTC_VERSION "\(.*\)"/\1/p' lib/util.h)" \
+	    -n "$$(sed -n 's/^ \* *$$n: *//p;' bin/$$n.c | head -1)" -o build/man/$$n.1 ./$$p || exit 1; done
+
+install: progs man
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/otclir/schemas $(DESTDIR)$(PREFIX)/share/man/man1
+	install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(SCHEMAS) schemas/README.md $(DESTDIR)$(PREFIX)/share/otclir/schemas/
+	install -m 644 build/man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+
+uninstall:
+	rm -f $(patsubst bin/%.c,$(DESTDIR)$(PREFIX)/bin/%,$(BIN_SRC))
+	rm -f $(patsubst bin/%.c,$(DESTDIR)$(PREFIX)/share/man/man1/%.1,$(BIN_SRC))
+	rm -rf $(DESTDIR)$(PREFIX)/share/otclir
+
+# ---- benchmarks (not part of test): each bench/*.sh appends to bench/results/ ----
+bench: progs
+	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
+
+# ---- fuzzing (not in CI): libFuzzer on the frame reader, fixed budget ----
+FUZZ_SECONDS ?= 300
+fuzz:
+	$(MAKE) VARIANT=fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(LIBA) build/fuzz/libotclir.a
+	@mkdir -p build/fuzz/corpus
+	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
+	build/fuzz/fuzz_rec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus tests/fuzz/seeds
+
+clean:
+	rm -rf build lib/libotclir.a $(PROGS)
