@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define REC_MAGIC "OTCLIR"       /* 6 bytes, then NUL, then the major version byte */
 #define REC_VERSION_MAJOR 1
@@ -58,15 +59,21 @@ typedef struct rec_schema {
 } rec_schema;
 
 /* ---- schemas ---- */
-/* The schemas in schemas/*.yaml are compiled into the library; look one up
+/* The schemas in schemas/NAME.yaml are compiled into the library; look one up
  * by record type name ("tokens"). Returns a new copy, or NULL if unknown. */
 rec_schema *rec_schema_builtin(const char *record);
-/* Parse a schema from YAML text (the format of schemas/*.yaml). NULL + err on error. */
+/* Parse a schema from YAML text (the format of schemas/NAME.yaml). NULL + err on error. */
 rec_schema *rec_schema_from_yaml(const char *text, size_t len, char *err, size_t errlen);
 rec_schema *rec_schema_copy(const rec_schema *s);
 void rec_schema_free(rec_schema *s);
 /* Names of all builtin schemas, NULL-terminated. */
 const char *const *rec_schema_builtin_names(void);
+/* Print a schema and its metadata as YAML (the schemas/NAME.yaml format plus a
+ * `meta:` map), e.g. for `rec schema`. */
+void rec_schema_print(FILE *f, const rec_schema *s);
+/* Check a schema's consistency (names, types, dim references, limits);
+ * 0 if valid, else -1 with the reason in err. */
+int rec_schema_validate(const rec_schema *s, char *err, size_t errlen);
 
 int rec_field_index(const rec_schema *s, const char *name);  /* -1 if absent */
 int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */
@@ -80,7 +87,9 @@ size_t rec_type_size(rec_type t);
 
 /* ---- records ---- */
 /* A record view: pointers into the reader's frame buffer (valid until the
- * next rec_read) or, when writing, into caller memory (valid until rec_write). */
+ * next rec_read) or, when writing, into caller memory (valid until rec_write).
+ * Read strings are valid UTF-8 without NUL bytes and are NUL-terminated in
+ * place, so they can be used as C strings. */
 typedef struct {
   const void *data;         /* NULL when the (optional) field is absent */
   size_t count;             /* elements (product of shape), or bytes for REC_STR */
@@ -168,7 +177,8 @@ void rec_put_from(rec_writer *w, const rec_record *in);
 int rec_write(rec_writer *w);
 const char *rec_writer_error(const rec_writer *w);
 uint64_t rec_writer_count(const rec_writer *w);
-/* Write the end frame, flush, finish zstd, rename a file into place. */
+/* Write the end frame, flush, finish zstd, rename a file into place. Frees
+ * the writer in any case; on error rec_writer_error(NULL) has the message. */
 int rec_writer_close(rec_writer *w);
 /* Abandon: no end frame (a reader will report truncation), temp file removed. */
 void rec_writer_abort(rec_writer *w);
@@ -177,9 +187,14 @@ void rec_writer_abort(rec_writer *w);
 rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_write_opts *o);
 void rec_write_or_die(rec_writer *w);
 void rec_writer_close_or_die(rec_writer *w);
+/* By default rec_write rejects NaN/Inf in float fields, as readers do; a
+ * writer of e.g. training logs may allow them (its readers must too). */
+void rec_writer_allow_nonfinite(rec_writer *w, bool allow);
 
 /* ---- helpers ---- */
 uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
+/* The table implementation (what crc32c uses without SSE4.2), for tests. */
+uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 /* Validate UTF-8; returns the byte offset of the first bad byte, or len if valid. */
 size_t utf8_check(const char *s, size_t len);
 /* Parse "--zstd[=LEVEL]" style values: NULL arg means default level 3. */

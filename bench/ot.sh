@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# bench/ot.sh: Sinkhorn plans per second, lib/ot.c against POT (python3-pot), in one run.
+#
+# Same problems (token-vector pairs, d = 768 like mBERT, written once by
+# `ot_bench gen`), same eps (0.05), same tolerance (1e-6) and the same stop
+# rule (POT's: L2 error of the column marginal, tested every 10th iteration),
+# cost matrix 1 - cos included on both sides. Ours: one ot_solve_batch call
+# per batch; POT: ot.sinkhorn in a Python loop (it has no batch of different
+# problems). Also measures this machine's exp throughput and memory bandwidth
+# to say how far the Sinkhorn kernel is from them.
+# Writes bench/results/ot.md. Usage: bash bench/ot.sh   (after `make`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3              # Debian's python3 with python3-pot and numpy
+EPS=0.05 TOL=1e-6 D=768
+out=build/bench
+mkdir -p "$out" bench/results
+[ -f lib/libotclir.a ] || make -s lib/libotclir.a
+cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/ot_bench" bench/ot_bench.c lib/libotclir.a \
+  -lzstd -lyaml -lopenblas -lm -lpthread
+
+field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
+
+# size, problems in our batch, problems POT solves (its rate is measured over >= 2 s)
+cases="16 2000 40
+32 1000 20
+64 500 10
+512 4 2"
+
+rows=""
+while read -r n count pcount; do
+  data="$out/ot_$n.bin"
+  "$out/ot_bench" gen "$n" "$n" "$D" "$count" 1 "$data"
+  ours1=$("$out/ot_bench" run "$n" "$n" "$D" "$count" "$data" 1 pot "$EPS" "$TOL")
+  ours2=$("$out/ot_bench" run "$n" "$n" "$D" "$count" "$data" 2 pot "$EPS" "$TOL")
+  ours_l1=$("$out/ot_bench" run "$n" "$n" "$D" "$count" "$data" 1 l1 "$EPS" "$TOL")
+  # same first problems as POT, for the iteration and cost comparison
+  oursp=$("$out/ot_bench" run "$n" "$n" "$D" "$pcount" "$data" 1 pot "$EPS" "$TOL")
+  pot=$("$PY" bench/ot_pot.py "$n" "$n" "$D" "$pcount" "$data" sinkhorn_log "$EPS" "$TOL" 2)
+  potp=$("$PY" bench/ot_pot.py "$n" "$n" "$D" "$pcount" "$data" sinkhorn "$EPS" "$TOL" 2)
+  o1=$(field plans_per_s <<<"$ours1"); o2=$(field plans_per_s <<<"$ours2"); ol=$(field plans_per_s <<<"$ours_l1")
+  p=$(field plans_per_s <<<"$pot"); pp=$(field plans_per_s <<<"$potp")
+  it_o=$(field mean_iters <<<"$oursp"); it_p=$(field mean_iters <<<"$pot")
+  c_o=$(field mean_cost <<<"$oursp"); c_p=$(field mean_cost <<<"$pot")
+  nsit=$(awk -v r="$o1" -v it="$(field mean_iters <<<"$ours1")" 'BEGIN{printf "%.3g", 1e6/(r*it)}')
+  row=$(awk -v n="$n" -v c="$count" -v o1="$o1" -v o2="$o2" -v ol="$ol" -v p="$p" -v pp="$pp" -v io="$it_o" \
+    -v ip="$it_p" -v co="$c_o" -v cp="$c_p" -v ns="$nsit" 'BEGIN{
+      printf "| %dx%d | %d | %.1f | %.1f | %.1f | %.2f | **%.0fx** | %.2f | %.0fx | %s / %s | %.1e | %s |",
+        n, n, c, o1, o2, ol, p, o1/p, pp, o1/pp, io, ip, (co>cp?co-cp:cp-co), ns }')
+  echo "$row"
+  rows+="$row"$'\n'
+done <<<"$cases"
+
+lim=$("$out/ot_bench" limits)
+exp_ns=$(field exp_ns <<<"$lim"); bw=$(field memcpy_GBps <<<"$lim"); rd=$(field read2MiB_GBps <<<"$lim")
+echo "$lim"
+# 512x512: one pass over the double kernel (2 MiB) per iteration
+k512=$(grep '^| 512x512' <<<"$rows" | awk -F'|' '{print $13}' | tr -d ' ')
+limits=$(awk -v e="$exp_ns" -v rd="$rd" -v k="$k512" 'BEGIN{
+  bytes=512*512*8; tmem=bytes/(rd*1e3); texp=2*512*512*e/1e3;
+  printf "- One iteration at 512x512 streams the 2 MiB double kernel once (row update fused with the next column product): at the measured %.1f GB/s read bandwidth of a 2 MiB buffer that takes **%.1f us**; the measured time per iteration (all setup, cost matrix and dgemm included) is **%s us**, i.e. %.0f%% of that bound.\n", rd, tmem, k, 100*tmem/k;
+  printf "- A plain log-domain iteration needs 2nm exps: at the measured %.2f ns per exp that alone is **%.0f us** per iteration at 512x512 (%.0fx ours). The stabilised kernel computes exps only when it rebuilds the kernel (start and rare absorptions).\n", e, texp, texp/k }')
+
+{
+  echo "# OT benchmark: lib/ot.c vs POT"
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); POT $("$PY" -c 'import ot; print(ot.__version__)'), numpy $("$PY" -c 'import numpy; print(numpy.__version__)')"
+  echo "- Command: \`bash bench/ot.sh\` (eps $EPS, tol $TOL, POT's stop rule on both sides: L2 column error every 10th iteration; d = $D; cost 1 - cos computed per plan on both sides)"
+  echo "- The machine was shared with other jobs while this ran: absolute figures are noisy, ratios are from one run."
+  echo
+  echo "| size | batch | ours 1 thread (plans/s) | ours 2 threads | ours, L1 rule every iteration | POT sinkhorn_log | ratio | POT sinkhorn (plain) | ratio | mean iters ours / POT | mean cost diff | us per iteration (ours, 1 thread) |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  printf "%s" "$rows"
+  echo
+  echo "Ratios are ours on 1 thread over POT. POT's plain \`sinkhorn\` (scaling domain) is faster than its log domain but overflows for small eps; ours is log-domain stable (tested at eps 1e-3 and 1e-4)."
+  echo
+  echo "## Distance from the machine's limits"
+  echo
+  echo "- exp (libm, double): $exp_ns ns per call; memcpy of 256 MiB: $bw GB/s (read + write); read of a 2 MiB buffer: $rd GB/s"
+  printf "%s" "$limits"
+} > bench/results/ot.md
+echo "wrote bench/results/ot.md"

@@ -1,0 +1,134 @@
+/* ot_bench: driver for bench/ot.sh (built there against lib/libotclir.a).
+ *
+ *   ot_bench gen N M D COUNT SEED FILE      write COUNT problems (raw float32: S then T per problem)
+ *   ot_bench run N M D COUNT FILE THREADS RULE EPS TOL
+ *        solve them in one ot_solve_batch call, repeated until >= 1 s; print
+ *        "plans_per_s=X mean_iters=Y mean_cost=Z" (RULE: pot = POT's stop rule:
+ *        L2 column error checked every 10th iteration; l1 = ot.h default: L1 error
+ *        of both marginals, every iteration)
+ *   ot_bench limits                         exp throughput, memory bandwidth, matvec rate
+ *
+ * The data imitate token vectors of a sentence pair: T random normal, each
+ * source token a noisy copy of a random target token, so costs spread over
+ * [0, 1.3] like contextual embeddings of translations do.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ot.h"
+#include "rng.h"
+#include "util.h"
+
+static float *load(const char *path, size_t count) {
+  FILE *f = fopen(path, "rb");
+  if (!f) die_errno("%s", path);
+  float *x = xmalloc(count * sizeof(float));
+  if (fread(x, sizeof(float), count, f) != count) die("%s: short file", path);
+  fclose(f);
+  return x;
+}
+
+static volatile double sink;
+
+static void limits(void) {
+  /* exp throughput: independent exps over an array (libm, double) */
+  size_t n = 1 << 16;
+  double *x = xmalloc(n * sizeof(double)), *y = xmalloc(n * sizeof(double));
+  for (size_t i = 0; i < n; i++) x[i] = -40.0 * (double)i / (double)n;
+  int reps = 0;
+  double t0 = now_seconds(), t;
+  do {
+    for (size_t i = 0; i < n; i++) y[i] = exp(x[i] + reps * 1e-9);
+    reps++;
+  } while ((t = now_seconds() - t0) < 0.5);
+  sink = y[n / 2];
+  printf("exp_ns=%.3f\n", t * 1e9 / ((double)reps * n));
+  free(x), free(y);
+  /* memory bandwidth: memcpy of 256 MiB (read + write counted) */
+  size_t big = (size_t)256 << 20;
+  char *a = xmalloc(big), *b = xmalloc(big);
+  memset(a, 1, big), memset(b, 2, big);
+  reps = 0, t0 = now_seconds();
+  do {
+    memcpy(b, a, big);
+    a[reps % 64]++;
+    reps++;
+  } while ((t = now_seconds() - t0) < 1.0);
+  printf("memcpy_GBps=%.2f\n", 2.0 * big * reps / t / 1e9);
+  /* read bandwidth of a buffer the size of a 512x512 double kernel (2 MiB) */
+  size_t kn = 512 * 512;
+  double *k = (double *)a, s = 0;
+  reps = 0, t0 = now_seconds();
+  do {
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (size_t i = 0; i < kn; i += 4) s0 += k[i], s1 += k[i + 1], s2 += k[i + 2], s3 += k[i + 3];
+    s += s0 + s1 + s2 + s3;
+    reps++;
+  } while ((t = now_seconds() - t0) < 0.5);
+  sink = s;
+  printf("read2MiB_GBps=%.2f\n", 8.0 * kn * reps / t / 1e9);
+  free(a), free(b);
+}
+
+int main(int argc, char **argv) {
+  otc_init("ot_bench");
+  if (argc >= 2 && strcmp(argv[1], "limits") == 0) {
+    limits();
+    return 0;
+  }
+  if (argc == 8 && strcmp(argv[1], "gen") == 0) {
+    int n = atoi(argv[2]), m = atoi(argv[3]), d = atoi(argv[4]), count = atoi(argv[5]);
+    rng_t g;
+    rng_seed(&g, strtoull(argv[6], NULL, 10));
+    FILE *f = fopen(argv[7], "wb");
+    if (!f) die_errno("%s", argv[7]);
+    float *S = xmalloc(sizeof(float) * n * d), *T = xmalloc(sizeof(float) * m * d);
+    for (int c = 0; c < count; c++) {
+      for (int j = 0; j < m * d; j++) T[j] = (float)rng_normal(&g);
+      for (int i = 0; i < n; i++) {
+        int j = (int)rng_below(&g, (uint64_t)m);
+        for (int k = 0; k < d; k++) S[i * d + k] = T[j * d + k] + 0.8f * (float)rng_normal(&g);
+      }
+      fwrite(S, sizeof(float), (size_t)n * d, f);
+      fwrite(T, sizeof(float), (size_t)m * d, f);
+    }
+    if (fclose(f) != 0) die_errno("%s", argv[7]);
+    free(S), free(T);
+    return 0;
+  }
+  if (argc == 11 && strcmp(argv[1], "run") == 0) {
+    int n = atoi(argv[2]), m = atoi(argv[3]), d = atoi(argv[4]), count = atoi(argv[5]);
+    int threads = atoi(argv[7]);
+    size_t per = (size_t)(n + m) * d;
+    float *x = load(argv[6], per * count);
+    ot_problem *p = xcalloc(count, sizeof *p);
+    ot_result *r = xcalloc(count, sizeof *r);
+    for (int c = 0; c < count; c++)
+      p[c] = (ot_problem){.S = x + per * c, .T = x + per * c + (size_t)n * d, .n = n, .m = m, .ds = d, .dt = d};
+    ot_options o;
+    ot_options_default(&o);
+    otc_set_threads(threads);
+    o.threads = threads;
+    o.eps = atof(argv[9]), o.tol = atof(argv[10]);
+    if (strcmp(argv[8], "pot") == 0) o.err_norm = OT_NORM_L2_COL, o.check_every = 10;
+    o.max_iter = 100000;
+    size_t ws = ot_batch_workspace_size(p, count, &o);
+    void *work = xmalloc(ws);
+    int reps = 0;
+    double t0 = now_seconds(), t;
+    do {
+      ot_solve_batch(p, r, count, &o, work, ws);
+      reps++;
+    } while ((t = now_seconds() - t0) < 1.0);
+    double iters = 0, cost = 0;
+    for (int c = 0; c < count; c++) iters += r[c].iters, cost += r[c].cost;
+    printf("plans_per_s=%.2f mean_iters=%.2f mean_cost=%.9f\n", (double)reps * count / t, iters / count,
+           cost / count);
+    free(work), free(p), free(r), free(x);
+    return 0;
+  }
+  fprintf(stderr, "usage: see the comment at the top of bench/ot_bench.c\n");
+  return 2;
+}

@@ -1,0 +1,178 @@
+/* rank.h: exact search of query token-vector sets against a document
+ * collection of token-vector sets (the `vectors` records of schemas/vectors.yaml).
+ *
+ * Every similarity is an entry of a matrix product computed with cblas_sgemm:
+ * all token rows of a batch of queries times all token rows of a block of
+ * documents, followed by segmented max/sum reductions. The search is exact
+ * (no index structure, no pruning).
+ *
+ * Scores, with s(x, y) = x.y on unit vectors (--sim cos, the default) or on the
+ * raw vectors (--sim dot), q_1..q_n the query tokens and d_1..d_m the document
+ * tokens (tokens whose id is in skip_ids are removed from both first):
+ *   dense       s(q, d) of the pooled vectors: the record's `vec` if present
+ *               (and pool_mean is off), else the mean of its token vectors
+ *               (normalised afterwards under cos).
+ *   maxsim      sum_i max_j s(q_i, d_j) (ColBERT), or that sum divided by n
+ *               (maxsim_mean).
+ *   maxsim-sym  (1/n sum_i max_j s(q_i, d_j) + 1/m sum_j max_i s(q_i, d_j)) / 2:
+ *               both directions always averaged over their own tokens, so the
+ *               score stays in [-1, 1] under cos whatever the lengths.
+ *   ot          the top ot_candidates documents of ot_base (with CSLS if asked)
+ *               reranked by -C, C the entropic OT transport cost between the
+ *               token sets under the cosine cost 1 - cos(q_i, d_j), uniform
+ *               weights (lib/ot.h). Only those candidates are returned.
+ * The float32 products are reduced in double; a score is a double.
+ *
+ * CSLS (csls_k = K > 0): score'(q, d) = 2 s(q, d) - r_q - r_d, r_q the mean of
+ * the K largest s(q, .) over all documents, r_d the mean of the K largest
+ * s(., d) over ALL queries of the call (fewer if there are fewer than K).
+ * r_d needs every query before any query can be ranked: the caller passes the
+ * whole query set in one rank_search call (the program then holds all query
+ * vectors in memory), and the similarities are computed twice (a first pass
+ * for r_q and r_d, a second for the ranking), which doubles the time. r_d
+ * costs K floats per document. For `ot`, CSLS applies to the first stage.
+ *
+ * Order: by score descending, ties by document id ascending (bytewise, as
+ * strcmp), or descending with tie_desc. Note that trec_eval and `score`
+ * re-sort a run by score and break ties by docid DESCENDING, so an exact tie
+ * is evaluated in the opposite order of our `rank` column unless tie_desc is
+ * set (`rank --ties desc`).
+ *
+ * Determinism: documents are cut into blocks by a fixed row budget and every
+ * sgemm call has a shape that depends only on the data and the options, never
+ * on the thread count; each thread runs whole blocks with OpenBLAS itself
+ * single-threaded, and per-thread partial results are merged under the total
+ * order above. So the output is bit-identical for any thread count.
+ *
+ * Memory: the documents are views (typically into a memory-mapped file); the
+ * index holds 40 bytes per document plus the id order. Per thread: one block
+ * of document rows (block_rows x d floats), one product tile (at most
+ * tile_rows x block_rows floats), and per query of a batch a heap of k hits;
+ * k = 0 (all) keeps batch x documents doubles instead, and the batch shrinks so
+ * that stays under 256 MiB.
+ */
+#ifndef OTC_RANK_H
+#define OTC_RANK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT } rank_mode;
+typedef enum { RANK_COS, RANK_DOT } rank_sim;
+
+typedef struct {
+  rank_mode mode;
+  rank_sim sim;
+  bool maxsim_mean;          /* maxsim: average over query tokens instead of summing */
+  bool pool_mean;            /* dense: mean of the token vectors even when `vec` is present */
+  int csls_k;                /* 0 = no hubness correction */
+  size_t k;                  /* hits per query; 0 = all */
+  bool tie_desc;             /* ties by docid descending (trec_eval's order) */
+  const uint32_t *skip_ids;  /* token ids whose vectors are left out (e.g. [CLS], [SEP]) */
+  size_t nskip;
+  const uint32_t *q_skip_ids; /* for the queries, when non-NULL (their vocabulary may differ); */
+  size_t nq_skip;             /* else skip_ids apply to both sides */
+  int threads;               /* <= 0: otc_threads() */
+  size_t batch;              /* queries per batch; 0 = default 1024 */
+  /* ot mode */
+  rank_mode ot_base;         /* first stage: RANK_DENSE, RANK_MAXSIM or RANK_MAXSIM_SYM */
+  size_t ot_candidates;      /* R, 0 = default 100 */
+  double ot_eps;             /* Sinkhorn regularisation, 0 = default 0.05 */
+  int ot_max_iter;           /* 0 = default 1000 */
+  double ot_tol;             /* 0 = default 1e-6 (L1 marginal error) */
+  /* Rows of a document block and of a query tile (0 = 2048 and 1024). Only
+   * speed and memory depend on them, and the exact float rounding of sgemm;
+   * tests set them small to exercise many blocks. */
+  size_t block_rows, tile_rows;
+} rank_opts;
+
+/* Defaults: dense, cos, k 100, ot_base maxsim-sym, the rest zero/off. */
+void rank_opts_default(rank_opts *o);
+const char *rank_mode_name(rank_mode m);
+int rank_mode_parse(const char *s, rank_mode *out); /* 0 ok, -1 unknown */
+
+/* One text: views, not copies. id need not be NUL-terminated. */
+typedef struct {
+  const char *id;
+  size_t idlen;
+  uint32_t n;              /* tokens */
+  const float *vecs;       /* n x d, row-major */
+  const uint32_t *ids;     /* n token ids; may be NULL when nskip == 0 */
+  const float *vec;        /* pooled vector (d), or NULL */
+} rank_item;
+
+typedef struct {
+  uint32_t doc;            /* index into the document array */
+  double score;
+} rank_hit;
+
+typedef struct rank_index rank_index;
+
+/* Prepare a search over docs[0..ndocs) (kept by pointer: they must outlive the
+ * index). Fails (NULL, message in err) on a duplicate document id. Documents
+ * with no tokens left after skip_ids (or no tokens at all) are never
+ * retrieved: rank_index_empty() counts them. The options that matter here
+ * (mode, sim, skip_ids, pool_mean, tie_desc) must be the same at search time. */
+rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const rank_opts *o,
+                           char *err, size_t errlen);
+void rank_index_free(rank_index *ix);
+size_t rank_index_empty(const rank_index *ix);
+
+/* Called once per query, in query order; hits are best first. A query with no
+ * tokens left gets nhits = 0. */
+typedef void (*rank_emit_fn)(void *ctx, size_t query, const rank_hit *hits, size_t nhits);
+
+/* Rank queries[0..nq) (d as the index). With csls_k the whole query set must
+ * be in this one call. Returns 0, or -1 with a message in err. */
+int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o,
+                rank_emit_fn emit, void *ctx, char *err, size_t errlen);
+
+/* Floating-point operations of the matrix products of one pass over nq
+ * queries (2 x query rows x document rows x d), for benchmarks. */
+double rank_flops(const rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o);
+
+/* Compare two ids as strcmp would (bytewise unsigned, a prefix first). */
+int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen);
+
+/* ---- document files (lib/rank_docs.c) ---- */
+struct rec_schema;
+struct rec_reader;
+
+/* A `vectors` stream file, memory-mapped: items point into the mapping. */
+typedef struct {
+  rank_item *items;
+  size_t n, d;                      /* d = 0 for a stream without records */
+  const struct rec_schema *schema;  /* the stream's schema and metadata */
+  char *mapped;                     /* path of the mapped file: the file, or its decompressed cache */
+  bool from_cache;                  /* a zstd file was decompressed (now or by an earlier run) */
+  void *map;
+  size_t maplen;
+  struct rec_reader *reader;
+} rank_docs;
+
+/* Open a `vectors` stream file. An uncompressed file is mapped as it is. A
+ * zstd-compressed one is decompressed once into a cache file and that is
+ * mapped: the cache is ".NAME.KEY.rank-cache" beside the file when its
+ * directory is writable and cache_dir is NULL, else "otclir-KEY.rank-cache"
+ * in cache_dir (NULL: $TMPDIR, else /tmp); KEY hashes the file's device, inode, size and
+ * modification time, so a changed file gets a new cache (and the old one of
+ * that name beside it is removed). The cache is written to a temporary name
+ * and renamed, so concurrent runs are safe. Every record is validated (CRCs,
+ * shapes, finite values, the end frame: a truncated file is an error).
+ * Returns NULL with a message naming the file (and record, byte offset). */
+rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, size_t errlen);
+void rank_docs_close(rank_docs *dc);
+
+/* Refuse to compare streams of different dims or, unless allow_model,
+ * different stream metadata under any of the keys model, layer, pooling,
+ * vocab, special_ids (a key set on one side only is a difference too).
+ * d_docs = 0 (no documents) skips the dim check. Returns 0 or -1 + message. */
+int rank_meta_check(const struct rec_schema *queries, size_t d_queries, const struct rec_schema *docs,
+                    size_t d_docs, bool allow_model, char *err, size_t errlen);
+
+/* Parse a list of token ids "101,102" (also from the `special_ids` metadata).
+ * Returns 0 and a malloc'ed array, or -1 on a malformed list. */
+int rank_parse_ids(const char *s, uint32_t **ids, size_t *n);
+
+#endif

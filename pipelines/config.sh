@@ -1,0 +1,78 @@
+# pipelines/config.sh: the experiment's settings, sourced by lib.sh. Every
+# variable can be set in the environment (LANGS="swh deu" pipelines/run).
+# QUICK=1 is a smoke subset (about 5 minutes on 2 cores); ALL=1 runs all 41
+# XTREME-R Tatoeba languages. Stage parameters reach the make-like checks
+# through `stamp`, so changing one reruns exactly the stages it affects.
+
+if [ "${ALL:-0}" = 1 ]; then
+  LANGS=${LANGS:-$(awk -F'\t' '!/^#/ && $4 ~ /tatoeba/ { printf "%s ", $1 }' "$LANGS_TSV")}
+elif [ "${QUICK:-0}" = 1 ]; then
+  LANGS=${LANGS:-"swh deu"}
+fi
+# 4 low-resource languages of different families (Bantu, Austronesian,
+# Dravidian, Kartvelian) and 3 high-resource ones (Germanic, Slavic, Sinitic).
+LANGS=${LANGS:-"swh jav tel kat deu rus cmn"}
+LAREQA=${LAREQA:-1}                 # 1: also LAReQA on XQuAD-R
+# The teacher's vocabulary: the English side of these languages' bitext
+# (default all of langs.tsv, so the teacher does not depend on LANGS).
+TEACHER_LANGS=${TEACHER_LANGS:-$(awk -F'\t' '!/^#/ { printf "%s ", $1 }' "$LANGS_TSV")}
+
+# Models. TEACHER=DIR / STUDENT_INIT=DIR bring real Hugging Face BERT folders
+# (e.g. multilingual BERT): the teacher then encodes English, students start
+# from STUDENT_INIT with its own vocabulary (no pruning, no teacher copy).
+TEACHER=${TEACHER:-}
+STUDENT_INIT=${STUDENT_INIT:-}
+MBERT_VOCAB=${MBERT_VOCAB:-$OTCLIR_DATA/vocab/mbert-cased/vocab.txt}
+DIM=${DIM:-128}                     # embedded teacher and students
+STUDENT_LAYERS=${STUDENT_LAYERS:-0} # the prototype's best: 0 layers (embeddings + LayerNorm)
+MAX_LEN=${MAX_LEN:-64}              # ids per side, [CLS] and [SEP] included
+SEED=${SEED:-1}
+
+# Training (distill-step). The prototype: Sinkhorn eps 0.05, AdamW 3e-3.
+EPOCHS=${EPOCHS:-3}
+LR=${LR:-3e-3}
+MAX_PAIRS=${MAX_PAIRS:-20000}       # per language, a seeded sample of the bitext
+ADV_EPS=${ADV_EPS:-0.05}            # embedding-space ball radius (per token, L2; the
+                                    # embedded students' rows start at norm ~0.23)
+ADV_STEPS=${ADV_STEPS:-3}           # PGD / FreeLB ascent steps
+ADV_WEIGHT=${ADV_WEIGHT:-1.0}
+WORST_K=${WORST_K:-4}               # discrete: worst of K noisy copies
+WOK_TYPO=${WOK_TYPO:-0.3}           # its typo rate per word
+WOK_SWITCH=${WOK_SWITCH:-0.2}       # its code-switch rate (languages with a dictionary)
+
+# Systems: lex = the teacher applied to X; dict = word-by-word dictionary
+# translation of X, then the teacher; cos = mean-pool distillation (1 - cos);
+# ot = OT distillation (OPTICAL); ot-fgsm / ot-pgd / ot-freelb = OT with
+# embedding-space adversarial training; ot-wok = OT with discrete worst-of-K
+# typo + code-switch augmentation under the current student.
+SYSTEMS=${SYSTEMS:-"lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok"}
+# Conditions: clean; typos at word rate R (typoR); dictionary code-switching
+# at rate 0.3 (cs); embedding PGD attack on the query at radius R times the
+# model's median embedding norm (pgdR).
+CONDITIONS=${CONDITIONS:-"clean typo0.1 typo0.3 cs pgd0.1 pgd0.3"}
+PGD_STEPS=${PGD_STEPS:-5}
+CS_RATE=${CS_RATE:-0.3}
+
+# Retrieval: the prototype's symmetric MaxSim with CSLS k=10 for Tatoeba;
+# LAReQA's 13,014-sentence pool is searched with mean-pooled vectors (dense).
+RANK_MODE=${RANK_MODE:-maxsim-sym}
+CSLS=${CSLS:-10}
+TEST_CAP=${TEST_CAP:-0}             # >0: first N Tatoeba test pairs only (smoke tests)
+LAREQA_SYSTEMS=${LAREQA_SYSTEMS:-"lex cos ot ot-wok"}
+LAREQA_CONDITIONS=${LAREQA_CONDITIONS:-"clean typo0.3"}
+LAREQA_PAIRS=${LAREQA_PAIRS:-4000}  # per language, for the one multilingual LAReQA student
+COMPARE=${COMPARE:-"ot-wok:ot ot-pgd:ot"}  # significance: system B against A, per language
+
+if [ "${QUICK:-0}" = 1 ]; then
+  EPOCHS=${QUICK_EPOCHS:-2}
+  MAX_PAIRS=${QUICK_MAX_PAIRS:-4000}
+  SYSTEMS=${QUICK_SYSTEMS:-"lex dict cos ot ot-pgd ot-wok"}
+  CONDITIONS=${QUICK_CONDITIONS:-"clean typo0.3 pgd0.3"}
+  LAREQA_PAIRS=${QUICK_LAREQA_PAIRS:-1000}
+  LAREQA_SYSTEMS=${QUICK_LAREQA_SYSTEMS:-"lex ot"}
+  LAREQA_CONDITIONS=clean
+fi
+
+export LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR \
+  MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
+  CS_RATE RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# student.sh LANG: a student's training data and starting point.
+#   LANG = a code of langs.tsv, or "mul": the one multilingual student for
+#   LAReQA (LAREQA_PAIRS pairs of each XQuAD-R language with English, plus as
+#   many English-English pairs so that English candidates, which it encodes
+#   too, stay where the teacher put them).
+# Output in WORK/lang/LANG/:
+#   train.tsv.zst    ID<TAB>X<TAB>ENGLISH, a seeded sample of MAX_PAIRS pairs,
+#                    shuffled (distill-step trains in input order)
+#   vocab.txt        the student's vocabulary: multilingual BERT's pieces that
+#                    the X side of train.tsv uses (STUDENT_INIT: its own)
+#   init/            the untrained student: STUDENT_LAYERS layers, DIM wide,
+#                    rows of pieces the teacher also has copied from the
+#                    teacher (position/token-type embeddings and LayerNorm
+#                    too), the rest random (STUDENT_INIT: that folder)
+#   train.pairs.zst  pair records: src_ids (student), tgt_ids and tgt_vecs
+#                    (teacher, computed once), src_text/tgt_text
+#   eng.vec.zst      the teacher's token vectors of the Tatoeba English side
+. "$(dirname "$0")/lib.sh"
+L=${1:?usage: student.sh LANG|mul}
+stage_begin student "$L"
+need tokenize embed
+T=$(teacher_dir)
+O=$WORK/lang/$L
+mkdir -p "$O"
+
+# ---- the training sample
+n=$MAX_PAIRS srcs=()
+if [ "$L" = mul ]; then
+  n=$LAREQA_PAIRS
+  for x in $(langs_where tasks lareqa); do srcs+=("$WORK/data/bitext/$x.tsv.zst"); done
+  srcs+=("$WORK/data/english.txt")
+else
+  srcs=("$WORK/data/bitext/$L.tsv.zst")
+fi
+p=$(stamp "student-$L.sample" "n=$n seed=$SEED")
+if ! skip_if_fresh "$O/train.tsv.zst" -- "${srcs[@]}" "$p" "$0"; then
+  {
+    if [ "$L" = mul ]; then
+      for f in "${srcs[@]}"; do
+        case $f in
+          *.zst) unzst "$f" | seeded_shuf -n "$n" ;;
+          *) seeded_shuf -n "$n" "$f" | awk -F'\t' '{ print "eng:" NR "\t" $0 "\t" $0 }' ;;
+        esac
+      done
+    else
+      unzst "${srcs[@]}" | seeded_shuf -n "$n"
+    fi
+  } | seeded_shuf | zst > "$(tmp "$O/train.tsv.zst")"
+  publish "$O/train.tsv.zst"
+  say "training sample: $(unzst "$O/train.tsv.zst" | wc -l) pairs"
+fi
+
+# ---- vocabulary and the untrained student
+pi=$(stamp "student-$L.init" "dim=$DIM layers=$STUDENT_LAYERS seed=$SEED init=$STUDENT_INIT teacher=$T")
+if [ -n "$STUDENT_INIT" ]; then
+  [ -f "$STUDENT_INIT/vocab.txt" ] || fail "STUDENT_INIT=$STUDENT_INIT has no vocab.txt"
+  if ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$STUDENT_INIT" "$pi" "$0"; then
+    cp -r "$STUDENT_INIT" "$(tmp "$O/init")"
+    cp "$STUDENT_INIT/vocab.txt" "$(tmp "$O/vocab.txt")"
+    publish "$O/init" "$O/vocab.txt"
+  fi
+elif ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$O/train.tsv.zst" "$T" "$pi" "$0"; then
+  xs=$(tmp "$O/x.txt")
+  unzst "$O/train.tsv.zst" | cut -f2 > "$xs"
+  pv=$(tmp "$O/pruned")
+  f_prune "$pv" "$xs"
+  cp "$pv/vocab.txt" "$(tmp "$O/vocab.txt")"
+  cfg=$(tmp "$O/config.json")
+  model_config "$(wc -l < "$pv/vocab.txt")" "$(model_dim "$T")" "$STUDENT_LAYERS" > "$cfg"
+  embed --init "$cfg" --vocab "$pv/vocab.txt" --seed "$SEED" --init-from "$T" --out "$(tmp "$O/init")"
+  rm -rf "$xs" "$cfg" "$pv"
+  publish "$O/vocab.txt" "$O/init"
+  say "student: $(wc -l < "$O/vocab.txt") pieces, $STUDENT_LAYERS layers"
+fi
+
+# ---- tokenized training pairs with the teacher's English vectors
+if ! skip_if_fresh "$O/train.pairs.zst" -- "$O/train.tsv.zst" "$O/vocab.txt" "$T" "$pi" "$0"; then
+  unzst "$O/train.tsv.zst" | f_tok_pair "$O/vocab.txt" "$T/vocab.txt" | f_embed "$T" --side tgt |
+    zst > "$(tmp "$O/train.pairs.zst")"
+  publish "$O/train.pairs.zst"
+  say "training pairs encoded"
+fi
+
+# ---- the teacher's vectors of the English Tatoeba side (docs for X->E, queries for E->X)
+if [ "$L" != mul ]; then
+  e=$WORK/data/tatoeba/$L.e.tsv
+  if ! skip_if_fresh "$O/eng.vec.zst" -- "$e" "$T" "$pi" "$0"; then
+    f_tok "$T/vocab.txt" < "$e" | f_embed "$T" | zst > "$(tmp "$O/eng.vec.zst")"
+    publish "$O/eng.vec.zst"
+  fi
+fi

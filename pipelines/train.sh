@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# train.sh LANG SYSTEM: distil one student (LANG = a langs.tsv code or "mul").
+#   cos        mean-pool distillation, loss 1 - cos(mean student, mean teacher)
+#              (plain MSE against the mean of unit vectors collapses)
+#   ot         OT distillation (OPTICAL): <P,C> between the student's token
+#              vectors of X and the teacher's of the English side
+#   ot-fgsm, ot-pgd, ot-freelb
+#              ot + embedding-space adversarial training (ADV_EPS, ADV_STEPS,
+#              ADV_WEIGHT): the student's input embeddings perturbed in an L2
+#              ball per token, clean loss + weighted adversarial loss
+#   ot-wok     ot on discrete adversarial copies: each epoch, every pair's X
+#              side gets WORST_K noisy versions (typos at WOK_TYPO per word,
+#              dictionary code-switching at WOK_SWITCH where LANG has a
+#              dictionary) and the one with the highest OT loss under the
+#              current student (the previous epoch's) is trained on
+#   lex, dict  no training (the teacher itself)
+# Output: WORK/models/LANG/SYSTEM/ (model folder), SYSTEM.log.zst (trainlog
+# records, one per step; ot-wok: SYSTEM.epochN.log.zst per epoch),
+# SYSTEM.seconds (wall time of the training).
+. "$(dirname "$0")/lib.sh"
+L=${1:?usage: train.sh LANG SYSTEM}
+S=${2:?usage: train.sh LANG SYSTEM}
+stage_begin "train-$S" "$L"
+case $S in lex | dict) exit 0 ;; esac
+need distill-step
+I=$WORK/lang/$L
+M=$WORK/models/$L
+pairs=$I/train.pairs.zst
+common=(--lr "$LR" --seed "$SEED" --threads "$THREADS")
+adv=()
+case $S in
+  cos) loss=cos=1 ;;
+  ot) loss=ot=1 ;;
+  ot-fgsm | ot-pgd | ot-freelb)
+    loss=ot=1
+    adv=(--adv "${S#ot-}" --adv-eps "$ADV_EPS" --adv-steps "$ADV_STEPS" --adv-weight "$ADV_WEIGHT") ;;
+  ot-wok) loss=ot=1 ;;
+  *) fail "unknown system '$S' (known: lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok)" ;;
+esac
+dict=$WORK/data/dict/$L.tsv
+p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} epochs=$EPOCHS lr=$LR seed=$SEED k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
+skip_if_fresh "$M/$S" -- "$pairs" "$I/init" "$p" "$0" && exit 0
+mkdir -p "$M"
+t0=$(date +%s.%N)
+if [ "$S" != ot-wok ]; then
+  distill-step --init "$I/init" --out "$(tmp "$M/$S")" --loss "$loss" "${adv[@]}" --epochs "$EPOCHS" \
+    "${common[@]}" --input "$pairs" | zst > "$(tmp "$M/$S.log.zst")"
+else
+  noise=(--typo "$WOK_TYPO")
+  [ -f "$dict" ] && [ "$L" != mul ] && noise+=(--dict "$dict" --switch "$WOK_SWITCH")
+  cur=$I/init
+  for e in $(seq 1 "$EPOCHS"); do
+    ep=$(tmp "$M/$S.epoch$e.pairs.zst")
+    perturb --worst-of "$WORST_K" --model "$cur" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
+      --threads "$THREADS" < "$pairs" | zst > "$ep"
+    next=$(tmp "$M/$S.epoch$e")
+    # One distill-step run per epoch (the noise is chosen by the previous
+    # epoch's student), so AdamW restarts each epoch; the learning rate is
+    # constant within an epoch at the value a single run's linear decay has
+    # at the epoch's middle, a step-wise copy of the other systems' schedule.
+    lr_e=$(awk -v lr="$LR" -v e="$e" -v n="$EPOCHS" 'BEGIN { printf "%.6g", lr * (1 - (e - 0.5) / n) }')
+    distill-step --init "$cur" --out "$next" --loss "$loss" --epochs 1 --schedule constant \
+      --lr "$lr_e" --seed "$SEED" --threads "$THREADS" \
+      --input "$ep" | zst > "$(tmp "$M/$S.epoch$e.log.zst")"
+    publish "$M/$S.epoch$e.log.zst"
+    rm -f "$ep"
+    [ "$cur" = "$I/init" ] || rm -rf "$cur"
+    cur=$next
+    say "epoch $e of $EPOCHS done"
+  done
+  mv "$cur" "$M/$S.tmp.$$"
+fi
+awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", b - a }' > "$(tmp "$M/$S.seconds")"
+[ "$S" = ot-wok ] || publish "$M/$S.log.zst"
+publish "$M/$S.seconds" "$M/$S"
+say "trained in $(cat "$M/$S.seconds") s"

@@ -1,0 +1,192 @@
+#!/usr/bin/env bats
+# rank end to end: JSON -> rec encode -> rank -> TREC text / run records.
+load common
+
+setup() {
+  T=$BATS_TEST_TMPDIR
+  # d = 2; token 101/102 are [CLS]/[SEP] (vector [0,1] everywhere, so they
+  # change every score unless skipped).
+  printf '%s\n' \
+    '{"id":"d1","ids":[101,5,102],"vecs":[[0,1],[1,0],[0,1]]}' \
+    '{"id":"d2","ids":[101,6,102],"vecs":[[0,1],[0,1],[0,1]]}' \
+    '{"id":"d3","ids":[101,7,102],"vecs":[[0,1],[3,3],[0,1]]}' >"$T/docs.jsonl"
+  printf '%s\n' \
+    '{"id":"q1","ids":[101,5,102],"vecs":[[0,1],[2,0],[0,1]]}' \
+    '{"id":"q2","ids":[101,9,102],"vecs":[[0,1],[0,-1],[0,1]]}' >"$T/q.jsonl"
+  rec encode --schema vectors --meta model=m1 --meta special_ids=101,102 "$T/docs.jsonl" >"$T/docs.rec"
+  rec encode --schema vectors --meta model=m1 --meta special_ids=101,102 "$T/q.jsonl" >"$T/q.rec"
+}
+
+# Random collection (stdlib python, fixed seed): N items of 1..L tokens, d = D.
+random_vectors() { # N L D SEED PREFIX
+  python3 - "$@" <<'EOF'
+import json, random, sys
+n, l, d, seed, prefix = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+r = random.Random(seed)
+for i in range(n):
+    t = r.randint(1, l)
+    print(json.dumps({"id": "%s%d" % (prefix, i), "ids": [r.randint(1000, 2000) for _ in range(t)],
+                      "vecs": [[round(r.gauss(0, 1), 4) for _ in range(d)] for _ in range(t)]}))
+EOF
+}
+
+@test "rank --help prints the manual, --version the version" {
+  run rank --help
+  assert_success
+  assert_output --partial "maxsim-sym"
+  assert_output --partial "Exit status"
+  run rank --version
+  assert_success
+  assert_output --partial "otclir"
+}
+
+@test "rank: bad usage exits 2" {
+  run rank
+  assert_failure 2
+  run rank --docs "$T/docs.rec" --mode colbert
+  assert_failure 2
+  run rank --docs "$T/docs.rec" --tag x
+  assert_failure 2
+  run rank --docs "$T/docs.rec" -k -1
+  assert_failure 2
+}
+
+@test "rank dense --trec on a hand-computed example (specials skipped)" {
+  run bash -c "rank --docs '$T/docs.rec' --skip-special --trec < '$T/q.rec'"
+  assert_success
+  assert_output "q1 Q0 d1 1 1 otclir-dense
+q1 Q0 d3 2 0.7071067690849304 otclir-dense
+q1 Q0 d2 3 0 otclir-dense
+q2 Q0 d1 1 0 otclir-dense
+q2 Q0 d3 2 -0.7071067690849304 otclir-dense
+q2 Q0 d2 3 -1 otclir-dense"
+}
+
+@test "rank --sim dot, -k 1, --tag" {
+  run bash -c "rank --docs '$T/docs.rec' --skip-ids 101,102 --sim dot -k 1 --trec --tag run7 < '$T/q.rec'"
+  assert_success
+  assert_output "q1 Q0 d3 1 6 run7
+q2 Q0 d1 1 0 run7"
+}
+
+@test "rank writes run records (rec dump)" {
+  run bash -c "rank --docs '$T/docs.rec' --skip-special -k 2 < '$T/q.rec' | rec dump"
+  assert_success
+  assert_output '{"qid":"q1","docid":"d1","rank":1,"score":1}
+{"qid":"q1","docid":"d3","rank":2,"score":0.7071067690849304}
+{"qid":"q2","docid":"d1","rank":1,"score":0}
+{"qid":"q2","docid":"d3","rank":2,"score":-0.7071067690849304}'
+}
+
+@test "rank: every mode runs; maxsim-sym by hand" {
+  # With the specials kept, q1 = {[0,1],[1,0],[0,1]}, d2 = {[0,1] x 3}:
+  # q->d: max over d2 per q token: 1, 0, 1 -> mean 2/3; d->q: 1 each -> 1; sym = 5/6.
+  run bash -c "rank --docs '$T/docs.rec' --mode maxsim-sym --trec < '$T/q.rec' | grep '^q1 Q0 d2 '"
+  assert_success
+  assert_output --regexp '^q1 Q0 d2 [0-9] 0\.8333333'
+  for m in dense maxsim maxsim-sym ot; do
+    run bash -c "rank --docs '$T/docs.rec' --mode $m --skip-special --trec < '$T/q.rec' | wc -l"
+    assert_success
+    assert_output 6
+  done
+}
+
+@test "rank --csls: by hand on two queries (dense dot, K = 1)" {
+  # s: q1: d1 2, d2 0, d3 6; q2: d1 0, d2 -1, d3 -3 (specials skipped, dot).
+  # r_q1 = 6, r_q2 = 0; r_d1 = 2, r_d2 = 0, r_d3 = 6.
+  # q1: d1 4-6-2 = -4, d2 0-6-0 = -6, d3 12-6-6 = 0; q2: d1 0-0-2 = -2, d2 -2-0-0 = -2, d3 -6-0-6 = -12
+  # q2's tie d1 = d2 = -2: d1 first (docid ascending); with --ties desc, d2 first.
+  run bash -c "rank --docs '$T/docs.rec' --skip-special --sim dot --csls 1 --trec < '$T/q.rec' | cut -d' ' -f1,3,5"
+  assert_success
+  assert_output "q1 d3 0
+q1 d1 -4
+q1 d2 -6
+q2 d1 -2
+q2 d2 -2
+q2 d3 -12"
+  run bash -c "rank --docs '$T/docs.rec' --skip-special --sim dot --csls 1 --ties desc --trec < '$T/q.rec' | sed -n 4,5p | cut -d' ' -f3"
+  assert_output "d2
+d1"
+}
+
+@test "rank refuses queries of another model or dim" {
+  rec encode --schema vectors --meta model=m2 --meta special_ids=101,102 "$T/q.jsonl" >"$T/q2.rec"
+  run bash -c "rank --docs '$T/docs.rec' < '$T/q2.rec'"
+  assert_failure 1
+  assert_output --partial "differ in stream metadata 'model': 'm2' (queries) vs 'm1' (documents)"
+  run bash -c "rank --docs '$T/docs.rec' --allow-model-mismatch < '$T/q2.rec' | rec count"
+  assert_success
+  assert_output 6
+  echo '{"id":"q","ids":[5],"vecs":[[1,0,0]]}' | rec encode --schema vectors --meta model=m1 \
+    --meta special_ids=101,102 >"$T/q3.rec"
+  run bash -c "rank --docs '$T/docs.rec' --allow-model-mismatch < '$T/q3.rec'"
+  assert_failure 1
+  assert_output --partial "d = 3 but document vectors d = 2"
+}
+
+@test "rank detects a truncated or corrupt document file" {
+  size=$(stat -c %s "$T/docs.rec")
+  head -c $((size - 20)) "$T/docs.rec" >"$T/trunc.rec"
+  run bash -c "rank --docs '$T/trunc.rec' < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "trunc.rec"
+  assert_output --partial "truncated"
+  zstd -q -c "$T/docs.rec" | head -c 60 >"$T/trunc.rec.zst"
+  run bash -c "rank --docs '$T/trunc.rec.zst' < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "truncated zstd stream"
+  run rank --docs "$T/missing.rec"
+  assert_failure 1
+  assert_output --partial "cannot open"
+}
+
+@test "rank on a zstd file: decompressed once into a cache, same output" {
+  rank --docs "$T/docs.rec" --skip-special --trec <"$T/q.rec" >"$T/plain.txt"
+  zstd -q "$T/docs.rec" -o "$T/docs.rec.zst"
+  run bash -c "rank --docs '$T/docs.rec.zst' --skip-special --trec < '$T/q.rec'"
+  assert_success
+  assert_output "$(cat "$T/plain.txt")"
+  [ "$(find "$T" -maxdepth 1 -name '.docs.rec.zst.*.rank-cache' | wc -l)" -eq 1 ]
+  # a second run reuses it; --cache-dir puts it elsewhere
+  mkdir "$T/cache"
+  run bash -c "rank --docs '$T/docs.rec.zst' --cache-dir '$T/cache' --skip-special --trec < '$T/q.rec'"
+  assert_output "$(cat "$T/plain.txt")"
+  [ "$(find "$T/cache" -name 'otclir-*.rank-cache' | wc -l)" -eq 1 ]
+}
+
+@test "rank: duplicate document ids, missing special_ids, white space in TREC ids" {
+  cat "$T/docs.jsonl" "$T/docs.jsonl" | rec encode --schema vectors >"$T/dup.rec"
+  rec encode --schema vectors "$T/q.jsonl" >"$T/qplain.rec"
+  run bash -c "rank --docs '$T/dup.rec' < '$T/qplain.rec'"
+  assert_failure 1
+  assert_output --partial "duplicate document id 'd1'"
+  rec encode --schema vectors "$T/docs.jsonl" >"$T/plain.rec"
+  run bash -c "rank --docs '$T/plain.rec' --skip-special < '$T/qplain.rec'"
+  assert_failure 1
+  assert_output --partial "no 'special_ids' metadata"
+  echo '{"id":"a b","ids":[5],"vecs":[[1,0]]}' | rec encode --schema vectors >"$T/sp.rec"
+  run bash -c "rank --docs '$T/sp.rec' --trec < '$T/qplain.rec'"
+  assert_failure 1
+  assert_output --partial "white space"
+}
+
+@test "rank: bit-identical output for 1, 2 and 3 threads, every mode, with CSLS" {
+  random_vectors 150 9 16 1 doc | rec encode --schema vectors >"$T/rd.rec"
+  random_vectors 20 6 16 2 q | rec encode --schema vectors >"$T/rq.rec"
+  for m in dense maxsim maxsim-sym; do
+    rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --block-rows 50 --batch 7 --threads 1 <"$T/rq.rec" >"$T/t1"
+    for t in 2 3; do
+      rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --block-rows 50 --batch 7 --threads $t <"$T/rq.rec" >"$T/t$t"
+      cmp "$T/t1" "$T/t$t"
+    done
+    run bash -c "rec count < '$T/t1'"
+    assert_output 200
+  done
+}
+
+@test "rank: an empty query set gives an empty run" {
+  rec encode --schema vectors --dim d=2 --meta model=m1 --meta special_ids=101,102 </dev/null >"$T/none.rec"
+  run bash -c "rank --docs '$T/docs.rec' < '$T/none.rec' | rec count"
+  assert_success
+  assert_output 0
+}

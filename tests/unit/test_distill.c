@@ -1,0 +1,423 @@
+/* test_distill.c: the distillation losses and adversarial objectives against
+ * finite differences, bit reproducibility, and the perturb noise model. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "distill.h"
+#include "perturb.h"
+#include "rng.h"
+#include "util.h"
+
+/* ---------------------------------------------------------------- fixtures */
+
+static bert_config tiny_config(int layers) {
+  bert_config c;
+  memset(&c, 0, sizeof c);
+  c.vocab_size = 40;
+  c.hidden = 8;
+  c.layers = layers;
+  c.heads = 2;
+  c.intermediate = 16;
+  c.max_position = 32;
+  c.type_vocab = 2;
+  c.ln_eps = 1e-12f;
+  c.init_range = 0.2f; /* larger than BERT's 0.02 so the layers matter in the test */
+  return c;
+}
+
+enum { NB = 3 };
+static int src_len[NB] = {6, 7, 5}, tgt_len[NB] = {5, 8, 6};
+static uint32_t src_ids[64];
+static float tgt_vecs[64 * 8];
+
+static distill_batch make_batch(int d) {
+  rng_t r;
+  rng_seed(&r, 42);
+  size_t N = 0, M = 0;
+  for (int b = 0; b < NB; b++) {
+    for (int i = 0; i < src_len[b]; i++)
+      src_ids[N + i] = i == 0 ? 1 : i == src_len[b] - 1 ? 2 : 3 + (uint32_t)rng_below(&r, 37);
+    N += (size_t)src_len[b];
+    M += (size_t)tgt_len[b];
+  }
+  for (size_t k = 0; k < M * (size_t)d; k++) tgt_vecs[k] = (float)rng_normal(&r);
+  distill_batch bt = {.B = NB, .src_len = src_len, .src_ids = src_ids, .tgt_len = tgt_len, .tgt_vecs = tgt_vecs};
+  return bt;
+}
+
+/* The value whose gradient the code computes: OT enters as its entropic
+ * value <P,C> - eps H(P) (exact envelope gradient at the optimum). */
+static double objective(distill_trainer *t, const distill_batch *b, const float *delta) {
+  distill_parts p;
+  char err[256];
+  if (distill_eval(t, b, delta, &p, NULL, NULL, err, sizeof err) != 0) {
+    printf("# eval: %s\n", err);
+    return NAN;
+  }
+  const distill_loss_cfg *c = &distill_trainer_cfg(t)->loss;
+  return c->w_ot * p.ot_entropic + c->w_mse * p.mse + c->w_cos * p.cos;
+}
+
+/* Central differences on a sample of parameters: max relative error. */
+static double fd_max_grad;
+static double fd_params(bert_model *m, distill_trainer *t, const distill_batch *b, const float *delta, float w_adv,
+                        const float *grads, int samples, uint64_t seed, double *worst_abs) {
+  rng_t r;
+  rng_seed(&r, seed);
+  double worst = 0;
+  *worst_abs = 0;
+  const double h = 2e-3;
+  for (int s = 0; s < samples; s++) {
+    /* pick a tensor, then an element; word embeddings: a row that is used */
+    const bert_tensor *tt = &m->tensors[rng_below(&r, (uint64_t)m->ntensors)];
+    size_t idx;
+    if (!strcmp(tt->name, "embeddings.word_embeddings.weight"))
+      idx = (size_t)src_ids[rng_below(&r, 18)] * m->cfg.hidden + rng_below(&r, (uint64_t)m->cfg.hidden);
+    else if (!strcmp(tt->name, "embeddings.position_embeddings.weight"))
+      idx = rng_below(&r, 7 * (uint64_t)m->cfg.hidden);
+    else if (!strcmp(tt->name, "embeddings.token_type_embeddings.weight"))
+      idx = rng_below(&r, (uint64_t)m->cfg.hidden);
+    else if (strstr(tt->name, "pooler"))
+      continue;
+    else
+      idx = rng_below(&r, tt->size);
+    float *p = m->params + tt->offset + idx;
+    float keep = *p;
+    *p = (float)(keep + h);
+    double fp = objective(t, b, NULL) + (delta ? w_adv * objective(t, b, delta) : 0);
+    *p = (float)(keep - h);
+    double fm = objective(t, b, NULL) + (delta ? w_adv * objective(t, b, delta) : 0);
+    *p = keep;
+    double fd = (fp - fm) / (2 * h), an = grads[tt->offset + idx];
+    double ad = fabs(fd - an), rel = ad / fmax(fabs(fd), fabs(an));
+    if (ad > 2e-4 && rel > worst) worst = rel;
+    if (ad > *worst_abs) *worst_abs = ad;
+    if (fabs(fd) > fd_max_grad) fd_max_grad = fabs(fd);
+  }
+  return worst;
+}
+
+static void test_ot_gradient(int layers, distill_adv adv) {
+  bert_config c = tiny_config(layers);
+  bert_model *m = bert_init(&c, 7);
+  distill_cfg dc;
+  distill_cfg_defaults(&dc);
+  dc.loss.ot.eps = 0.1;
+  dc.loss.ot.tol = 1e-11;
+  dc.loss.ot.max_iter = 100000;
+  dc.adv = adv;
+  dc.adv_eps = 0.3;
+  dc.adv_alpha = 0.1;
+  dc.adv_steps = 2;
+  dc.adv_weight = 0.5;
+  distill_trainer *t = distill_trainer_new(m, &dc);
+  distill_batch b = make_batch(c.hidden);
+  distill_step_result res;
+  char err[256] = "";
+  int rc = distill_compute_grads(t, &b, 99, &res, err, sizeof err);
+  CHECK(rc == 0, "compute_grads (layers %d, adv %d) %s", layers, adv, err);
+  float *g = xmalloc(m->nparams * sizeof *g);
+  memcpy(g, m->grads, m->nparams * sizeof *g);
+  float *delta = NULL;
+  size_t N = 18;
+  if (adv != DISTILL_ADV_NONE) {
+    /* the delta the step used, rebuilt the same way */
+    delta = xmalloc(N * c.hidden * sizeof *delta);
+    rc = distill_attack(t, &b, adv, dc.adv_eps, dc.adv_alpha, dc.adv_steps, 99, delta, err, sizeof err);
+    CHECK(rc == 0, "attack %s", err);
+    double maxn = 0;
+    for (size_t i = 0; i < N; i++) {
+      double s = 0;
+      for (int k = 0; k < c.hidden; k++) s += (double)delta[i * c.hidden + k] * delta[i * c.hidden + k];
+      if (sqrt(s) > maxn) maxn = sqrt(s);
+    }
+    CHECK(maxn <= dc.adv_eps * (1 + 1e-5), "adv %d: every token inside the ball (max |delta_i| %g, eps %g)", adv,
+          maxn, dc.adv_eps);
+    double a = objective(t, &b, delta), c0 = objective(t, &b, NULL);
+    CHECK(a > c0, "adv %d: the attack raises the loss (%g -> %g)", adv, c0, a);
+  }
+  double wabs;
+  fd_max_grad = 0;
+  double worst = fd_params(m, t, &b, delta, (float)dc.adv_weight, g, 60, 5, &wabs);
+  CHECK(worst < 2e-2 && fd_max_grad > 1e-2,
+        "layers %d adv %d: parameter gradient of L(0)%s matches finite differences (worst rel %.2e, abs %.2e, "
+        "largest %.2e)",
+        layers, adv, adv ? " + w L(delta)" : "", worst, wabs, fd_max_grad);
+  free(g);
+  free(delta);
+  distill_trainer_free(t);
+  bert_free(m);
+}
+
+static void test_input_gradient(const char *losses) {
+  bert_config c = tiny_config(1);
+  bert_model *m = bert_init(&c, 3);
+  distill_cfg dc;
+  distill_cfg_defaults(&dc);
+  CHECK(distill_parse_losses(losses, &dc.loss) == 0, "parse %s", losses);
+  dc.loss.ot.eps = 0.1;
+  dc.loss.ot.tol = 1e-11;
+  dc.loss.ot.max_iter = 100000;
+  distill_trainer *t = distill_trainer_new(m, &dc);
+  distill_batch b = make_batch(c.hidden);
+  size_t N = 18, D = N * c.hidden;
+  float *delta = xmalloc(D * sizeof *delta), *gin = xmalloc(D * sizeof *gin);
+  distill_random_ball(delta, N, c.hidden, 0.2, 11);
+  distill_parts p;
+  char err[256] = "";
+  CHECK(distill_eval(t, &b, delta, &p, NULL, gin, err, sizeof err) == 0, "eval with d_input %s", err);
+  rng_t r;
+  rng_seed(&r, 1);
+  double worst = 0, wabs = 0, big = 0;
+  const double h = 2e-3;
+  for (int s = 0; s < 40; s++) {
+    size_t k = rng_below(&r, D);
+    float keep = delta[k];
+    delta[k] = (float)(keep + h);
+    double fp = objective(t, &b, delta);
+    delta[k] = (float)(keep - h);
+    double fm = objective(t, &b, delta);
+    delta[k] = keep;
+    double fd = (fp - fm) / (2 * h), ad = fabs(fd - gin[k]);
+    double rel = ad / fmax(fabs(fd), fabs(gin[k]));
+    if (ad > 2e-4 && rel > worst) worst = rel;
+    if (ad > wabs) wabs = ad;
+    if (fabs(fd) > big) big = fabs(fd);
+  }
+  CHECK(worst < 2e-2 && big > 1e-3, "loss %s: dL/d delta matches finite differences (worst rel %.2e, abs %.2e, largest %.2e)",
+        losses, worst, wabs, big);
+  free(delta);
+  free(gin);
+  distill_trainer_free(t);
+  bert_free(m);
+}
+
+static void test_reproducible(void) {
+  bert_config c = tiny_config(1);
+  distill_cfg dc;
+  distill_cfg_defaults(&dc);
+  dc.adv = DISTILL_ADV_FREELB;
+  dc.adv_eps = 0.2;
+  dc.adv_alpha = 0.1;
+  dc.opt.lr = 1e-2f;
+  distill_batch b = make_batch(c.hidden);
+  double first_loss[2] = {0, 0}, last_loss[2] = {0, 0};
+  bert_model *ms[2];
+  for (int run = 0; run < 2; run++) {
+    bert_model *m = bert_init(&c, 5);
+    distill_trainer *t = distill_trainer_new(m, &dc);
+    distill_step_result r;
+    char err[256];
+    for (int step = 0; step < 20; step++) {
+      if (distill_train_step(t, &b, 1000 + (uint64_t)step, 1e-2f, &r, err, sizeof err) != 0) {
+        CHECK(0, "train step: %s", err);
+        break;
+      }
+      if (step == 0) first_loss[run] = r.clean.ot;
+      last_loss[run] = r.clean.ot;
+    }
+    distill_trainer_free(t);
+    ms[run] = m;
+  }
+  CHECK(memcmp(ms[0]->params, ms[1]->params, ms[0]->nparams * sizeof(float)) == 0,
+        "two runs with the same seed give bit-identical parameters");
+  CHECK(last_loss[0] < first_loss[0], "20 freelb steps lower the OT loss on a fixed batch (%g -> %g)", first_loss[0],
+        last_loss[0]);
+  bert_free(ms[0]);
+  bert_free(ms[1]);
+}
+
+static void test_helpers(void) {
+  distill_loss_cfg c;
+  distill_loss_defaults(&c);
+  CHECK(distill_parse_losses("ot=1,cos=0.5", &c) == 0 && c.w_ot == 1 && c.w_cos == 0.5 && c.w_mse == 0,
+        "parse ot=1,cos=0.5");
+  CHECK(distill_parse_losses("mse", &c) == 0 && c.w_mse == 1 && c.w_ot == 0, "parse mse");
+  CHECK(distill_parse_losses("ot=x", &c) != 0 && distill_parse_losses("kl", &c) != 0 &&
+            distill_parse_losses("ot=0", &c) != 0 && distill_parse_losses("ot=-1", &c) != 0,
+        "bad loss specs are refused");
+  CHECK(distill_lr_at(DISTILL_SCHED_LINEAR, 1, 0, 4, 14) == 0.2, "warmup starts at lr/(warmup+1)");
+  CHECK(distill_lr_at(DISTILL_SCHED_LINEAR, 1, 4, 4, 14) == 1, "after warmup: full lr");
+  CHECK(fabs(distill_lr_at(DISTILL_SCHED_LINEAR, 1, 9, 4, 14) - 0.5) < 1e-12, "linear decay halfway");
+  CHECK(fabs(distill_lr_at(DISTILL_SCHED_COSINE, 1, 9, 4, 14) - 0.5) < 1e-12, "cosine decay halfway");
+  CHECK(distill_lr_at(DISTILL_SCHED_CONSTANT, 1, 100, 4, 14) == 1, "constant");
+  float x[3 * 4];
+  distill_random_ball(x, 3, 4, 0.5, 9);
+  int inside = 1;
+  for (int i = 0; i < 3; i++) {
+    double s = 0;
+    for (int k = 0; k < 4; k++) s += x[i * 4 + k] * x[i * 4 + k];
+    inside &= sqrt(s) <= 0.5 + 1e-6;
+  }
+  CHECK(inside, "random start inside the ball");
+  for (int k = 0; k < 12; k++) x[k] = (float)(k + 1);
+  distill_project_rows(x, 3, 4, 1.0);
+  double s = 0;
+  for (int k = 0; k < 4; k++) s += x[k] * x[k];
+  CHECK(fabs(sqrt(s) - 1) < 1e-6, "projection onto the ball");
+  float z[4] = {0, 0, 0, 0};
+  distill_normalize_rows(z, 1, 4);
+  CHECK(z[0] == 0 && z[3] == 0, "a zero gradient row stays zero");
+}
+
+/* ---------------------------------------------------------------- perturb */
+
+static size_t ncp(const char *s) {
+  size_t n = 0, i = 0, len = strlen(s);
+  while (i < len) perturb_utf8_decode(s, len, &i), n++;
+  return n;
+}
+
+/* Damerau-Levenshtein (adjacent transposition) distance on code points. */
+static int edit_distance(const char *a, const char *b) {
+  int32_t A[256], Bv[256];
+  int na = 0, nb = 0;
+  size_t i = 0, la = strlen(a), lb = strlen(b);
+  while (i < la && na < 255) A[na++] = perturb_utf8_decode(a, la, &i);
+  i = 0;
+  while (i < lb && nb < 255) Bv[nb++] = perturb_utf8_decode(b, lb, &i);
+  static int D[257][257];
+  for (int x = 0; x <= na; x++) D[x][0] = x;
+  for (int y = 0; y <= nb; y++) D[0][y] = y;
+  for (int x = 1; x <= na; x++)
+    for (int y = 1; y <= nb; y++) {
+      int c = A[x - 1] != Bv[y - 1];
+      int v = D[x - 1][y] + 1;
+      if (D[x][y - 1] + 1 < v) v = D[x][y - 1] + 1;
+      if (D[x - 1][y - 1] + c < v) v = D[x - 1][y - 1] + c;
+      if (x > 1 && y > 1 && A[x - 1] == Bv[y - 2] && A[x - 2] == Bv[y - 1] && D[x - 2][y - 2] + 1 < v)
+        v = D[x - 2][y - 2] + 1;
+      D[x][y] = v;
+    }
+  return D[na][nb];
+}
+
+static void test_perturb(void) {
+  perturb_opts o;
+  memset(&o, 0, sizeof o);
+  o.seed = 3;
+  o.typo_rate = 1;
+  perturb_buf out = {0}, out2 = {0};
+  size_t bad;
+  const char *kinds[5] = {"insert", "delete", "substitute", "swap", "keyboard"};
+  const char *words[4] = {"hello", "Привет", "naïve", "日本語です"};
+  for (int k = 0; k < 5; k++) {
+    o.typo_kinds = 1u << k;
+    int all_one = 1, changed = 0;
+    for (int w = 0; w < 4; w++)
+      for (uint64_t key = 0; key < 20; key++) {
+        perturb_text(&o, key, words[w], strlen(words[w]), &out, NULL, &bad);
+        int dist = edit_distance(words[w], out.buf);
+        all_one &= dist <= 1;
+        changed += dist == 1;
+        if (k == 0) all_one &= ncp(out.buf) == ncp(words[w]) + 1;
+        if (k == 1) all_one &= ncp(out.buf) == ncp(words[w]) - 1;
+      }
+    CHECK(all_one && changed >= 60, "typo %s: one edit per word (%d of 80 changed)", kinds[k], changed);
+  }
+  o.typo_kinds = PERTURB_KEYBOARD;
+  perturb_text(&o, 1, "aaaa", 4, &out, NULL, &bad);
+  int nb_ok = 1;
+  for (int i = 0; i < 4; i++)
+    if (out.buf[i] != 'a') nb_ok &= strchr("qwsz", out.buf[i]) != NULL;
+  CHECK(nb_ok && strcmp(out.buf, "aaaa") != 0, "keyboard typo uses a QWERTY neighbour: %s", out.buf);
+  o.typo_kinds = 0;
+  perturb_text(&o, 1, "ab cd, ef!", 10, &out, NULL, &bad);
+  CHECK(!strcmp(out.buf, "ab cd, ef!"), "words under 3 code points are never typo'd");
+  const char *sent = "  The quick brown fox, jumps over: the lazy dog.  ";
+  o.typo_rate = 0.5;
+  o.drop_rate = 0.3;
+  o.swap_rate = 0.3;
+  perturb_text(&o, 77, sent, strlen(sent), &out, NULL, &bad);
+  perturb_text(&o, 77, sent, strlen(sent), &out2, NULL, &bad);
+  CHECK(!strcmp(out.buf, out2.buf), "same seed and key, same output: '%s'", out.buf);
+  o.seed = 4;
+  perturb_text(&o, 77, sent, strlen(sent), &out2, NULL, &bad);
+  CHECK(strcmp(out.buf, out2.buf) != 0, "another seed, another output: '%s'", out2.buf);
+  CHECK(!strncmp(out.buf, "  ", 2) && out.len >= 2 && !strcmp(out.buf + out.len - 2, "  "),
+        "leading and trailing whitespace kept");
+  /* the typo stream draws for every word of 3+ code points, yet the drop
+     decisions stay those of a run without typos ("swap" finds nothing to
+     swap in "aaa", so the words themselves stay intact) */
+  {
+    const char *same = "aaa bbb ccc ddd eee fff ggg hhh iii jjj";
+    perturb_opts a;
+    memset(&a, 0, sizeof a);
+    a.seed = 9;
+    a.drop_rate = 0.5;
+    perturb_text(&a, 5, same, strlen(same), &out, NULL, &bad);
+    a.typo_rate = 1;
+    a.typo_kinds = PERTURB_SWAP;
+    perturb_text(&a, 5, same, strlen(same), &out2, NULL, &bad);
+    CHECK(!strcmp(out.buf, out2.buf) && strlen(out.buf) < strlen(same), "noise streams are independent: '%s'",
+          out.buf);
+  }
+  o.drop_rate = 1;
+  o.typo_rate = 0;
+  o.swap_rate = 0;
+  perturb_text(&o, 1, "one two three", 13, &out, NULL, &bad);
+  CHECK(ncp(out.buf) >= 3 && !strchr(out.buf, ' '), "drop rate 1 keeps one word: '%s'", out.buf);
+  o.drop_rate = 0;
+  o.swap_rate = 1;
+  perturb_text(&o, 1, "one two, three four.", 20, &out, NULL, &bad);
+  CHECK(!strcmp(out.buf, "two one, four three."), "swap rate 1 exchanges neighbours, punctuation stays: '%s'", out.buf);
+  o.swap_rate = 0;
+  o.typo_rate = 1;
+  CHECK(perturb_text(&o, 1, "ab\xff", 3, &out, NULL, &bad) == -1 && bad == 2, "invalid UTF-8 is reported at byte 2");
+  CHECK(perturb_text(&o, 1, "", 0, &out, NULL, &bad) == 0 && out.len == 0, "empty text stays empty");
+
+  /* dictionary */
+  char path[] = "/tmp/test_distill_dictXXXXXX";
+  int fd = mkstemp(path);
+  const char *dtext = "haus\thouse\nhaus\thome\nhaus\thouse\nhund dog\n# comment\n\nkatze\tthe cat\n";
+  CHECK(write(fd, dtext, strlen(dtext)) == (ssize_t)strlen(dtext), "write dict");
+  close(fd);
+  char err[256];
+  perturb_dict *d = perturb_dict_load(path, false, err, sizeof err);
+  CHECK(d && perturb_dict_words(d) == 3, "dictionary: 3 words");
+  const char *const *tr;
+  CHECK(perturb_dict_lookup(d, "haus", 4, &tr) == 2 && !strcmp(tr[0], "house") && !strcmp(tr[1], "home"),
+        "duplicates kept once, file order");
+  perturb_dict *rd = perturb_dict_load(path, true, err, sizeof err);
+  CHECK(rd && perturb_dict_lookup(rd, "the cat", 7, &tr) == 1 && !strcmp(tr[0], "katze"), "reverse direction");
+  memset(&o, 0, sizeof o);
+  o.dict = d;
+  o.switch_rate = 1;
+  perturb_text(&o, 1, "Der Hund, die Katze.", 20, &out, NULL, &bad);
+  CHECK(!strcmp(out.buf, "Der Dog, die The cat."), "code-switching keeps case and punctuation: '%s'", out.buf);
+  int seen_home = 0, seen_house = 0;
+  for (uint64_t key = 0; key < 40; key++) {
+    perturb_text(&o, key, "haus", 4, &out, NULL, &bad);
+    seen_home += !strcmp(out.buf, "home");
+    seen_house += !strcmp(out.buf, "house");
+  }
+  CHECK(seen_home > 5 && seen_house > 5 && seen_home + seen_house == 40, "translations drawn uniformly (%d/%d)",
+        seen_home, seen_house);
+  perturb_dict_free(d);
+  perturb_dict_free(rd);
+  unlink(path);
+  CHECK(perturb_dict_load("/nonexistent/dict", false, err, sizeof err) == NULL && strstr(err, "/nonexistent"),
+        "missing dictionary: %s", err);
+  CHECK(perturb_parse_kinds("insert,swap") == (PERTURB_INSERT | PERTURB_SWAP) && perturb_parse_kinds("typo") < 0,
+        "typo kind lists");
+  perturb_buf_free(&out);
+  perturb_buf_free(&out2);
+}
+
+int main(void) {
+  otc_set_threads(1);
+  test_helpers();
+  test_perturb();
+  test_input_gradient("ot");
+  test_input_gradient("mse=1,cos=1");
+  test_ot_gradient(0, DISTILL_ADV_NONE);
+  test_ot_gradient(1, DISTILL_ADV_NONE);
+  test_ot_gradient(1, DISTILL_ADV_FGSM);
+  test_ot_gradient(1, DISTILL_ADV_PGD);
+  test_reproducible();
+  return check_done();
+}

@@ -1,0 +1,544 @@
+/* test_rec: the record stream: CRC-32C, UTF-8, schemas, round-trips of every
+ * built-in record type (plain, zstd, in place from memory), and each kind of
+ * corruption detected with a message that says what and where. */
+#include "check.h"
+#include "rec.h"
+#include "rng.h"
+#include "util.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char tmpdir[] = "/tmp/test_rec.XXXXXX";
+
+static char *tmp_path(const char *name) {
+  static char buf[8][512];
+  static int k;
+  char *p = buf[k++ & 7];
+  snprintf(p, 512, "%s/%s", tmpdir, name);
+  return p;
+}
+
+/* Whole file into an 8-byte aligned buffer. */
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  fseek(f, 0, SEEK_END);
+  long n = ftell(f);
+  fseek(f, 0, SEEK_SET);
+  uint8_t *b = malloc((size_t)n + 8); /* malloc alignment (16) suffices for in-place reading */
+  *len = fread(b, 1, (size_t)n, f);
+  fclose(f);
+  return b;
+}
+
+static size_t pad8(size_t n) { return (n + 7) & ~(size_t)7; }
+static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static void wr32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+
+/* Offset of frame number k (0 = schema frame). */
+static size_t frame_at(const uint8_t *b, size_t len, int k) {
+  size_t off = 8;
+  for (int i = 0; i < k && off + 16 <= len; i++) off += 16 + pad8(rd32(b + off + 4));
+  return off;
+}
+
+/* Recompute both CRCs of the frame at off (after a deliberate edit). */
+static void fix_crc(uint8_t *b, size_t off) {
+  wr32(b + off + 8, crc32c(0, b + off + 16, rd32(b + off + 4)));
+  wr32(b + off + 12, crc32c(0, b + off, 12));
+}
+static void fix_header_crc(uint8_t *b, size_t off) { wr32(b + off + 12, crc32c(0, b + off, 12)); }
+
+/* Read all of a stream; return the error message (or "" if clean) in a static buffer. */
+static const char *read_all_err(const uint8_t *b, size_t len, uint64_t *nrec) {
+  static char msg[1024];
+  char err[1024];
+  rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+  if (!r) {
+    snprintf(msg, sizeof msg, "%s", err);
+    return msg;
+  }
+  rec_record rec;
+  int rc;
+  uint64_t n = 0;
+  while ((rc = rec_read(r, &rec)) == 0) n++;
+  snprintf(msg, sizeof msg, "%s", rc < 0 ? rec_error(r) : "");
+  if (nrec) *nrec = n;
+  rec_close(r);
+  return msg;
+}
+
+/* ---- generic random records for any schema ---- */
+
+typedef struct {
+  int present[REC_MAX_FIELDS];
+  uint32_t shape[REC_MAX_FIELDS][REC_MAX_RANK];
+  void *data[REC_MAX_FIELDS];
+  size_t count[REC_MAX_FIELDS];
+} gen_rec;
+
+static void gen_fill(rec_schema *s, rng_t *g, gen_rec *gr, int idx) {
+  uint32_t dimv[REC_MAX_DIMS];
+  for (int d = 0; d < s->ndims; d++)
+    dimv[d] = s->dims[d].fixed >= 0 ? (uint32_t)s->dims[d].fixed : (uint32_t)rng_below(g, 7); /* 0..6, 0 included */
+  for (int i = 0; i < s->nfields; i++) {
+    rec_field *f = &s->fields[i];
+    gr->present[i] = !f->optional || rng_below(g, 2) || idx == 0;
+    gr->data[i] = NULL;
+    if (!gr->present[i]) continue;
+    if (f->type == REC_STR) {
+      static const char *pool[] = {"", "a", "hello world", "Grüße, 世界 🌍", "tab\there \"quoted\" \\ back",
+                                   "exactly4", "seven77"};
+      const char *src = pool[rng_below(g, 7)];
+      char *t = malloc(strlen(src) + 16);
+      sprintf(t, "%s#%d", src, idx);
+      gr->data[i] = t;
+      gr->count[i] = strlen(t);
+      continue;
+    }
+    size_t n = 1;
+    for (int a = 0; a < f->rank; a++) {
+      gr->shape[i][a] = dimv[f->dim[a]];
+      n *= dimv[f->dim[a]];
+    }
+    gr->count[i] = n;
+    size_t es = rec_type_size(f->type);
+    uint8_t *d = malloc(n * es + 8);
+    for (size_t k = 0; k < n; k++) {
+      if (f->type == REC_F32) {
+        float x = (float)(rng_normal(g) * 1e3);
+        memcpy(d + k * 4, &x, 4);
+      } else if (f->type == REC_F64) {
+        double x = rng_normal(g) / 3.0;
+        memcpy(d + k * 8, &x, 8);
+      } else {
+        uint64_t x = rng_next(g);
+        memcpy(d + k * es, &x, es);
+      }
+    }
+    gr->data[i] = d;
+  }
+}
+
+static void gen_free(rec_schema *s, gen_rec *gr) {
+  for (int i = 0; i < s->nfields; i++) free(gr->data[i]);
+}
+
+static void gen_put(rec_writer *w, rec_schema *s, gen_rec *gr) {
+  for (int i = 0; i < s->nfields; i++) {
+    if (!gr->present[i]) continue;
+    if (s->fields[i].type == REC_STR) rec_put_str(w, i, gr->data[i], gr->count[i]);
+    else rec_put(w, i, gr->data[i], gr->shape[i]);
+  }
+}
+
+static int gen_equal(const rec_schema *s, const gen_rec *gr, const rec_record *r) {
+  for (int i = 0; i < s->nfields; i++) {
+    if (gr->present[i] != rec_has(r, i)) return 0;
+    if (!gr->present[i]) continue;
+    if (r->v[i].count != gr->count[i]) return 0;
+    size_t bytes = s->fields[i].type == REC_STR ? gr->count[i] : gr->count[i] * rec_type_size(s->fields[i].type);
+    if (memcmp(r->v[i].data, gr->data[i], bytes) != 0) return 0;
+    if (s->fields[i].type == REC_STR && ((const char *)r->v[i].data)[gr->count[i]] != 0) return 0; /* NUL-terminated */
+    for (int a = 0; a < s->fields[i].rank; a++)
+      if (r->v[i].shape[a] != gr->shape[i][a]) return 0;
+    if (s->fields[i].type != REC_STR && ((uintptr_t)r->v[i].data & 7)) return 0; /* aligned */
+  }
+  return 1;
+}
+
+#define NREC 40
+
+/* Write NREC random records of schema `name` to path, then read back through
+ * the fd reader and the memory reader; check every field. */
+static void roundtrip(const char *name, const char *file, int zstd) {
+  rec_schema *s = rec_schema_builtin(name);
+  CHECK(s != NULL, "builtin schema %s", name);
+  if (!s) return;
+  for (int d = 0; d < s->ndims; d++)
+    if (s->dims[d].fixed == REC_DIM_UNSET) s->dims[d].fixed = 5; /* stream dims fixed up front */
+  rec_write_opts o = {zstd};
+  int comp = zstd > 0 || strstr(file, ".zst") != NULL;
+  const char *path = tmp_path(file);
+  rec_writer *w = rec_writer_path(path, s, &o);
+  rec_meta_set(rec_writer_schema(w), "producer", "test_rec");
+  rng_t g;
+  rng_seed(&g, 42);
+  int ok = 1;
+  for (int k = 0; k < NREC; k++) {
+    gen_rec gr;
+    gen_fill(s, &g, &gr, k);
+    gen_put(w, s, &gr);
+    if (rec_write(w) != 0) {
+      ok = 0;
+      printf("# write: %s\n", rec_writer_error(w));
+    }
+    gen_free(s, &gr);
+  }
+  CHECK(ok && rec_writer_close(w) == 0, "%s%s: wrote %d records", name, zstd ? " (zstd)" : "", NREC);
+  for (int mode = 0; mode < 2; mode++) {
+    char err[1024];
+    size_t len = 0;
+    uint8_t *buf = mode ? slurp(path, &len) : NULL;
+    rec_reader *r = mode ? rec_open_mem(buf, len, file, err, sizeof err) : rec_open_path(path, err, sizeof err);
+    CHECK(r != NULL, "%s: open (%s) %s", file, mode ? "mem" : "fd", r ? "" : err);
+    if (!r) continue;
+    CHECK(strcmp(rec_reader_schema(r)->record, name) == 0, "%s: record type", file);
+    CHECK(rec_meta_get(rec_reader_schema(r), "producer") && !strcmp(rec_meta_get(rec_reader_schema(r), "producer"), "test_rec"),
+          "%s: metadata survives", file);
+    CHECK(rec_reader_compressed(r) == comp, "%s: compressed flag", file);
+    rng_seed(&g, 42);
+    int same = 1, inplace = 1, n = 0, rc;
+    rec_record rec;
+    while ((rc = rec_read(r, &rec)) == 0) {
+      gen_rec gr;
+      gen_fill(s, &g, &gr, n);
+      if (!gen_equal(s, &gr, &rec)) same = 0;
+      for (int i = 0; i < s->nfields; i++)
+        if (rec.v[i].data && mode && !comp &&
+            !((const uint8_t *)rec.v[i].data >= buf && (const uint8_t *)rec.v[i].data < buf + len))
+          inplace = 0;
+      gen_free(s, &gr);
+      n++;
+    }
+    CHECK(rc == 1 && n == NREC && same, "%s (%s): %d records read back identical %s", file, mode ? "mem" : "fd", n,
+          rc < 0 ? rec_error(r) : "");
+    if (mode && !comp) CHECK(inplace, "%s: records point into the memory buffer (in place)", file);
+    rec_close(r);
+    free(buf);
+  }
+  rec_schema_free(s);
+}
+
+/* A small text stream in memory for the corruption tests. */
+static uint8_t *text_stream(size_t *len, int nrec) {
+  rec_schema *s = rec_schema_builtin("text");
+  const char *path = tmp_path("small.rec");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  for (int k = 0; k < nrec; k++) {
+    char id[32];
+    snprintf(id, sizeof id, "doc%d", k);
+    rec_put_str(w, 0, id, strlen(id));
+    rec_put_str(w, 2, "some text here", 14);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+  return slurp(path, len);
+}
+
+static uint8_t *vec_stream(size_t *len) {
+  rec_schema *s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", 4);
+  const char *path = tmp_path("vec.rec");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  for (int k = 0; k < 3; k++) {
+    uint32_t ids[2] = {101, 102};
+    float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    uint32_t sh1[1] = {2}, sh2[2] = {2, 4};
+    rec_put_str(w, rec_field_index(s, "id"), "x", 1);
+    rec_put(w, rec_field_index(s, "ids"), ids, sh1);
+    rec_put(w, rec_field_index(s, "vecs"), v, sh2);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+  return slurp(path, len);
+}
+
+static void corruption_tests(void) {
+  size_t len;
+  uint8_t *orig = text_stream(&len, 3), *b = malloc(2 * len + 64);
+  const char *e;
+  uint64_t n;
+  memcpy(b, orig, len);
+  e = read_all_err(b, len, &n);
+  CHECK(!*e && n == 3, "clean stream reads: %s", e);
+
+#define EXPECT(buf, blen, sub, what)                                                   \
+  do {                                                                                 \
+    const char *m_ = read_all_err(buf, blen, NULL);                                    \
+    CHECK(strstr(m_, sub) != NULL, "%s -> \"%s\"", what, m_);                          \
+  } while (0)
+
+  size_t f1 = frame_at(orig, len, 1), f2 = frame_at(orig, len, 2), fend = frame_at(orig, len, 4);
+  memcpy(b, orig, len);
+  b[f2 + 16 + 9] ^= 0x20;
+  EXPECT(b, len, "record 1 (byte ", "payload flip names the record");
+  EXPECT(b, len, "payload CRC-32C mismatch", "payload flip");
+  memcpy(b, orig, len);
+  b[f1 + 5] ^= 1;
+  EXPECT(b, len, "frame header CRC-32C mismatch", "length flip caught by the header CRC");
+  memcpy(b, orig, len);
+  wr32(b + f1 + 4, (1u << 30) + 8);
+  fix_header_crc(b, f1);
+  EXPECT(b, len, "exceeds the limit", "oversized length");
+  char where[64];
+  snprintf(where, sizeof where, "t.rec: record 0 (byte %zu)", f1);
+  EXPECT(b, len, where, "oversized length names file, record and byte");
+  EXPECT(orig, f2 + 20, "truncated stream: input ends inside a record frame", "truncated payload");
+  EXPECT(orig, f2 + 5, "inside a frame header", "truncated header");
+  EXPECT(orig, fend, "without an end frame", "missing end frame");
+  EXPECT(orig, 4, "truncated stream", "truncated file header");
+  EXPECT(orig, 0, "empty input", "empty input");
+  memcpy(b, orig, len);
+  memcpy(b + len, "garbage!", 8);
+  EXPECT(b, len + 8, "trailing data after the end frame", "trailing garbage");
+  memcpy(b, orig, len);
+  b[fend + 16] = 7;
+  fix_crc(b, fend);
+  EXPECT(b, len, "end frame counts 7 records but 3 were read", "count mismatch");
+  memcpy(b, orig, len);
+  b[7] = 2;
+  EXPECT(b, len, "unsupported stream format version 2 (this reader knows version 1)", "unknown version");
+  EXPECT((const uint8_t *)"{\"id\": \"x\"}\n", 12, "looks like JSON", "JSON text hint");
+  EXPECT((const uint8_t *)"q1\ten\thello\n", 12, "looks like text", "TSV text hint");
+  const uint8_t zjunk[] = {0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3, 4, 5, 6, 7, 8};
+  EXPECT(zjunk, sizeof zjunk, "zstd", "zstd magic with bad data");
+  /* invalid UTF-8: "some text here" -> 0xFF at its first byte */
+  memcpy(b, orig, len);
+  uint8_t *t = memmem(b + f1, f2 - f1, "some text", 9);
+  t[0] = 0xFF;
+  fix_crc(b, f1);
+  EXPECT(b, len, "field 'text': invalid UTF-8 at string offset 0", "invalid UTF-8");
+  memcpy(b, orig, len);
+  t = memmem(b + f1, f2 - f1, "some text", 9);
+  t[3] = 0;
+  fix_crc(b, f1);
+  EXPECT(b, len, "NUL byte", "NUL in a string");
+  memcpy(b, orig, len);
+  memcpy(b + f1 + 16, "\x04", 1); /* presence bitmap: drop id (bit 0), keep text (bit 2) -> layout mismatch */
+  fix_crc(b, f1);
+  EXPECT(b, len, "required field 'id' is missing", "required field missing");
+  memcpy(b, orig, len);
+  b[f1 + 16] |= 0x40;
+  fix_crc(b, f1);
+  EXPECT(b, len, "presence bitmap", "bitmap beyond fields");
+  /* a second schema frame = concatenated streams */
+  memcpy(b, orig, len);
+  memcpy(b + fend, orig + 8, f1 - 8);
+  EXPECT(b, fend + (f1 - 8), "second schema frame", "concatenation");
+  free(b);
+  free(orig);
+
+  uint8_t *v = vec_stream(&len);
+  e = read_all_err(v, len, &n);
+  CHECK(!*e && n == 3, "vectors stream reads: %s", e);
+  size_t r1 = frame_at(v, len, 2);
+  float nan = NAN, inf = INFINITY;
+  uint8_t *fl = v + r1 + 16 + 8 + 8 + 8 + 8; /* bitmap, n, id, ids[2] -> vecs */
+  float one;
+  memcpy(&one, fl, 4);
+  CHECK(one == 1.0f, "located vecs[0] in the frame (%g)", one);
+  memcpy(fl + 8, &nan, 4);
+  fix_crc(v, r1);
+  EXPECT(v, len, "record 1 (byte", "NaN names the record");
+  EXPECT(v, len, "field 'vecs': NaN at element 2", "NaN");
+  memcpy(fl + 8, &inf, 4);
+  fix_crc(v, r1);
+  EXPECT(v, len, "field 'vecs': Inf at element 2", "Inf");
+  {
+    char err[512];
+    rec_reader *r = rec_open_mem(v, len, "v", err, sizeof err);
+    rec_reader_allow_nonfinite(r, true);
+    rec_record rec;
+    int rc, k = 0;
+    while ((rc = rec_read(r, &rec)) == 0) k++;
+    CHECK(rc == 1 && k == 3, "Inf accepted when non-finite values are allowed");
+    rec_close(r);
+  }
+  /* misaligned memory: still readable (copied, not in place) */
+  uint8_t *mis = malloc(len + 1);
+  memcpy(mis + 1, v, len);
+  memcpy(fl + 8, &one, 4);
+  fix_crc(v, r1);
+  memcpy(mis + 1, v, len);
+  e = read_all_err(mis + 1, len, &n);
+  CHECK(!*e && n == 3, "misaligned buffer read by copy: %s", e);
+  free(mis);
+  free(v);
+}
+
+static void writer_error_tests(void) {
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_set_dim(s, "d", 3);
+  rec_writer *w = rec_writer_path(tmp_path("pair_abort.rec"), s, NULL);
+  int id = rec_field_index(s, "id"), sl = rec_field_index(s, "src_lang"), tl = rec_field_index(s, "tgt_lang");
+  int si = rec_field_index(s, "src_ids"), ti = rec_field_index(s, "tgt_ids"), sv = rec_field_index(s, "src_vecs");
+  uint32_t ids[4] = {1, 2, 3, 4}, n3[1] = {3}, n2[1] = {2}, sh[2] = {2, 3}, shd[2] = {3, 4};
+  float vec[12] = {0};
+  rec_put_str(w, id, "p1", 2);
+  rec_put_str(w, sl, "de", 2);
+  rec_put_str(w, tl, "en", 2);
+  rec_put(w, si, ids, n3);
+  rec_put(w, ti, ids, n2);
+  rec_put(w, sv, vec, sh); /* n = 2 but src_ids set n = 3 */
+  CHECK(rec_write(w) < 0 && strstr(rec_writer_error(w), "field 'src_vecs' has n = 2 but field 'src_ids' has n = 3"),
+        "per-record dim mismatch: %s", rec_writer_error(w));
+  rec_put_str(w, id, "p1", 2);
+  rec_put_str(w, sl, "de", 2);
+  rec_put_str(w, tl, "en", 2);
+  rec_put(w, si, ids, n3);
+  rec_put(w, ti, ids, n2);
+  rec_put(w, sv, vec, shd);
+  CHECK(rec_write(w) < 0 && strstr(rec_writer_error(w), "the stream fixes d = 3"), "fixed dim mismatch: %s",
+        rec_writer_error(w));
+  rec_put_str(w, id, "p1", 2);
+  CHECK(rec_write(w) < 0 && strstr(rec_writer_error(w), "required field 'src_lang' is missing"),
+        "missing field: %s", rec_writer_error(w));
+  rec_put_str(w, id, "p\xC3", 2);
+  rec_put_str(w, sl, "de", 2);
+  rec_put_str(w, tl, "en", 2);
+  rec_put(w, si, ids, n3);
+  rec_put(w, ti, ids, n2);
+  CHECK(rec_write(w) < 0 && strstr(rec_writer_error(w), "invalid UTF-8"), "writer rejects bad UTF-8: %s",
+        rec_writer_error(w));
+  rec_put_str(w, id, "p1", 2);
+  rec_put_str(w, sl, "de", 2);
+  rec_put_str(w, tl, "en", 2);
+  rec_put(w, si, ids, n3);
+  rec_put(w, ti, ids, n2);
+  vec[4] = NAN;
+  rec_put(w, sv, vec, (uint32_t[]){3, 3});
+  CHECK(rec_write(w) < 0 && strstr(rec_writer_error(w), "NaN at element 4"), "writer rejects NaN: %s",
+        rec_writer_error(w));
+  CHECK(rec_writer_count(w) == 0, "nothing written by failed records");
+  rec_writer_abort(w);
+  CHECK(access(tmp_path("pair_abort.rec"), F_OK) != 0, "aborted writer leaves no file");
+  rec_schema_free(s);
+
+  /* an empty stream is valid: header, schema, end frame */
+  s = rec_schema_builtin("run");
+  w = rec_writer_path(tmp_path("empty.rec"), s, NULL);
+  CHECK(rec_writer_close(w) == 0, "empty stream written");
+  size_t len;
+  uint8_t *b = slurp(tmp_path("empty.rec"), &len);
+  uint64_t n = 9;
+  const char *e = read_all_err(b, len, &n);
+  CHECK(!*e && n == 0, "empty stream reads as 0 records %s", e);
+  free(b);
+  rec_schema_free(s);
+
+  /* stream dim taken from the first record */
+  s = rec_schema_builtin("vectors");
+  w = rec_writer_path(tmp_path("dim.rec"), s, NULL);
+  float v6[6] = {1, 2, 3, 4, 5, 6};
+  rec_put_str(w, 0, "a", 1);
+  rec_put(w, rec_field_index(s, "ids"), ids, n2);
+  rec_put(w, rec_field_index(s, "vecs"), v6, (uint32_t[]){2, 3});
+  CHECK(rec_write(w) == 0, "first record fixes d");
+  rec_put_str(w, 0, "b", 1);
+  rec_put(w, rec_field_index(s, "ids"), ids, n3);
+  rec_put(w, rec_field_index(s, "vecs"), v6, (uint32_t[]){3, 2});
+  CHECK(rec_write(w) < 0 && strstr(rec_writer_error(w), "the stream fixes d = 3"), "later record must match: %s",
+        rec_writer_error(w));
+  rec_writer_close(w);
+  char err[512];
+  rec_reader *r = rec_open_path(tmp_path("dim.rec"), err, sizeof err);
+  CHECK(r && rec_get_dim(rec_reader_schema(r), "d") == 3, "schema frame carries d = 3");
+  rec_close(r);
+  rec_schema_free(s);
+}
+
+static void schema_tests(void) {
+  const char *const *names = rec_schema_builtin_names();
+  int n = 0, have_all = 1;
+  while (names[n]) n++;
+  const char *want[] = {"text", "tokens", "vectors", "pair", "plan", "run", "trainlog"};
+  for (int i = 0; i < 7; i++) {
+    rec_schema *s = rec_schema_builtin(want[i]);
+    if (!s) have_all = 0;
+    rec_schema_free(s);
+  }
+  CHECK(n >= 7 && have_all, "%d builtin schemas including the 7 of the issue", n);
+  CHECK(rec_schema_builtin("nope") == NULL, "unknown schema gives NULL");
+  rec_schema *s = rec_schema_builtin("vectors");
+  int vecs = rec_field_index(s, "vecs");
+  CHECK(vecs >= 0 && s->fields[vecs].type == REC_F32 && s->fields[vecs].rank == 2 &&
+            !strcmp(s->dims[s->fields[vecs].dim[1]].name, "d") && s->dims[s->fields[vecs].dim[1]].fixed == REC_DIM_UNSET,
+        "vectors.vecs is f32[n][d] with d a stream dim");
+  CHECK(rec_get_dim(s, "n") == REC_DIM_PER_RECORD, "n is per record");
+  rec_schema_free(s);
+  char err[256];
+  const char *bad[][2] = {
+      {"record: x\nfields:\n  - {name: a, type: u64}\n", "field type 'u64'"},
+      {"record: x\ndims: {n: record}\nfields:\n  - {name: a, type: u32, shape: [m]}\n", "dimension 'm' is not declared"},
+      {"record: x\nfields:\n  - {name: a, type: str, shape: []}\n  - {name: a, type: str}\n", "declared twice"},
+      {"record: x\nfields: [\n", "line"},
+      {"record: x\nfoo: 1\nfields: []\n", "unknown key 'foo'"},
+      {"record: x\nfields:\n  - {name: a, type: str, shape: [n]}\ndims: {n: record}\n", "str fields cannot have a shape"},
+      {"record: x\ndims: {n: -3}\nfields:\n  - {name: a, type: str}\n", "not record, stream or"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    rec_schema *b = rec_schema_from_yaml(bad[i][0], strlen(bad[i][0]), err, sizeof err);
+    CHECK(!b && strstr(err, bad[i][1]), "bad schema %zu rejected: %s", i, b ? "(accepted)" : err);
+    rec_schema_free(b);
+  }
+  const char *good = "record: x\ndims: {n: record, k: 2}\nfields:\n  - {name: a, type: i32, shape: [n, k]}\nmeta: {model: bert}\n";
+  s = rec_schema_from_yaml(good, strlen(good), err, sizeof err);
+  CHECK(s && rec_get_dim(s, "k") == 2 && !strcmp(rec_meta_get(s, "model"), "bert"), "custom schema with meta");
+  /* print -> parse gives the same schema */
+  char *txt = NULL;
+  size_t tl = 0;
+  FILE *mf = open_memstream(&txt, &tl);
+  rec_schema_print(mf, s);
+  fclose(mf);
+  rec_schema *s2 = rec_schema_from_yaml(txt, tl, err, sizeof err);
+  CHECK(s2 && s2->nfields == 1 && s2->fields[0].rank == 2 && !strcmp(rec_meta_get(s2, "model"), "bert"),
+        "rec_schema_print output parses back");
+  free(txt);
+  rec_schema_free(s2);
+  rec_schema_free(s);
+}
+
+static void crc_utf8_tests(void) {
+  CHECK(crc32c(0, "123456789", 9) == 0xE3069283u, "crc32c check value (dispatch) %08x", crc32c(0, "123456789", 9));
+  CHECK(crc32c_portable(0, "123456789", 9) == 0xE3069283u, "crc32c check value (table)");
+  CHECK(crc32c(crc32c(0, "1234", 4), "56789", 5) == 0xE3069283u, "crc32c chains");
+  uint8_t buf[1000];
+  rng_t g;
+  rng_seed(&g, 1);
+  for (int i = 0; i < 1000; i++) buf[i] = (uint8_t)rng_next(&g);
+  int same = 1;
+  for (int off = 0; off < 9; off++)
+    for (int n = 0; n < 300; n += 7)
+      if (crc32c(0, buf + off, (size_t)n) != crc32c_portable(0, buf + off, (size_t)n)) same = 0;
+  CHECK(same, "hardware and table CRC agree at every alignment and length");
+  uint8_t zeros[32] = {0};
+  CHECK(crc32c(0, zeros, 32) == 0x8A9136AAu, "crc32c of 32 zero bytes (RFC 3720 B.4)");
+  struct {
+    const char *s;
+    size_t len, bad;
+  } u[] = {
+      {"plain ascii text", 16, 16}, {"caf\xC3\xA9", 5, 5}, {"\xE4\xB8\x96\xE7\x95\x8C", 6, 6},
+      {"\xF0\x9F\x8C\x8D", 4, 4}, {"ab\xC0\xAF", 4, 2}, {"\xED\xA0\x80", 3, 0}, {"abc\xF4\x90\x80\x80", 7, 3},
+      {"xyz\xE4\xB8", 5, 3}, {"12345678\xFF", 9, 8}, {"\x80", 1, 0}, {"\xE0\x80\xAF", 3, 0},
+  };
+  for (size_t i = 0; i < sizeof u / sizeof u[0]; i++)
+    CHECK(utf8_check(u[i].s, u[i].len) == u[i].bad, "utf8_check case %zu -> %zu", i, utf8_check(u[i].s, u[i].len));
+}
+
+int main(void) {
+  otc_init("test_rec");
+  if (!mkdtemp(tmpdir)) return 1;
+  crc_utf8_tests();
+  schema_tests();
+  const char *const *names = rec_schema_builtin_names();
+  for (int i = 0; names[i]; i++) {
+    char f[64];
+    snprintf(f, sizeof f, "%s.rec", names[i]);
+    roundtrip(names[i], f, 0);
+    snprintf(f, sizeof f, "%s.rec.zst", names[i]);
+    roundtrip(names[i], f, 0); /* .zst name turns compression on */
+  }
+  roundtrip("vectors", "vectors19.rec", 19);
+  corruption_tests();
+  writer_error_tests();
+  char cmd[600];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  if (system(cmd) != 0) return 1;
+  return check_done();
+}
