@@ -115,9 +115,9 @@ bench: progs
 # ---- fuzzing (not in CI): libFuzzer on the frame reader, fixed budget ----
 FUZZ_SECONDS ?= 300
 fuzz:
-	$(MAKE) VARIANT=fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined" $(LIBA) build/fuzz/libotclir.a
+	$(MAKE) VARIANT=fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" $(LIBA) build/fuzz/libotclir.a
 	@mkdir -p build/fuzz/corpus
-	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
+	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
 	build/fuzz/fuzz_rec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus tests/fuzz/seeds
 
 clean:

@@ -24,8 +24,7 @@
 
 static const char usage_text[] =
     "usage: ot-align [--eps X] [--tol X] [--max-iter N] [--plan] [--align [--threshold T]] [--text]\n"
-    "                [--skip-ends] [--skip-special] [--skip-ids LIST] [--cost cosine|sqeuclid] [--threads N] [FILE]\n"
-    "Try 'ot-align --help' for more information.\n";
+    "                [--skip-ends] [--skip-special] [--skip-ids LIST] [--cost cosine|sqeuclid] [--threads N] [FILE]\n";
 
 static void help(void) {
   printf(

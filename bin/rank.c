@@ -57,8 +57,9 @@ static const char manual[] =
     "hits); rank says how many on stderr.\n"
     "\n"
     "Queries and documents must come from the same encoder: a different d, or a\n"
-    "different value of the stream metadata model, layer, pooling, vocab or\n"
-    "special_ids (set on one side only counts as different) is refused.\n"
+    "different value of the stream metadata model, layer, vocab, special_ids or\n"
+    "(dense with pooled vectors) pooling is refused; set on one side only counts\n"
+    "as different. --allow-model-mismatch lifts all but the d check.\n"
     "\n"
     "Options:\n"
     "  --docs FILE           the document `vectors` stream (required)\n"
@@ -73,6 +74,9 @@ static const char manual[] =
     "                        metadata (e.g. [CLS] and [SEP]); an error if it is absent\n"
     "  --skip-ids LIST       leave out these token ids on both sides, e.g. 101,102\n"
     "                        (mBERT's [CLS],[SEP]). Default: every token is used.\n"
+    "                        Where [CLS]/[SEP] get the same vector in every text (a\n"
+    "                        0-layer encoder), they add a constant 2/m to maxsim-sym's\n"
+    "                        document side, which favours short documents: skip them.\n"
     "  --ties asc|desc       order of exact ties by docid (default asc)\n"
     "  --ot-base M           ot: first-stage mode (default maxsim-sym)\n"
     "  --ot-candidates R     ot: documents reranked per query (default 100)\n"
@@ -156,7 +160,11 @@ static void free_queries(query_set *qs) {
   qs->n = 0;
 }
 
-static void *dup_mem(const void *p, size_t n) { return memcpy(xmalloc(n), p, n); }
+static void *dup_mem(const void *p, size_t n) {
+  void *q = xmalloc(n);
+  if (n) memcpy(q, p, n);
+  return q;
+}
 
 /* Read up to max queries (0 = all); false at the end of the input. */
 static bool read_queries(rec_reader *r, query_set *qs, size_t max, int f[4], size_t d) {
@@ -178,8 +186,8 @@ static bool read_queries(rec_reader *r, query_set *qs, size_t max, int f[4], siz
       die("stdin: query record %llu ('%s'): d = %u, documents have d = %zu", (unsigned long long)rec.index, idc,
           rec.v[f[2]].shape[1], d);
     it->n = (uint32_t)n;
-    it->ids = dup_mem(ids, n * sizeof *ids + 1);
-    it->vecs = dup_mem(vecs, nv * sizeof *vecs + 1);
+    it->ids = dup_mem(ids, n * sizeof *ids);
+    it->vecs = dup_mem(vecs, nv * sizeof *vecs);
     it->vec = rec_has(&rec, f[3]) ? dup_mem(rec_f32(&rec, f[3], NULL), d * sizeof(float)) : NULL;
   }
   return true;
@@ -292,7 +300,9 @@ int main(int argc, char **argv) {
   rec_reader *qr = rec_open_expect("-", "vectors");
   const rec_schema *qs_schema = rec_reader_schema(qr);
   int64_t dq = rec_get_dim(qs_schema, "d");
-  if (rank_meta_check(qs_schema, dq > 0 ? (size_t)dq : 0, docs->schema, docs->d, allow, err, sizeof err) != 0)
+  bool uses_pooled = (o.mode == RANK_DENSE || (o.mode == RANK_OT && o.ot_base == RANK_DENSE)) && !o.pool_mean;
+  if (rank_meta_check(qs_schema, dq > 0 ? (size_t)dq : 0, docs->schema, docs->d, allow, uses_pooled, err,
+                      sizeof err) != 0)
     die("%s (queries: stdin, documents: %s)", err, docs_path);
   size_t d = docs->d ? docs->d : dq > 0 ? (size_t)dq : 1;
 

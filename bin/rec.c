@@ -59,7 +59,8 @@ static const char manual[] =
     "  dump [FILE]\n"
     "      A stream to JSON Lines, fields in schema order, absent optional fields\n"
     "      omitted. Floats are printed with the fewest digits that read back to\n"
-    "      the same bits (at most 9 for f32, 17 for f64).\n"
+    "      the same bits (at most 9 for f32, 17 for f64); with --allow-nonfinite,\n"
+    "      NaN and Inf (which JSON lacks) are printed as null.\n"
     "  cat FILE...\n"
     "      Concatenate streams whose schemas (record type, fields, dimensions and\n"
     "      metadata) are identical into one stream.\n"
@@ -411,8 +412,13 @@ static int cmd_encode(opts_t *o, int argc, char **argv) {
 
 /* ---- dump ---- */
 
+/* JSON has no NaN/Inf: with --allow-nonfinite they are dumped as null. */
 static void print_f32(FILE *f, float x) {
   char b[32];
+  if (!isfinite(x)) {
+    fputs("null", f);
+    return;
+  }
   for (int p = 6; p <= 9; p++) {
     snprintf(b, sizeof b, "%.*g", p, (double)x);
     if (p == 9 || strtof(b, NULL) == x) break;
@@ -422,6 +428,10 @@ static void print_f32(FILE *f, float x) {
 
 static void print_f64(FILE *f, double x) {
   char b[40];
+  if (!isfinite(x)) {
+    fputs("null", f);
+    return;
+  }
   for (int p = 15; p <= 17; p++) {
     snprintf(b, sizeof b, "%.*g", p, x);
     if (p == 17 || strtod(b, NULL) == x) break;

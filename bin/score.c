@@ -85,8 +85,28 @@ static void print_help(void) {
       "\n"
       "Measures (trec_eval's names and definitions; k are cutoffs):\n",
       usage);
-  for (int i = 0; i < score_num_measures; i++)
-    printf("  %-22s %s\n", score_measures[i]->name, score_measures[i]->help);
+  for (int i = 0; i < score_num_measures; i++) {
+    /* Wrap the one-line descriptions at 79 columns under their column. */
+    const char *h = score_measures[i]->help;
+    printf("  %-22s", score_measures[i]->name);
+    int col = 24;
+    while (*h) {
+      const char *sp = strchr(h, ' ');
+      int w = sp ? (int)(sp - h) : (int)strlen(h);
+      if (col + 1 + w > 79 && col > 25) {
+        printf("\n%25s", "");
+        col = 25;
+      } else {
+        putchar(' ');
+        col++;
+      }
+      printf("%.*s", w, h);
+      col += w;
+      h += w;
+      while (*h == ' ') h++;
+    }
+    putchar('\n');
+  }
   printf(
       "\n"
       "XTREME-R measures (not in trec_eval):\n"
@@ -143,6 +163,11 @@ static void load_run_rec(trec_set *s, trec_run *r, trec_buf *b, const char *name
     trec_run_add(s, r, q, ql, d, dl, sc_v, tag, rr.index + 1);
   }
   if (rc < 0) die("%s", rec_error(rd));
+  if (!tag) {
+    /* No tag column in records: name the run after its file. */
+    free(r->tag);
+    r->tag = xstrdup(name);
+  }
   rec_close(rd);
   trec_buf_free(b);
 }

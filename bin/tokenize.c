@@ -57,8 +57,9 @@ static const char help_text[] =
     "  --line-ids drops the id column: the id is the 1-based line number.\n"
     "  --pair with two files: line k of SRC_FILE and of TGT_FILE form pair k.\n"
     "An empty id, a line without the needed TABs, or invalid UTF-8 is an error\n"
-    "naming the line (--replace: each invalid sequence counts as U+FFFD, which\n"
-    "the cleaning step drops).\n"
+    "naming the line (--replace: each invalid sequence of a text counts as\n"
+    "U+FFFD, which the cleaning step drops; --keep-text stores it as U+FFFD;\n"
+    "ids and languages must be valid UTF-8 regardless).\n"
     "\n"
     "Output on stdout:\n"
     "  `tokens` records: id, lang (when known), ids (u32 [n]), offsets (u32 [n,2],\n"
@@ -110,6 +111,7 @@ static const char help_text[] =
     "                      N > 1 breaks the same-pieces guarantee for rare words\n"
     "  --zstd[=LEVEL]      compress the output stream (default level 3)\n"
     "  --progress          report progress on stderr\n"
+    "  --stats             at the end, print texts, input bytes, ids and speed on stderr\n"
     "  --help, --version\n"
     "\n"
     "Examples:\n"
@@ -131,7 +133,7 @@ typedef struct {
 } side;
 
 static struct {
-  int lower, offsets, lang_column, line_ids, pair, keep_text, replace, decode, progress;
+  int lower, offsets, lang_column, line_ids, pair, keep_text, replace, decode, progress, stats;
   size_t max_len, max_word_len;
   const char *lang, *src_lang, *tgt_lang, *prune_dir;
   uint64_t min_count;
@@ -180,7 +182,7 @@ static void lr_init(line_reader *r, int fd, const char *name, const char *prefix
   r->name = name;
   r->cap = 1 << 20;
   r->buf = xmalloc(r->cap);
-  memcpy(r->buf, prefix, nprefix);
+  if (nprefix) memcpy(r->buf, prefix, nprefix);
   r->end = nprefix;
 }
 
@@ -271,15 +273,25 @@ static void open_output(void) {
   f_tgt_text = rec_field_index(ws, "tgt_text");
 }
 
-/* Validate a field's UTF-8 (where = "line 12" or "record 3"); with --replace
+/* The place of the current input item in messages ("line 12", "record 3"),
+ * formatted only when needed. */
+static const char *loc_kind = "line";
+static uint64_t loc_no;
+static const char *where(void) {
+  static char buf[48];
+  snprintf(buf, sizeof buf, "%s %llu", loc_kind, (unsigned long long)loc_no);
+  return buf;
+}
+
+/* Validate a field's UTF-8; with --replace
  * (text fields only: replaceable = 1 + side) returns a repaired copy for
  * storing, valid until the next call for that side. */
-static const char *check_utf8(const char *src, const char *where, const char *what, const char *s, size_t *len,
+static const char *check_utf8(const char *src, const char *what, const char *s, size_t *len,
                               int replaceable) {
   size_t bad = uc_utf8_first_invalid((const unsigned char *)s, *len);
   if (bad == *len) return s;
   if (!replaceable || !opt.replace)
-    die("%s: %s: invalid UTF-8 in the %s at byte %zu of it%s", src, where, what, bad,
+    die("%s: %s: invalid UTF-8 in the %s at byte %zu of it%s", src, where(), what, bad,
         replaceable ? " (--replace maps it to U+FFFD)" : "");
   int k = replaceable - 1;
   if (xmul(*len, 3) > fixcap[k]) {
@@ -297,13 +309,13 @@ static void count_text(side *sd, const char *text, size_t len) {
   n_tokens += toks.n;
 }
 
-static void emit_text(const char *src, const char *where, const char *id, size_t idlen, const char *lang,
+static void emit_text(const char *src, const char *id, size_t idlen, const char *lang,
                       size_t langlen, const char *text, size_t tlen) {
-  if (idlen == 0) die("%s: %s: empty id", src, where);
-  check_utf8(src, where, "id", id, &idlen, 0);
-  if (lang) check_utf8(src, where, "language", lang, &langlen, 0);
+  if (idlen == 0) die("%s: %s: empty id", src, where());
+  check_utf8(src, "id", id, &idlen, 0);
+  if (lang) check_utf8(src, "language", lang, &langlen, 0);
   size_t keep = tlen;
-  check_utf8(src, where, "text", text, &keep, 1); /* tokenization drops invalid bytes itself */
+  check_utf8(src, "text", text, &keep, 1); /* tokenization drops invalid bytes itself */
   n_texts++;
   n_bytes += tlen;
   if (opt.prune_dir) {
@@ -320,15 +332,15 @@ static void emit_text(const char *src, const char *where, const char *id, size_t
   rec_write_or_die(out);
 }
 
-static void emit_pair(const char *src, const char *where, const char *id, size_t idlen, const char *s, size_t slen,
+static void emit_pair(const char *src, const char *id, size_t idlen, const char *s, size_t slen,
                       const char *t, size_t tlen) {
-  if (idlen == 0) die("%s: %s: empty id", src, where);
-  check_utf8(src, where, "id", id, &idlen, 0);
+  if (idlen == 0) die("%s: %s: empty id", src, where());
+  check_utf8(src, "id", id, &idlen, 0);
   n_texts++;
   n_bytes += slen + tlen;
   size_t ks = slen, kt = tlen;
-  const char *fs = check_utf8(src, where, "source text", s, &ks, 1);
-  const char *ft = check_utf8(src, where, "target text", t, &kt, 2);
+  const char *fs = check_utf8(src, "source text", s, &ks, 1);
+  const char *ft = check_utf8(src, "target text", t, &kt, 2);
   if (opt.prune_dir) {
     count_text(&src_side, s, slen);
     count_text(&tgt_side, t, tlen);
@@ -363,28 +375,28 @@ static const char *cut_tab(const char **p, size_t *len, size_t *col_len) {
 static void run_tsv(line_reader *r) {
   otc_progress pg;
   progress_init(&pg, "lines", opt.progress);
-  char where[48], idbuf[24];
+  char idbuf[24];
   size_t len;
   const char *line;
   while ((line = lr_next(r, &len))) {
-    snprintf(where, sizeof where, "line %llu", (unsigned long long)r->line);
+    loc_no = r->line;
     const char *p = line, *id = idbuf, *lang = opt.lang;
     size_t idlen, langlen = opt.lang ? strlen(opt.lang) : 0, rest = len;
     if (opt.line_ids) {
       idlen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)r->line);
     } else if (!(id = cut_tab(&p, &rest, &idlen))) {
-      die("%s: %s: expected %s (no TAB)", r->name, where,
+      die("%s: %s: expected %s (no TAB)", r->name, where(),
           opt.pair ? "id<TAB>src<TAB>tgt" : opt.lang_column ? "id<TAB>lang<TAB>text" : "id<TAB>text");
     }
     if (opt.pair) {
       size_t slen;
       const char *s = cut_tab(&p, &rest, &slen);
-      if (!s) die("%s: %s: expected %ssrc<TAB>tgt (no TAB after the source text)", r->name, where, opt.line_ids ? "" : "id<TAB>");
-      emit_pair(r->name, where, id, idlen, s, slen, p, rest);
+      if (!s) die("%s: %s: expected %ssrc<TAB>tgt (no TAB after the source text)", r->name, where(), opt.line_ids ? "" : "id<TAB>");
+      emit_pair(r->name, id, idlen, s, slen, p, rest);
     } else {
       if (opt.lang_column && !(lang = cut_tab(&p, &rest, &langlen)))
-        die("%s: %s: expected %slang<TAB>text (no TAB after the language)", r->name, where, opt.line_ids ? "" : "id<TAB>");
-      emit_text(r->name, where, id, idlen, lang, langlen, p, rest);
+        die("%s: %s: expected %slang<TAB>text (no TAB after the language)", r->name, where(), opt.line_ids ? "" : "id<TAB>");
+      emit_text(r->name, id, idlen, lang, langlen, p, rest);
     }
     if ((r->line & 1023) == 0) progress_update(&pg, r->line, 0);
   }
@@ -392,16 +404,16 @@ static void run_tsv(line_reader *r) {
 }
 
 static void run_two_files(line_reader *a, line_reader *b) {
-  char where[48], idbuf[24];
+  char idbuf[24];
   size_t la, lb;
   const char *s, *t;
   for (;;) {
     s = lr_next(a, &la);
     t = lr_next(b, &lb);
     if (!s || !t) break;
-    snprintf(where, sizeof where, "line %llu", (unsigned long long)a->line);
+    loc_no = a->line;
     size_t idlen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)a->line);
-    emit_pair(a->name, where, idbuf, idlen, s, la, t, lb);
+    emit_pair(a->name, idbuf, idlen, s, la, t, lb);
   }
   if (s || t)
     die("%s has more lines than %s (%llu lines read)", s ? a->name : b->name, s ? b->name : a->name,
@@ -414,7 +426,7 @@ static void run_records(rec_reader *rr, const char *name) {
   if (strcmp(s->record, "text") != 0) die("%s: expected a 'text' stream, got '%s'", name, s->record);
   int fi = rec_field_index(s, "id"), fl = rec_field_index(s, "lang"), ft = rec_field_index(s, "text");
   rec_record rec;
-  char where[48];
+  loc_kind = "record";
   while (rec_read_or_die(rr, &rec)) {
     size_t idlen, tlen, llen = 0;
     const char *id = rec_str(&rec, fi, &idlen), *text = rec_str(&rec, ft, &tlen), *lang = NULL;
@@ -424,8 +436,8 @@ static void run_records(rec_reader *rr, const char *name) {
     } else if (rec_has(&rec, fl)) {
       lang = rec_str(&rec, fl, &llen);
     }
-    snprintf(where, sizeof where, "record %llu", (unsigned long long)rec.index + 1);
-    emit_text(name, where, id, idlen, lang, llen, text, tlen);
+    loc_no = rec.index + 1;
+    emit_text(name, id, idlen, lang, llen, text, tlen);
   }
 }
 
@@ -489,7 +501,7 @@ static void write_pruned(const char *dir) {
   f = atomic_open(&af, path);
   for (size_t k = 0; k < m; k++) fprintf(f, "%u\t%zu\n", n2o[k], k);
   atomic_commit(&af);
-  fprintf(stderr, "tokenize: %s: kept %zu of %u pieces (%llu texts, %llu tokens)\n", dir, m, n,
+  fprintf(stderr, "%s: %s: kept %zu of %u pieces (%llu texts, %llu tokens)\n", otc_prog(), dir, m, n,
           (unsigned long long)n_texts, (unsigned long long)n_tokens);
   free(path);
   free(n2o);
@@ -555,7 +567,7 @@ int main(int argc, char **argv) {
   otc_init(argv[0]);
   enum { O_VOCAB = 256, O_MODEL, O_SRC_VOCAB, O_TGT_VOCAB, O_SRC_MODEL, O_TGT_MODEL, O_LOWER, O_MAX_LEN, O_MAX_WORD,
          O_OFFSETS, O_LANG_COLUMN, O_LANG, O_LINE_IDS, O_PAIR, O_SRC_LANG, O_TGT_LANG, O_KEEP_TEXT, O_REPLACE,
-         O_DECODE, O_PRUNE, O_MIN_COUNT, O_ZSTD, O_PROGRESS, O_HELP, O_VERSION };
+         O_DECODE, O_PRUNE, O_MIN_COUNT, O_ZSTD, O_PROGRESS, O_STATS, O_HELP, O_VERSION };
   static const struct option longopts[] = {
       {"vocab", required_argument, 0, O_VOCAB},         {"model", required_argument, 0, O_MODEL},
       {"src-vocab", required_argument, 0, O_SRC_VOCAB}, {"tgt-vocab", required_argument, 0, O_TGT_VOCAB},
@@ -568,7 +580,8 @@ int main(int argc, char **argv) {
       {"keep-text", no_argument, 0, O_KEEP_TEXT},       {"replace", no_argument, 0, O_REPLACE},
       {"decode", no_argument, 0, O_DECODE},             {"prune-vocab", required_argument, 0, O_PRUNE},
       {"min-count", required_argument, 0, O_MIN_COUNT}, {"zstd", optional_argument, 0, O_ZSTD},
-      {"progress", no_argument, 0, O_PROGRESS},         {"help", no_argument, 0, O_HELP},
+      {"progress", no_argument, 0, O_PROGRESS},         {"stats", no_argument, 0, O_STATS},
+      {"help", no_argument, 0, O_HELP},
       {"version", no_argument, 0, O_VERSION},           {0, 0, 0, 0}};
   const char *vocab_path = NULL, *src_path = NULL, *tgt_path = NULL;
   char *owned[3] = {0};
@@ -598,6 +611,7 @@ int main(int argc, char **argv) {
     case O_MIN_COUNT: opt.min_count = (uint64_t)parse_long("--min-count", optarg, 1, INT64_MAX); break;
     case O_ZSTD: opt.zstd = rec_parse_zstd_level(optarg); break;
     case O_PROGRESS: opt.progress = 1; break;
+    case O_STATS: opt.stats = 1; break;
     case O_HELP: fputs(help_text, stdout); otc_close_stdout(); return 0;
     case O_VERSION: print_version();
     default: die_usage(usage_text);
@@ -607,20 +621,21 @@ int main(int argc, char **argv) {
   if (!src_path) src_path = vocab_path;
   if (!tgt_path) tgt_path = vocab_path;
   if (!src_path || (opt.pair && !tgt_path)) {
-    fprintf(stderr, "tokenize: no vocabulary: give --vocab FILE or --model DIR\n");
+    fprintf(stderr, "%s: no vocabulary: give --vocab FILE or --model DIR\n", otc_prog());
     die_usage(usage_text);
   }
   if (nfiles > (opt.pair && !opt.decode ? 2 : 1)) die_usage(usage_text);
   if (opt.pair && (opt.lang_column || opt.lang || opt.offsets)) {
-    fprintf(stderr, "tokenize: --pair takes --src-lang/--tgt-lang; --lang, --lang-column and --offsets are for single texts\n");
+    fprintf(stderr, "%s: --pair takes --src-lang/--tgt-lang; --lang, --lang-column and --offsets are for single texts\n", otc_prog());
     die_usage(usage_text);
   }
   if (opt.keep_text && !opt.pair) {
-    fprintf(stderr, "tokenize: --keep-text is for --pair\n");
+    fprintf(stderr, "%s: --keep-text is for --pair\n", otc_prog());
     die_usage(usage_text);
   }
   if (opt.decode && opt.prune_dir) die_usage(usage_text);
 
+  double t0 = now_seconds();
   side_load(&src_side, src_path);
   int same_vocab = !strcmp(src_path, tgt_path);
   if (opt.pair || opt.decode) {
@@ -680,6 +695,12 @@ int main(int argc, char **argv) {
     rec_writer_close_or_die(out);
   }
   otc_close_stdout();
+  if (opt.stats) {
+    double dt = now_seconds() - t0;
+    fprintf(stderr, "%s: %llu texts, %llu bytes of text, %llu ids, %.3f s, %.1f MB/s, %.0f ids/s\n", otc_prog(),
+            (unsigned long long)n_texts, (unsigned long long)n_bytes, (unsigned long long)n_tokens, dt,
+            dt > 0 ? n_bytes / dt / 1e6 : 0.0, dt > 0 ? n_tokens / dt : 0.0);
+  }
   wp_tokens_free(&toks);
   wp_tokens_free(&toks2);
   if (!same_vocab) side_free(&tgt_side);

@@ -39,10 +39,13 @@
  * naming the file, tensor or sequence into err (errlen bytes); they never
  * exit. Allocation failure dies (util.h).
  *
- * Threads: matrix products use OpenBLAS (cblas_sgemm) with the thread count
- * set by otc_set_threads(); our own loops (attention, LayerNorm, GELU) use
- * otc_threads() threads too. Results do not depend on the thread count except
- * through OpenBLAS's own blocking (bit-identical for a fixed thread count).
+ * Threads: matrix products (the dense layers, ~95% of the FLOPs, and the
+ * per-head attention products) use OpenBLAS (cblas_sgemm) with the thread
+ * count set by otc_set_threads(); the elementwise loops (LayerNorm, GELU,
+ * softmax) run on the calling thread. Output is bit-identical for the same
+ * input, batch composition and thread count. The functions are not
+ * thread-safe on one bert_acts or one model's gradients; separate
+ * (model, acts) pairs may be used from separate threads.
  */
 #ifndef OTC_BERT_H
 #define OTC_BERT_H

@@ -116,9 +116,11 @@ static void ws_layout(ot_ws *w, void *base, size_t n, size_t m, size_t d) {
 #else
 #define OT_CLONES
 #endif
+/* The helpers below must be inlined into each clone to get its ISA. */
+#define OT_INLINE static inline __attribute__((always_inline))
 
 /* w += k * x, in blocks of eight so that -O2 vectorises it (SLP). */
-static inline void axpy8(double *restrict w, const double *restrict k, double x, int m) {
+OT_INLINE void axpy8(double *restrict w, const double *restrict k, double x, int m) {
   int j = 0;
   for (; j + 8 <= m; j += 8)
     for (int l = 0; l < 8; l++) w[j + l] += k[j + l] * x;
@@ -127,7 +129,7 @@ static inline void axpy8(double *restrict w, const double *restrict k, double x,
 
 /* Dot product with eight interleaved partial sums, combined pairwise: a
  * fixed order that the compiler can vectorise without reassociating. */
-static inline double dot8(const double *restrict x, const double *restrict y, int m) {
+OT_INLINE double dot8(const double *restrict x, const double *restrict y, int m) {
   double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int j = 0;
   for (; j + 8 <= m; j += 8)
@@ -152,20 +154,78 @@ OT_CLONES static void k_times(const double *restrict K, const double *restrict v
   for (int i = 0; i < n; i++) r[i] = dot8(K + (size_t)i * m, v, m);
 }
 
+/* Four dot products at once (the same eight-lane order as dot8, so each
+ * result equals dot8 bit for bit): four independent chains hide the add
+ * latency and every load of v serves four rows. */
+OT_INLINE void dot8_x4(const double *restrict k0, const double *restrict k1, const double *restrict k2,
+                           const double *restrict k3, const double *restrict v, int m, double out[4]) {
+  double s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
+  int j = 0;
+  for (; j + 8 <= m; j += 8)
+    for (int l = 0; l < 8; l++) {
+      double x = v[j + l];
+      s0[l] += k0[j + l] * x, s1[l] += k1[j + l] * x, s2[l] += k2[j + l] * x, s3[l] += k3[j + l] * x;
+    }
+#define OT_HSUM8(p) (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])))
+  double t0 = OT_HSUM8(s0), t1 = OT_HSUM8(s1), t2 = OT_HSUM8(s2), t3 = OT_HSUM8(s3);
+#undef OT_HSUM8
+  for (; j < m; j++) {
+    double x = v[j];
+    t0 += k0[j] * x, t1 += k1[j] * x, t2 += k2[j] * x, t3 += k3[j] * x;
+  }
+  out[0] = t0, out[1] = t1, out[2] = t2, out[3] = t3;
+}
+
+/* w += k0 x0 + k1 x1 + k2 x2 + k3 x3, added in that order (= four axpy8 calls,
+ * bit for bit) with one load and store of w. */
+OT_INLINE void axpy8_x4(double *restrict w, const double *restrict k0, const double *restrict k1,
+                            const double *restrict k2, const double *restrict k3, const double x[4], int m) {
+  double x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+  int j = 0;
+  for (; j + 8 <= m; j += 8)
+    for (int l = 0; l < 8; l++)
+      w[j + l] = (((w[j + l] + k0[j + l] * x0) + k1[j + l] * x1) + k2[j + l] * x2) + k3[j + l] * x3;
+  for (; j < m; j++) w[j] = (((w[j] + k0[j] * x0) + k1[j] * x1) + k2[j] * x2) + k3[j] * x3;
+}
+
 /* The row update fused with the next column product, in one pass over K
- * (each row is used twice while it is in L1): r = K v, unew = a / r,
- * w = K^T unew. Returns 0 if a new scaling is out of range (then w is junk). */
+ * (rows are used twice while they are in L1): r = K v, unew = a / r,
+ * w = K^T unew. Returns 0 if a new scaling is out of range (then w is junk).
+ * Results equal the plain row-by-row loop bit for bit. */
 OT_CLONES static int row_pass(const double *restrict K, const double *restrict v, const double *restrict a,
                               double *restrict r, double *restrict unew, double *restrict w, int n, int m) {
   int ok = 1;
   for (int j = 0; j < m; j++) w[j] = 0;
-  for (int i = 0; i < n; i++) {
+  int i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const double *k0 = K + (size_t)i * m, *k1 = k0 + m, *k2 = k1 + m, *k3 = k2 + m;
+    double ri[4], ui[4];
+    dot8_x4(k0, k1, k2, k3, v, m, ri);
+    for (int q = 0; q < 4; q++) {
+      ui[q] = a[i + q] / ri[q];
+      r[i + q] = ri[q], unew[i + q] = ui[q];
+      ok &= ui[q] >= SCALING_MIN && ui[q] <= SCALING_MAX;
+    }
+    axpy8_x4(w, k0, k1, k2, k3, ui, m);
+  }
+  for (; i < n; i++) {
     const double *restrict k = K + (size_t)i * m;
     double ri = dot8(k, v, m), ui = a[i] / ri;
     r[i] = ri, unew[i] = ui;
     ok &= ui >= SCALING_MIN && ui <= SCALING_MAX;
     axpy8(w, k, ui, m);
   }
+  return ok;
+}
+
+/* tmp = b / w (the tentative column scalings); 0 if one is out of range. */
+OT_CLONES static int column_scalings(const double *restrict b, const double *restrict w, double *restrict tmp,
+                                     int m) {
+  int j = 0, ok = 1;
+  for (; j + 4 <= m; j += 4)
+    for (int l = 0; l < 4; l++) tmp[j + l] = b[j + l] / w[j + l];
+  for (; j < m; j++) tmp[j] = b[j] / w[j];
+  for (j = 0; j < m; j++) ok &= tmp[j] >= SCALING_MIN && tmp[j] <= SCALING_MAX;
   return ok;
 }
 
@@ -222,7 +282,7 @@ static void exact_row(ot_ws *w, int n, int m, int i, double ieps) {
 /* ---- the solver on the compact problem ---- */
 
 typedef struct {
-  double err, err_row;
+  double err;
   int iters, converged;
 } run_state;
 
@@ -244,9 +304,7 @@ static int sinkhorn(ot_ws *w, int n, int m, double eps, double tol, int max_iter
   int it;
   for (it = 1; it <= max_iter - st->iters; it++) {
     /* columns: v = b / K^T u (w->w is current) */
-    int ok = 1;
-    for (int j = 0; j < m; j++) ok &= scaling_ok(w->tmp[j] = w->b[j] / w->w[j]);
-    if (ok) {
+    if (column_scalings(w->b, w->w, w->tmp, m)) {
       memcpy(w->v, w->tmp, sizeof(double) * m);
     } else {
       absorb(w, n, m, ieps); /* u = v = 1: the previous state folded into f, g */
@@ -343,7 +401,7 @@ static void load_vectors(const float *X, const int *idx, int k, int d, double *o
 static int use_gemm(int n, int m, int d) { return (long)n * m * d > OT_GEMM_MIN; }
 
 /* Squared distance with eight interleaved partial sums (as dot8). */
-static inline double sqdist8(const double *restrict x, const double *restrict y, int d) {
+OT_INLINE double sqdist8(const double *restrict x, const double *restrict y, int d) {
   double s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
   int l = 0;
   for (; l + 8 <= d; l += 8)
@@ -445,7 +503,7 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
   r->bad_side = 0, r->bad_index = -1;
   if (!options_ok(o)) return r->status = OT_ERR_OPTIONS;
   if (p->n < 0 || p->m < 0 || p->ds <= 0 || p->ds != p->dt) return r->status = OT_ERR_DIM;
-  if (p->n == 0 || p->m == 0) return r->status = OT_ERR_EMPTY;
+  if (p->n == 0 || p->m == 0) return r->bad_side = p->n != 0, r->status = OT_ERR_EMPTY;
   int d = p->ds, bad;
   if (!finite_rows(p->S, p->n, d, &bad)) return r->bad_side = 0, r->bad_index = bad, r->status = OT_ERR_NONFINITE;
   if (!finite_rows(p->T, p->m, d, &bad)) return r->bad_side = 1, r->bad_index = bad, r->status = OT_ERR_NONFINITE;
@@ -471,7 +529,6 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
     r->bad_side = 1, r->bad_index = s == OT_ERR_EMPTY ? -1 : bad;
     goto out;
   }
-  /* Pack the layout to the compact sizes so the big arrays are contiguous. */
   int cosine = o->cost == OT_COST_COSINE, zero;
   load_vectors(p->S, w.is, n, d, w.S, w.ns, cosine, &zero);
   if (zero >= 0) {
@@ -497,7 +554,7 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
   rebuild_kernel(&w, n, m, ieps);
   kt_times(w.K, w.u, w.w, n, m);
 
-  run_state st = {NAN, 0, 0, 0};
+  run_state st = {NAN, 0, 0};
   for (;;) {
     int final = eps <= o->eps;
     double tol = final ? o->tol : fmax(o->tol, STAGE_TOL);

@@ -28,6 +28,7 @@
  * Masks and weights: a token with mask 0 (e.g. [CLS], [SEP], padding) or
  * weight 0 takes no part in the problem: its plan row/column and gradient are
  * zero. Weights of the remaining tokens are normalised to sum 1 on each side.
+ * Every vector, masked or not, must be finite (a NaN is a bug upstream).
  *
  * Envelope gradient: at the optimum of the entropic problem, the derivative
  * of <P,C> is taken with P held fixed (no differentiation through the
@@ -37,7 +38,10 @@
  *
  * Determinism: a problem is solved by one thread with a fixed order of
  * operations, so results are bit-identical for any thread count and between
- * ot_solve and ot_solve_batch. Large problems (n*m*d above OT_GEMM_MIN) use
+ * ot_solve and ot_solve_batch. The inner loops have AVX2 clones (picked at
+ * run time); their sums run in the same fixed order with no FMA contraction,
+ * so every x86-64 machine gives the same bits (the dgemm path of large
+ * problems depends on the OpenBLAS kernel chosen for the CPU). Large problems (n*m*d above OT_GEMM_MIN) use
  * cblas_dgemm for the cost matrix and the gradient, a choice that depends on
  * the sizes only.
  *
@@ -60,7 +64,8 @@ typedef struct {
   ot_cost cost;       /* default OT_COST_COSINE */
   double eps_start;   /* eps-scaling: 0 = off (default); else start at eps_start and halve the
                          regularisation per stage down to eps. Intermediate stages stop at a marginal
-                         error of max(tol, 1e-3); their iterations count in iters and max_iter. */
+                         error of max(tol, 1e-3); their iterations count in iters and max_iter (if
+                         max_iter runs out in such a stage, its plan is returned with converged = 0). */
   int threads;        /* ot_solve_batch only: worker threads, <= 0 = otc_threads() (default 0) */
 } ot_options;
 
@@ -99,7 +104,7 @@ typedef struct {
   int iters;         /* Sinkhorn iterations done */
   int converged;     /* 1 if the stop rule fired (err < tol), 0 if max_iter was reached */
   ot_status status;  /* OT_OK or the error; on error the other outputs are unspecified */
-  int bad_side;      /* on OT_ERR_NONFINITE/ZERO_NORM/WEIGHT: 0 = S or a, 1 = T or b */
+  int bad_side;      /* on OT_ERR_NONFINITE/ZERO_NORM/WEIGHT/EMPTY: 0 = S or a, 1 = T or b */
   int bad_index;     /*   and the token index; -1 otherwise */
 } ot_result;
 

@@ -25,7 +25,7 @@
 #define BATCH_ROWS 16384
 #define DEFAULT_BATCH 1024
 /* k = 0 keeps a dense score array per batch; keep it under this. */
-#define ALL_SCORES_BYTES ((size_t)256 << 20)
+#define ALL_SCORES_BYTES ((size_t)128 << 20)
 
 struct rank_index {
   const rank_item *docs;
@@ -116,8 +116,8 @@ static void normalize_row(float *x, size_t d) {
   double s = 0;
   for (size_t i = 0; i < d; i++) s += (double)x[i] * x[i];
   if (s <= 0) return; /* a zero vector stays zero: similarity 0 with anything */
-  double nrm = sqrt(s);
-  for (size_t i = 0; i < d; i++) x[i] = (float)(x[i] / nrm);
+  double inv = 1.0 / sqrt(s);
+  for (size_t i = 0; i < d; i++) x[i] = (float)(x[i] * inv);
 }
 
 /* Write the item's rows (item_rows() of them) at out, as they enter the products. */
@@ -297,25 +297,19 @@ static void heap_push(rank_hit *h, size_t *n, size_t cap, rank_hit x, const uint
   h[i] = x;
 }
 
-static const uint32_t *sort_order; /* set under sort_lock for qsort's comparator */
-static pthread_mutex_t sort_lock = PTHREAD_MUTEX_INITIALIZER;
-
-static int cmp_hit(const void *a, const void *b) {
+static int cmp_hit(const void *a, const void *b, void *order) {
   rank_hit x = *(const rank_hit *)a, y = *(const rank_hit *)b;
-  if (hit_better(sort_order, x, y)) return -1;
-  if (hit_better(sort_order, y, x)) return 1;
+  if (hit_better(order, x, y)) return -1;
+  if (hit_better(order, y, x)) return 1;
   return 0;
 }
 
 static void sort_hits(rank_hit *h, size_t n, const uint32_t *order) {
-  pthread_mutex_lock(&sort_lock);
-  sort_order = order;
-  qsort(h, n, sizeof *h, cmp_hit);
-  pthread_mutex_unlock(&sort_lock);
+  qsort_r(h, n, sizeof *h, cmp_hit, (void *)order);
 }
 
 /* A bounded min-heap of the K largest values (for CSLS's r_q and r_d). */
-static void topval_push(float *h, uint32_t *n, uint32_t cap, float x) {
+static void topval_push(double *h, uint32_t *n, uint32_t cap, double x) {
   uint32_t i;
   if (*n < cap) {
     i = (*n)++;
@@ -342,16 +336,16 @@ static void topval_push(float *h, uint32_t *n, uint32_t cap, float x) {
   h[i] = x;
 }
 
-static int cmp_float_desc(const void *a, const void *b) {
-  float x = *(const float *)a, y = *(const float *)b;
+static int cmp_double_desc(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
   return (x < y) - (x > y);
 }
 
 /* Mean of the `take` largest of v[0..n): sorted first, so the sum is the same
  * whatever order the values were collected in. */
-static double mean_top(float *v, size_t n, size_t take) {
+static double mean_top(double *v, size_t n, size_t take) {
   if (!n) return 0;
-  qsort(v, n, sizeof *v, cmp_float_desc);
+  qsort(v, n, sizeof *v, cmp_double_desc);
   if (take > n) take = n;
   double s = 0;
   for (size_t i = 0; i < take; i++) s += v[i];
@@ -368,7 +362,7 @@ typedef struct {
   size_t *doff;              /* row offset of each document of the block */
   rank_hit *hits;            /* batch x cap */
   size_t *nhits;
-  float *rqv;                /* batch x K values (pass STATS) */
+  double *rqv;               /* batch x K values (pass STATS) */
   uint32_t *rqn;
 } thread_state;
 
@@ -384,7 +378,7 @@ typedef struct {
   size_t max_chunk_rows;
   size_t csls_k;
   double *rq;                /* per query of the call */
-  float *rd_vals;            /* ndocs x K */
+  double *rd_vals;           /* ndocs x K */
   uint32_t *rd_n;
   double *rd;
   size_t cap;                /* hits kept per query (k > 0) */
@@ -397,8 +391,8 @@ typedef struct {
 static void consume(search_ctx *cx, thread_state *t, size_t qb, size_t doc, double s) {
   if (cx->pass == PASS_STATS) {
     size_t K = cx->csls_k;
-    topval_push(t->rqv + qb * K, &t->rqn[qb], (uint32_t)K, (float)s);
-    topval_push(cx->rd_vals + doc * K, &cx->rd_n[doc], (uint32_t)K, (float)s);
+    topval_push(t->rqv + qb * K, &t->rqn[qb], (uint32_t)K, s);
+    topval_push(cx->rd_vals + doc * K, &cx->rd_n[doc], (uint32_t)K, s);
     return;
   }
   if (cx->csls_k) s = 2 * s - cx->rq[cx->q0 + qb] - cx->rd[doc];
@@ -408,6 +402,32 @@ static void consume(search_ctx *cx, thread_state *t, size_t qb, size_t doc, doub
   }
   rank_hit h = {(uint32_t)doc, s};
   heap_push(t->hits + qb * cx->cap, &t->nhits[qb], cx->cap, h, cx->ix->order);
+}
+
+/* The max of p[0..n), n >= 1. Max is exact, so any order gives the same
+ * value; eight independent lanes let the compiler use packed max
+ * instructions and break the dependency chain of a scalar loop. */
+static inline float span_max(const float *restrict p, size_t n) {
+  size_t x = 1;
+  float r = p[0];
+  if (n >= 16) {
+    float m[8];
+    for (int u = 0; u < 8; u++) m[u] = p[u];
+    for (x = 8; x + 8 <= n; x += 8)
+      for (int u = 0; u < 8; u++) m[u] = p[x + u] > m[u] ? p[x + u] : m[u];
+    r = m[0];
+    for (int u = 1; u < 8; u++) r = m[u] > r ? m[u] : r;
+  }
+  for (; x < n; x++) r = p[x] > r ? p[x] : r;
+  return r;
+}
+
+/* cm[x] = max(cm[x], row[x]) for x < n. */
+static inline void max_into(float *restrict cm, const float *restrict row, size_t n) {
+  size_t x = 0;
+  for (; x + 8 <= n; x += 8)
+    for (int u = 0; u < 8; u++) cm[x + u] = row[x + u] > cm[x + u] ? row[x + u] : cm[x + u];
+  for (; x < n; x++) cm[x] = row[x] > cm[x] ? row[x] : cm[x];
 }
 
 static void run_block(search_ctx *cx, thread_state *t, size_t b) {
@@ -433,8 +453,15 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
       if (!qn) continue;
       if (dense) {
         const float *row = t->C + qr0 * nb;
-        for (size_t j = first; j < last; j++)
-          if (ix->rows[j]) consume(cx, t, q, j, row[t->doff[j - first]]);
+        /* Most documents lose against a full heap's worst: test that inline. */
+        bool plain = cx->pass == PASS_RANK && !cx->csls_k && !cx->all;
+        const rank_hit *h = plain ? t->hits + q * cx->cap : NULL;
+        for (size_t j = first; j < last; j++) {
+          if (!ix->rows[j]) continue;
+          float s = row[t->doff[j - first]];
+          if (plain && t->nhits[q] == cx->cap && s < h[0].score) continue;
+          consume(cx, t, q, j, s);
+        }
         continue;
       }
       /* query -> document: best document token per query token, summed */
@@ -444,18 +471,13 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
         for (size_t j = first; j < last; j++) {
           size_t a = t->doff[j - first], z = t->doff[j - first + 1];
           if (a == z) continue;
-          float m = row[a];
-          for (size_t x = a + 1; x < z; x++) m = row[x] > m ? row[x] : m;
-          t->acc[j - first] += m;
+          t->acc[j - first] += span_max(row + a, z - a);
         }
       }
       if (sym) {
         /* document -> query: best query token per document token */
         memcpy(t->colmax, t->C + qr0 * nb, nb * sizeof *t->colmax);
-        for (size_t i = 1; i < qn; i++) {
-          const float *row = t->C + (qr0 + i) * nb;
-          for (size_t x = 0; x < nb; x++) t->colmax[x] = row[x] > t->colmax[x] ? row[x] : t->colmax[x];
-        }
+        for (size_t i = 1; i < qn; i++) max_into(t->colmax, t->C + (qr0 + i) * nb, nb);
       }
       for (size_t j = first; j < last; j++) {
         size_t a = t->doff[j - first], z = t->doff[j - first + 1];
@@ -566,7 +588,7 @@ static void thread_alloc(search_ctx *cx, size_t max_batch) {
     t->nhits = xcalloc(max_batch + 1, sizeof(size_t));
     if (cx->cap) t->hits = xmalloc(xmul(xmul(max_batch, cx->cap), sizeof(rank_hit)));
     if (cx->csls_k) {
-      t->rqv = xmalloc(xmul(xmul(max_batch, cx->csls_k), sizeof(float)));
+      t->rqv = xmalloc(xmul(xmul(max_batch, cx->csls_k), sizeof(double)));
       t->rqn = xcalloc(max_batch + 1, sizeof(uint32_t));
     }
   }
@@ -623,16 +645,16 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   size_t out_cap = want ? want : ix->nonempty;
   rank_hit *out = xmalloc(xmul(xmul(batch, out_cap ? out_cap : 1), sizeof *out));
   size_t *nout = xcalloc(batch + 1, sizeof *nout);
-  rank_hit *gather = xmalloc(xmul((size_t)cx.nthreads * (want ? want : 1) + ix->ndocs + 1, sizeof *gather));
+  rank_hit *gather = xmalloc(xmul(xmul((size_t)cx.nthreads, want ? want : 1), sizeof *gather));
   int rc = 0;
 
   if (cx.csls_k) {
     size_t K = cx.csls_k;
     cx.rq = xcalloc(nq + 1, sizeof *cx.rq);
-    cx.rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, K), sizeof(float)));
+    cx.rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, K), sizeof(double)));
     cx.rd_n = xcalloc(ix->ndocs + 1, sizeof *cx.rd_n);
     cx.rd = xcalloc(ix->ndocs + 1, sizeof *cx.rd);
-    float *vals = xmalloc(xmul((size_t)cx.nthreads, K) * sizeof *vals);
+    double *vals = xmalloc(xmul(xmul((size_t)cx.nthreads, K), sizeof *vals));
     cx.pass = PASS_STATS;
     for (size_t q0 = 0; q0 < nq;) {
       size_t nqb = next_batch(ix, queries, q0, nq, batch);
@@ -705,14 +727,6 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   free(cx.rq), free(cx.rd_vals), free(cx.rd_n), free(cx.rd);
   free(out), free(nout), free(gather);
   return rc;
-}
-
-double rank_flops(const rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o) {
-  (void)o;
-  double qrows = 0, drows = 0;
-  for (size_t i = 0; i < nq; i++) qrows += (double)item_rows(ix, QUERY, &queries[i]);
-  for (size_t j = 0; j < ix->ndocs; j++) drows += ix->rows[j];
-  return 2.0 * qrows * drows * (double)ix->d;
 }
 
 /* ---- ot: rerank candidates by the entropic transport cost ---- */

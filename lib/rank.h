@@ -8,7 +8,8 @@
  *
  * Scores, with s(x, y) = x.y on unit vectors (--sim cos, the default) or on the
  * raw vectors (--sim dot), q_1..q_n the query tokens and d_1..d_m the document
- * tokens (tokens whose id is in skip_ids are removed from both first):
+ * tokens (tokens whose id is in skip_ids, or q_skip_ids for the queries, are
+ * removed first):
  *   dense       s(q, d) of the pooled vectors: the record's `vec` if present
  *               (and pool_mean is off), else the mean of its token vectors
  *               (normalised afterwards under cos).
@@ -30,7 +31,7 @@
  * whole query set in one rank_search call (the program then holds all query
  * vectors in memory), and the similarities are computed twice (a first pass
  * for r_q and r_d, a second for the ranking), which doubles the time. r_d
- * costs K floats per document. For `ot`, CSLS applies to the first stage.
+ * costs K doubles per document. For `ot`, CSLS applies to the first stage.
  *
  * Order: by score descending, ties by document id ascending (bytewise, as
  * strcmp), or descending with tie_desc. Note that trec_eval and `score`
@@ -43,13 +44,15 @@
  * on the thread count; each thread runs whole blocks with OpenBLAS itself
  * single-threaded, and per-thread partial results are merged under the total
  * order above. So the output is bit-identical for any thread count.
+ * (rank_search sets OpenBLAS to one thread for its duration and restores the
+ * previous count: do not run other BLAS work concurrently in the process.)
  *
  * Memory: the documents are views (typically into a memory-mapped file); the
- * index holds 40 bytes per document plus the id order. Per thread: one block
+ * index adds 8 bytes per document to the caller's rank_item array. Per thread: one block
  * of document rows (block_rows x d floats), one product tile (at most
  * tile_rows x block_rows floats), and per query of a batch a heap of k hits;
  * k = 0 (all) keeps batch x documents doubles instead, and the batch shrinks so
- * that stays under 256 MiB.
+ * that stays under 128 MiB (plus twice that for the sorted hits).
  */
 #ifndef OTC_RANK_H
 #define OTC_RANK_H
@@ -128,10 +131,6 @@ typedef void (*rank_emit_fn)(void *ctx, size_t query, const rank_hit *hits, size
 int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o,
                 rank_emit_fn emit, void *ctx, char *err, size_t errlen);
 
-/* Floating-point operations of the matrix products of one pass over nq
- * queries (2 x query rows x document rows x d), for benchmarks. */
-double rank_flops(const rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o);
-
 /* Compare two ids as strcmp would (bytewise unsigned, a prefix first). */
 int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen);
 
@@ -165,11 +164,12 @@ rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, si
 void rank_docs_close(rank_docs *dc);
 
 /* Refuse to compare streams of different dims or, unless allow_model,
- * different stream metadata under any of the keys model, layer, pooling,
- * vocab, special_ids (a key set on one side only is a difference too).
- * d_docs = 0 (no documents) skips the dim check. Returns 0 or -1 + message. */
+ * different stream metadata under any of the keys model, layer, vocab,
+ * special_ids, and pooling when uses_pooled (dense mode reading the pooled
+ * `vec`); a key set on one side only is a difference too. A zero d (no
+ * records) skips the dim check. Returns 0 or -1 + message. */
 int rank_meta_check(const struct rec_schema *queries, size_t d_queries, const struct rec_schema *docs,
-                    size_t d_docs, bool allow_model, char *err, size_t errlen);
+                    size_t d_docs, bool allow_model, bool uses_pooled, char *err, size_t errlen);
 
 /* Parse a list of token ids "101,102" (also from the `special_ids` metadata).
  * Returns 0 and a malloc'ed array, or -1 on a malformed list. */

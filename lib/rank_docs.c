@@ -273,8 +273,8 @@ void rank_docs_close(rank_docs *dc) {
 
 static const char *const identity_keys[] = {"model", "layer", "pooling", "vocab", "special_ids", NULL};
 
-int rank_meta_check(const rec_schema *q, size_t dq, const rec_schema *d, size_t dd, bool allow_model, char *err,
-                    size_t errlen) {
+int rank_meta_check(const rec_schema *q, size_t dq, const rec_schema *d, size_t dd, bool allow_model,
+                    bool uses_pooled, char *err, size_t errlen) {
   if (dq && dd && dq != dd) {
     set_err(err, errlen, "query vectors have d = %zu but document vectors d = %zu: they come from different encoders",
             dq, dd);
@@ -282,6 +282,7 @@ int rank_meta_check(const rec_schema *q, size_t dq, const rec_schema *d, size_t 
   }
   if (allow_model) return 0;
   for (int i = 0; identity_keys[i]; i++) {
+    if (!uses_pooled && !strcmp(identity_keys[i], "pooling")) continue;
     const char *a = rec_meta_get(q, identity_keys[i]), *b = rec_meta_get(d, identity_keys[i]);
     if (!a && !b) continue;
     if (a && b && !strcmp(a, b)) continue;

@@ -310,8 +310,8 @@ int score_evaluate(const trec_set *s, const trec_run *run, const score_selection
       for (size_t i = 0; i < n; i++) hash[i] = trec_hash_docid(scratch[i].docid, scratch[i].docid_len);
       const trec_entry *d = find_duplicate(scratch, hash, n, &dup_tab, &dup_cap);
       if (d) {
-        set_err(err, errlen, "%s: line %llu: docid '%s%.*s' occurs twice in topic '%s'",
-                run->name, (unsigned long long)trec_run_entry_line(run, d), "", (int)(d->docid_len > 80 ? 80 : d->docid_len),
+        set_err(err, errlen, "%s: line %llu: docid '%.*s' occurs twice in topic '%s'",
+                run->name, (unsigned long long)trec_run_entry_line(run, d), (int)(d->docid_len > 80 ? 80 : d->docid_len),
                 d->docid, tp->qid);
         rc = -1;
         break;
@@ -372,8 +372,6 @@ void score_print_topic(FILE *f, const score_selection *sel, const score_result *
     const score_sel *q = &sel->sel[m];
     switch (q->m->agg) {
     case SA_MEAN:
-    case SA_GEOMEAN:
-      if (q->m->agg == SA_GEOMEAN) break; /* summary only */
       for (int i = 0; i < q->nvalues; i++)
         fprintf(f, "%-22s\t%s\t%6.4f\n", q->names[i], qid, v[q->col + i]);
       break;
@@ -386,6 +384,7 @@ void score_print_topic(FILE *f, const score_selection *sel, const score_result *
       fprintf(f, "%-22s\t%s\t'%s'\n", q->names[0], qid, sv ? sv : "");
       break;
     }
+    case SA_GEOMEAN: /* these three are summary only, as in trec_eval */
     case SA_NUM_Q:
     case SA_RUNID:
       break;

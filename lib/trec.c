@@ -353,13 +353,15 @@ static int parse_grade(const char *p, uint32_t n, int32_t *out) {
 
 uint64_t trec_hash_docid(const char *docid, size_t len) { return hash_bytes(docid, len, 7); }
 
-static const trec_set *qsort_set; /* for qrels_order sorting (qsort has no context) */
-static int cmp_topic_qid(const void *a, const void *b) {
-  const trec_topic *x = &qsort_set->topic[*(const uint32_t *)a];
-  const trec_topic *y = &qsort_set->topic[*(const uint32_t *)b];
-  return trec_docid_cmp(x->qid, x->qid_len, y->qid, y->qid_len);
-}
+typedef struct {
+  const char *qid;
+  uint32_t len, topic;
+} qid_ref;
 
+static int cmp_qid_ref(const void *a, const void *b) {
+  const qid_ref *x = a, *y = b;
+  return trec_docid_cmp(x->qid, x->len, y->qid, y->len);
+}
 
 static int qrels_parse_owned(trec_set *s, trec_buf *b, const char *name, char *err, size_t errlen);
 
@@ -481,9 +483,14 @@ static int qrels_parse_owned(trec_set *s, trec_buf *b, const char *name, char *e
   s->nqrels_topics = 0;
   for (uint32_t t = 0; t < nt; t++)
     if (s->topic[t].in_qrels) s->qrels_order[s->nqrels_topics++] = t;
-  qsort_set = s;
-  qsort(s->qrels_order, s->nqrels_topics, sizeof *s->qrels_order, cmp_topic_qid);
-  qsort_set = NULL;
+  qid_ref *refs = xmalloc(((size_t)s->nqrels_topics + 1) * sizeof *refs);
+  for (uint32_t i = 0; i < s->nqrels_topics; i++) {
+    const trec_topic *tp = &s->topic[s->qrels_order[i]];
+    refs[i] = (qid_ref){tp->qid, tp->qid_len, s->qrels_order[i]};
+  }
+  qsort(refs, s->nqrels_topics, sizeof *refs, cmp_qid_ref);
+  for (uint32_t i = 0; i < s->nqrels_topics; i++) s->qrels_order[i] = refs[i].topic;
+  free(refs);
   return 0;
 }
 

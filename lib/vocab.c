@@ -11,12 +11,16 @@
 #include "util.h"
 
 /* A double-array trie: the transition from state s on byte c goes to
- * t = base[s] + c when check[t] == s. The three arrays are interleaved so one
- * transition touches one cache line. */
+ * t = base(s) + c when check[t] == s. Nodes are 8 bytes so that more of the
+ * hot part of the trie stays in cache; the top bit of base marks the states
+ * where a piece ends, whose id is in a separate array read only then. */
 typedef struct {
-  int32_t base, check, value; /* value: vocab id when a piece ends here, else -1 */
+  uint32_t base;  /* DAT_TERM | base */
+  int32_t check;  /* parent state; DAT_FREE for an unused slot */
 } dat_node;
 
+#define DAT_TERM 0x80000000u
+#define DAT_BASE(x) ((x) & ~DAT_TERM)
 #define DAT_FREE (-1)
 #define DAT_ROOT_CHECK (-2)
 
@@ -25,6 +29,7 @@ struct vocab {
   char *text;          /* all pieces, NUL-separated */
   size_t *piece_off;   /* n + 1 offsets into text (the last is the end) */
   dat_node *dat;
+  int32_t *dat_value;  /* piece id at terminal states */
   size_t dat_size;
   int32_t cont_state;
   char sha256[65];
@@ -87,9 +92,11 @@ typedef struct {
 
 typedef struct {
   dat_node *a;
-  size_t size;          /* allocated nodes */
-  size_t next_check;    /* where the search for a free base starts (darts' heuristic) */
-  int32_t max_base;
+  int32_t *value;
+  uint32_t *next_free;  /* union-find: the smallest free slot >= i is find(i) */
+  size_t size;          /* allocated slots */
+  size_t multi_start;   /* where searches for nodes with several children start */
+  uint32_t max_base;
   const dat_key *keys;
   /* stack of child groups of the frames being built */
   struct dat_group { unsigned label; size_t lo, hi; } *groups;
@@ -110,8 +117,32 @@ static void dat_reserve(dat_builder *b, size_t need) {
   size_t ns = b->size ? b->size : 1024;
   while (ns < need) ns *= 2;
   b->a = xrealloc(b->a, xmul(ns, sizeof *b->a));
-  for (size_t i = b->size; i < ns; i++) b->a[i] = (dat_node){0, DAT_FREE, -1};
+  b->value = xrealloc(b->value, xmul(ns, sizeof *b->value));
+  b->next_free = xrealloc(b->next_free, xmul(ns + 1, sizeof *b->next_free));
+  for (size_t i = b->size; i < ns; i++) {
+    b->a[i] = (dat_node){0, DAT_FREE};
+    b->value[i] = -1;
+    b->next_free[i] = (uint32_t)i;
+  }
+  b->next_free[ns] = (uint32_t)ns;
   b->size = ns;
+}
+
+static size_t dat_find_free(dat_builder *b, size_t i) {
+  dat_reserve(b, i + 1);
+  size_t r = i;
+  while (b->next_free[r] != r) r = b->next_free[r];
+  while (b->next_free[i] != r) { /* path compression */
+    size_t n = b->next_free[i];
+    b->next_free[i] = (uint32_t)r;
+    i = n;
+  }
+  return r;
+}
+
+static void dat_occupy(dat_builder *b, size_t t, int32_t parent) {
+  b->a[t].check = parent;
+  b->next_free[t] = (uint32_t)(t + 1);
 }
 
 /* keys[lo..hi) share their first `depth` bytes and are all longer than that;
@@ -131,37 +162,36 @@ static void dat_build(dat_builder *b, int32_t s, size_t lo, size_t hi, size_t de
   }
   size_t ng = b->ngroups - g0;
   unsigned first = b->groups[g0].label;
-  /* Find base: every base + label free. Scan from next_check; when the region
-   * scanned is nearly full, move next_check past it so later searches skip it. */
-  size_t pos = b->next_check > first ? b->next_check : first + 1;
-  size_t nonfree = 0, scanned = 0;
-  int32_t base;
-  for (;; pos++) {
+  /* base: every base + label free (base >= 1, so no child lands on the root).
+   * A one-child node takes the first hole; nodes with more children start at
+   * multi_start, which moves past regions where such searches kept failing. */
+  size_t start = first + 1;
+  if (ng > 1 && b->multi_start > start) start = b->multi_start;
+  size_t pos = dat_find_free(b, start), tries = 0;
+  uint32_t base;
+  for (;; pos = dat_find_free(b, pos + 1), tries++) {
     dat_reserve(b, pos + 257);
-    scanned++;
-    if (b->a[pos].check != DAT_FREE) {
-      nonfree++;
-      continue;
-    }
-    base = (int32_t)(pos - first);
-    if (base < 1) continue;
+    base = (uint32_t)(pos - first);
     size_t g;
     for (g = 1; g < ng; g++)
       if (b->a[base + b->groups[g0 + g].label].check != DAT_FREE) break;
     if (g == ng) break;
   }
-  if (scanned > 16 && nonfree * 20 >= scanned * 19) b->next_check = pos;
-  b->a[s].base = base;
+  if (ng > 1 && tries > 32) b->multi_start = pos;
+  b->a[s].base = (b->a[s].base & DAT_TERM) | base;
   if (base > b->max_base) b->max_base = base;
-  for (size_t g = 0; g < ng; g++) b->a[base + b->groups[g0 + g].label].check = s;
+  for (size_t g = 0; g < ng; g++) dat_occupy(b, base + b->groups[g0 + g].label, s);
   for (size_t g = 0; g < ng; g++) {
     struct dat_group gr = b->groups[g0 + g];
-    int32_t t = base + (int32_t)gr.label;
+    uint32_t t = base + gr.label;
     size_t l = gr.lo;
     /* sorted: a key ending here comes first in its group; a duplicate
      * string's later id overwrites the earlier one */
-    while (l < gr.hi && b->keys[l].len == depth + 1) b->a[t].value = (int32_t)b->keys[l++].id;
-    if (l < gr.hi) dat_build(b, t, l, gr.hi, depth + 1);
+    while (l < gr.hi && b->keys[l].len == depth + 1) {
+      b->value[t] = (int32_t)b->keys[l++].id;
+      b->a[t].base |= DAT_TERM;
+    }
+    if (l < gr.hi) dat_build(b, (int32_t)t, l, gr.hi, depth + 1);
   }
   b->ngroups = g0;
 }
@@ -242,19 +272,20 @@ vocab *vocab_from_mem(const char *buf, size_t len, const char *name, char *err, 
   qsort(keys, nkeys, sizeof *keys, key_cmp);
   dat_builder b = {0};
   b.keys = keys;
-  b.next_check = 1;
   dat_reserve(&b, 1024);
-  b.a[0].check = DAT_ROOT_CHECK;
+  dat_occupy(&b, 0, DAT_ROOT_CHECK);
   if (nkeys) dat_build(&b, 0, 0, nkeys, 0);
   /* every base + any byte stays inside the array: lookups need no bounds check */
   dat_reserve(&b, (size_t)b.max_base + 257);
   v->dat = b.a;
+  v->dat_value = b.value;
   v->dat_size = b.size;
+  free(b.next_free);
   free(b.groups);
   free(keys);
   v->cont_state = VOCAB_ROOT;
   for (int k = 0; k < 2 && v->cont_state >= 0; k++) {
-    int32_t t = v->dat[v->cont_state].base + '#';
+    int32_t t = (int32_t)(DAT_BASE(v->dat[v->cont_state].base) + '#');
     v->cont_state = v->dat[t].check == v->cont_state ? t : -1;
   }
   return v;
@@ -277,6 +308,7 @@ void vocab_free(vocab *v) {
   free(v->text);
   free(v->piece_off);
   free(v->dat);
+  free(v->dat_value);
   free(v);
 }
 
@@ -296,11 +328,11 @@ int32_t vocab_longest(const vocab *v, int32_t state, const unsigned char *s, siz
   int32_t best = -1;
   size_t best_len = 0;
   for (size_t i = 0; i < n; i++) {
-    int32_t t = a[state].base + s[i];
+    uint32_t t = DAT_BASE(a[state].base) + s[i];
     if (a[t].check != state) break;
-    state = t;
-    if (a[t].value >= 0) {
-      best = a[t].value;
+    state = (int32_t)t;
+    if (a[t].base & DAT_TERM) {
+      best = v->dat_value[t];
       best_len = i + 1;
     }
   }
@@ -313,9 +345,9 @@ int64_t vocab_id(const vocab *v, const char *piece, size_t len) {
   int32_t state = VOCAB_ROOT;
   if (len == 0) return -1;
   for (size_t i = 0; i < len; i++) {
-    int32_t t = a[state].base + (unsigned char)piece[i];
+    uint32_t t = DAT_BASE(a[state].base) + (unsigned char)piece[i];
     if (a[t].check != state) return -1;
-    state = t;
+    state = (int32_t)t;
   }
-  return a[state].value;
+  return a[state].base & DAT_TERM ? v->dat_value[state] : -1;
 }

@@ -8,11 +8,11 @@
 #              ot + embedding-space adversarial training (ADV_EPS, ADV_STEPS,
 #              ADV_WEIGHT): the student's input embeddings perturbed in an L2
 #              ball per token, clean loss + weighted adversarial loss
-#   ot-wok     ot on discrete adversarial copies: each epoch, every pair's X
-#              side gets WORST_K noisy versions (typos at WOK_TYPO per word,
-#              dictionary code-switching at WOK_SWITCH where LANG has a
+#   ot-wok     ot with discrete adversarial augmentation: each epoch, half the
+#              pairs' X sides get WORST_K noisy versions (typos at WOK_TYPO per
+#              word, dictionary code-switching at WOK_SWITCH where LANG has a
 #              dictionary) and the one with the highest OT loss under the
-#              current student (the previous epoch's) is trained on
+#              current student (the previous epoch's) replaces the clean one
 #   lex, dict  no training (the teacher itself)
 # Output: WORK/models/LANG/SYSTEM/ (model folder), SYSTEM.log.zst (trainlog
 # records, one per step; ot-wok: SYSTEM.epochN.log.zst per epoch),
@@ -22,7 +22,7 @@ L=${1:?usage: train.sh LANG SYSTEM}
 S=${2:?usage: train.sh LANG SYSTEM}
 stage_begin "train-$S" "$L"
 case $S in lex | dict) exit 0 ;; esac
-need distill-step
+need distill-step perturb rec
 I=$WORK/lang/$L
 M=$WORK/models/$L
 pairs=$I/train.pairs.zst
@@ -49,10 +49,21 @@ else
   noise=(--typo "$WOK_TYPO")
   [ -f "$dict" ] && [ "$L" != mul ] && noise+=(--dict "$dict" --switch "$WOK_SWITCH")
   cur=$I/init
+  # halves of the pairs (record i goes to half i mod 2), made once
+  halves=$(tmp "$M/$S.halves")
+  mkdir -p "$halves"
+  rec split -n 2 "$pairs" "$halves/h" > /dev/null
   for e in $(seq 1 "$EPOCHS"); do
-    ep=$(tmp "$M/$S.epoch$e.pairs.zst")
+    # Half the pairs (alternating halves: every pair is seen clean and noisy)
+    # become their worst of WORST_K noisy copies under the current student
+    # (the previous epoch's), the other half stays clean; shuffled together,
+    # so ot-wok takes as many steps as ot.
+    noisy=$(tmp "$M/$S.epoch$e.noisy.rec")
     perturb --worst-of "$WORST_K" --model "$cur" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
-      --threads "$THREADS" < "$pairs" | zst > "$ep"
+      --threads "$THREADS" < "$halves/h-00$((e % 2)).rec" > "$noisy"
+    ep=$(tmp "$M/$S.epoch$e.pairs.rec")
+    rec cat "$halves/h-00$(((e + 1) % 2)).rec" "$noisy" | rec shuffle --seed "$((SEED * 1000 + e))" > "$ep"
+    rm -f "$noisy"
     next=$(tmp "$M/$S.epoch$e")
     # One distill-step run per epoch (the noise is chosen by the previous
     # epoch's student), so AdamW restarts each epoch; the learning rate is
@@ -68,6 +79,7 @@ else
     cur=$next
     say "epoch $e of $EPOCHS done"
   done
+  rm -rf "$halves"
   mv "$cur" "$M/$S.tmp.$$"
 fi
 awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f\n", b - a }' > "$(tmp "$M/$S.seconds")"

@@ -128,7 +128,7 @@ assert all(ord(c) > 127 or c == ' ' for c in s), s
   # FreeDict, used backwards (English -> Swahili)
   run perturb --dict "$SHARED/data/dict/freedict/swh-eng.tsv" --dict-reverse --switch 1 <<<$'x\tforgive me'
   assert_success
-  assert_output $'x\tachilia me'
+  assert_output --regexp $'^x\t(achilia|samehe) me$'
   run perturb --dict "$T/missing.txt" --switch 1 <<<$'x\ty'
   assert_failure 1
   assert_output --partial "missing.txt"

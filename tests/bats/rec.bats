@@ -374,6 +374,9 @@ $T/run-002.rec.zst"
   assert_output --partial "field 'vecs': Inf at element 2"
   run rec check --allow-nonfinite "$T/inf.rec"
   assert_success
+  run rec dump --allow-nonfinite "$T/inf.rec"
+  assert_success
+  assert_line --index 0 '{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,null],[1.4013e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}'
 }
 
 @test "a missing or unreadable file" {

@@ -174,6 +174,11 @@ export -f pieces
   assert_output --partial "invalid UTF-8"
   run bash -c "printf 'fo\xffo\n' | pieces '$MBERT' --replace"
   assert_output "[CLS] f ##oo [SEP]"
+  run bash -c "printf 'p\tfo\xffo\tok\n' | tokenize --pair --keep-text --replace --vocab '$MBERT' | rec dump | jq -r .src_text"
+  assert_output "fo�o"
+  run bash -c "printf 'p\xff\ttext\n' | tokenize --replace --vocab '$MBERT' > /dev/null"
+  assert_failure 1
+  assert_output --partial "invalid UTF-8 in the id"
 }
 
 @test "bad TSV lines: empty id, missing TAB" {

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "ot.h"
 #include "rank.h"
+#include "rec.h"
 #include "rng.h"
 #include "util.h"
 
@@ -476,6 +477,25 @@ static void test_errors_and_empties(void) {
   CHECK(rc == 0 && emitted_empty == 1, "a query with only skipped tokens gets no hits");
   rank_index_free(ix);
 
+  /* Each side its own special ids (student and teacher vocabularies). */
+  float dv[4] = {0, 1, 1, 0};
+  rank_item da[1] = {{"a", 1, 2, dv, (uint32_t[]){101, 5}, NULL}}, qa[1] = {{"q", 1, 2, dv, (uint32_t[]){1, 7}, NULL}};
+  static const uint32_t qspecial[2] = {1, 2};
+  rank_opts o2;
+  rank_opts_default(&o2);
+  o2.mode = RANK_MAXSIM;
+  o2.maxsim_mean = true;
+  o2.skip_ids = special, o2.nskip = 2;
+  set_t sq = {1, 2, qa, NULL, NULL, NULL}, sd = {1, 2, da, NULL, NULL, NULL};
+  result_t res = run(&sq, &sd, &o2);
+  double same_list = res.n[0] == 1 ? res.h[0].score : -9;
+  free_result(&res);
+  o2.q_skip_ids = qspecial, o2.nq_skip = 2;
+  res = run(&sq, &sd, &o2);
+  CHECK(same_list == 0.5 && res.n[0] == 1 && res.h[0].score == 1.0,
+        "q_skip_ids: queries skip their own special ids (%g then %g)", same_list, res.n[0] ? res.h[0].score : -9);
+  free_result(&res);
+
   rank_mode m;
   CHECK(rank_mode_parse("maxsim-sym", &m) == 0 && m == RANK_MAXSIM_SYM && rank_mode_parse("colbert", &m) == -1,
         "mode names parse");
@@ -542,6 +562,46 @@ static void test_ot_rerank(void) {
   free_set(&qs);
 }
 
+static void test_ids_and_meta(void) {
+  uint32_t *ids = NULL;
+  size_t n = 0;
+  CHECK(rank_parse_ids("101,102", &ids, &n) == 0 && n == 2 && ids[0] == 101 && ids[1] == 102, "ids '101,102' parse");
+  free(ids);
+  const char *bad[] = {"", "1,,2", "1,", ",1", "a", "-1", "4294967296", "1 2", NULL};
+  int all_bad = 1;
+  for (int i = 0; bad[i]; i++) {
+    ids = NULL;
+    if (rank_parse_ids(bad[i], &ids, &n) == 0) all_bad = 0, printf("# accepted '%s'\n", bad[i]);
+    free(ids);
+  }
+  CHECK(all_bad, "malformed id lists are refused");
+
+  rec_schema *q = rec_schema_builtin("vectors"), *d = rec_schema_builtin("vectors");
+  char err[512] = "";
+  CHECK(rank_meta_check(q, 8, d, 8, false, true, err, sizeof err) == 0, "no metadata on either side: accepted");
+  CHECK(rank_meta_check(q, 8, d, 16, true, true, err, sizeof err) == -1 && strstr(err, "d = 8") && strstr(err, "d = 16"),
+        "different d refused even with allow_model: %s", err);
+  rec_meta_set(d, "model", "teacher");
+  CHECK(rank_meta_check(q, 8, d, 8, false, true, err, sizeof err) == -1 && strstr(err, "'model'") && strstr(err, "unset"),
+        "model set on one side only refused: %s", err);
+  rec_meta_set(q, "model", "student");
+  CHECK(rank_meta_check(q, 8, d, 8, false, true, err, sizeof err) == -1 && strstr(err, "'student'"),
+        "different models refused: %s", err);
+  CHECK(rank_meta_check(q, 8, d, 8, true, true, err, sizeof err) == 0, "allow_model accepts different models");
+  rec_meta_set(q, "model", "teacher");
+  rec_meta_set(q, "lang", "deu");
+  rec_meta_set(d, "vocab", "abc");
+  CHECK(rank_meta_check(q, 8, d, 8, false, true, err, sizeof err) == -1 && strstr(err, "'vocab'"),
+        "vocab compared, other keys (lang) not: %s", err);
+  rec_meta_set(q, "vocab", "abc");
+  rec_meta_set(q, "pooling", "mean");
+  CHECK(rank_meta_check(q, 8, d, 8, false, true, err, sizeof err) == -1 && strstr(err, "'pooling'"),
+        "pooling compared when the pooled vector is used: %s", err);
+  CHECK(rank_meta_check(q, 8, d, 8, false, false, err, sizeof err) == 0, "pooling ignored by token modes");
+  rec_schema_free(q);
+  rec_schema_free(d);
+}
+
 int main(void) {
   otc_init("test_rank");
   test_modes_against_reference();
@@ -551,5 +611,6 @@ int main(void) {
   test_threads_deterministic();
   test_errors_and_empties();
   test_ot_rerank();
+  test_ids_and_meta();
   return check_done();
 }

@@ -507,6 +507,15 @@ static void crc_utf8_tests(void) {
     for (int n = 0; n < 300; n += 7)
       if (crc32c(0, buf + off, (size_t)n) != crc32c_portable(0, buf + off, (size_t)n)) same = 0;
   CHECK(same, "hardware and table CRC agree at every alignment and length");
+  size_t big = 3 * 8192 * 3 + 3 * 256 * 2 + 77;
+  uint8_t *bb = malloc(big + 8);
+  for (size_t i = 0; i < big + 8; i++) bb[i] = (uint8_t)rng_next(&g);
+  same = 1;
+  for (size_t n = big - 3000; n <= big; n += 97)
+    for (int off = 0; off < 3; off++)
+      if (crc32c(0, bb + off, n) != crc32c_portable(0, bb + off, n)) same = 0;
+  CHECK(same, "three-way interleaved CRC joins blocks correctly (lengths around %zu)", big);
+  free(bb);
   uint8_t zeros[32] = {0};
   CHECK(crc32c(0, zeros, 32) == 0x8A9136AAu, "crc32c of 32 zero bytes (RFC 3720 B.4)");
   struct {

@@ -145,6 +145,14 @@ static void test_rules_small_vocab(void) {
   EXPECT("\xc2\xbf" "a\xe2\x80\x94" "b", "\xc2\xbf a \xe2\x80\x94 b");
   EXPECT("\xc2\xab" "ab\xc2\xbb", "\xc2\xab ab \xc2\xbb");
   EXPECT("5\xe2\x82\xac", "5\xe2\x82\xac");  /* Sc is not split */
+  /* every P* category splits (pieces missing from this vocab show as [UNK]) */
+  EXPECT("a\xe3\x80\x8c" "b\xe3\x80\x8d" "a", "a [UNK] b [UNK] a");  /* Ps Pe: 「 」 */
+  EXPECT("a\xe2\x80\xbf" "b", "a [UNK] b");                  /* Pc: U+203F */
+  EXPECT("a_b", "a [UNK] b");                                 /* Pc, ASCII */
+  EXPECT("a\xe3\x80\x81" "b", "a [UNK] b");                  /* Po: ideographic comma */
+  EXPECT("a\xc2\xa9" "b", "[UNK]");                           /* So is not split */
+  EXPECT("a\xf0\x9f\x98\x80" "b", "[UNK]");                   /* emoji (So) is not split */
+  EXPECT("a\xe3\x80\x80" "b\xe2\xba\x80" "a", "a [UNK]");    /* CJK radical U+2E80 is not CJK */
   EXPECT("a\xe4\xb8\x80" "b", "a \xe4\xb8\x80 b");  /* CJK on its own */
   EXPECT("a\xf0\xa0\x80\x80" "b", "a \xf0\xa0\x80\x80 b");  /* supplementary-plane CJK */
   EXPECT("\xe3\x81\x82\xe3\x81\x82", "\xe3\x81\x82\xe3\x81\x82");  /* kana is not split */

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# bench/distill.sh: training steps per second of distill-step against the same
+# step written in PyTorch on the CPU (bench/distill_torch.py), in one run.
+#
+# Same data (German-English Tatoeba-challenge pairs from the mirror, student
+# ids from a vocabulary pruned to them, teacher vectors from a 0-layer
+# teacher), same model shape (BERT, d = 128, 2 layers, 4 heads, intermediate
+# 512), same batches (--batch-tokens), same loss (entropic OT, eps 0.05, tol
+# 1e-6, max 1000 iterations, float64 Sinkhorn), same AdamW and clipping, same
+# threads. distill-step is timed as the whole command (model load, a first
+# pass over the input, the final save included); PyTorch only over its step
+# loop (data already in tensors). Plain OT steps and PGD-2 adversarial steps.
+# Writes bench/results/distill.md. Usage: bash bench/distill.sh  (after `make`)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-/usr/bin/python3}      # Debian's python3 with python3-torch
+SHARED=${OTCLIR_SHARED:-../shared}
+THREADS=${THREADS:-2}
+PAIRS=${PAIRS:-1000}
+EPOCHS=${EPOCHS:-2}
+BT=${BATCH_TOKENS:-2048}
+B=bin
+W=build/bench/distill
+mkdir -p "$W" bench/results
+
+# data and models
+head -"$PAIRS" "$SHARED/data/bitext/tatoeba-challenge/deu-eng.tsv" |
+  awk -F'\t' '{printf "p%d\t%s\t%s\n", NR, $1, $2}' >"$W/bi.tsv"
+$B/tokenize --prune-vocab "$W/voc" --vocab "$SHARED/data/vocab/mbert-cased/vocab.txt" --pair "$W/bi.tsv" 2>/dev/null
+V=$(wc -l <"$W/voc/vocab.txt")
+cfg() { printf '{"vocab_size": %d, "hidden_size": 128, "num_hidden_layers": %d, "num_attention_heads": 4, "intermediate_size": 512, "max_position_embeddings": 128, "type_vocab_size": 2, "hidden_act": "gelu"}\n' "$V" "$1"; }
+cfg 0 >"$W/teacher.json"
+cfg 2 >"$W/student.json"
+$B/embed --init "$W/teacher.json" --vocab "$W/voc/vocab.txt" --no-positions --seed 3 --out "$W/teacher"
+$B/embed --init "$W/student.json" --vocab "$W/voc/vocab.txt" --seed 4 --out "$W/student0"
+$B/tokenize --pair --vocab "$W/voc/vocab.txt" --max-len 128 "$W/bi.tsv" |
+  $B/embed --model "$W/teacher" --side tgt --normalize --threads "$THREADS" >"$W/pairs.rec"
+$B/rec dump "$W/pairs.rec" >"$W/pairs.jsonl"
+tokens=$($PY -c "import json,sys; print(sum(len(json.loads(l)['src_ids']) for l in open(sys.argv[1])))" "$W/pairs.jsonl")
+
+run_c() { # extra distill-step options...
+  local t0 t1
+  t0=$(date +%s.%N)
+  $B/distill-step --init "$W/student0" --out "$W/student" --input "$W/pairs.rec" --epochs "$EPOCHS" \
+    --batch-tokens "$BT" --threads "$THREADS" --lr 1e-3 "$@" >"$W/log.rec" 2>/dev/null
+  t1=$(date +%s.%N)
+  local steps
+  steps=$($B/rec count "$W/log.rec")
+  awk -v s="$steps" -v a="$t0" -v b="$t1" 'BEGIN{printf "%d %.4f %.4f\n", s, b-a, s/(b-a)}'
+}
+run_torch() {
+  $PY bench/distill_torch.py "$W/pairs.jsonl" --vocab "$V" --batch-tokens "$BT" --epochs "$EPOCHS" \
+    --threads "$THREADS" "$@"
+}
+
+rows=""
+for mode in plain pgd; do
+  if [ $mode = plain ]; then copt=(); topt=(); else copt=(--adv pgd --adv-steps 2 --adv-eps 1); topt=(--adv pgd --adv-steps 2 --adv-eps 1); fi
+  c=$(run_c "${copt[@]}")
+  t=$(run_torch "${topt[@]}")
+  echo "$mode: distill-step $c | torch $t"
+  row=$(awk -v m="$mode" -v c="$c" -v t="$t" 'BEGIN{split(c, a, " "); split(t, b, " ");
+    printf "| %s | %d | %.2f | %.2f | **%.2fx** |", m, a[1], a[3], b[3], a[3]/b[3]}')
+  rows="$rows$row"$'\n'
+done
+
+cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
+{
+  echo "# distill-step vs PyTorch: training steps per second"
+  echo
+  echo "Machine: $(nproc) cores, $cpu. Date: $(date -u +%Y-%m-%dT%H:%MZ)."
+  echo "Load at the start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; figures are ratios of one run)."
+  echo "Torch: $($PY -c 'import torch; print(torch.__version__)'). Command: \`bash bench/distill.sh\`"
+  echo "(THREADS=$THREADS PAIRS=$PAIRS EPOCHS=$EPOCHS BATCH_TOKENS=$BT)."
+  echo
+  echo "Student: BERT d=128, 2 layers, 4 heads, intermediate 512, vocabulary $V pieces (mBERT pruned"
+  echo "to the data). $PAIRS German-English pairs, $tokens student tokens per epoch, $EPOCHS epochs,"
+  echo "batches of at most $BT student tokens, OT loss (eps 0.05, tol 1e-6), AdamW, clipping 1.0,"
+  echo "$THREADS threads. distill-step timed as the whole command (load, first pass, save);"
+  echo "PyTorch over its step loop only."
+  echo
+  echo "| step | steps | distill-step steps/s | PyTorch steps/s | ratio |"
+  echo "|---|---|---|---|---|"
+  printf '%s' "$rows"
+} >bench/results/distill.md
+cat bench/results/distill.md

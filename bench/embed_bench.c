@@ -1,0 +1,143 @@
+/* embed_bench.c: time the C encoder (lib/bert.h) on fixed batches, for
+ * bench/embed.sh. Not part of the build: the script compiles it against
+ * lib/libotclir.a.
+ *
+ *   embed_bench MODEL_DIR BATCHES_FILE THREADS MODE REPEATS
+ *
+ * BATCHES_FILE: one sequence per line (space-separated token ids), batches
+ * separated by blank lines. MODE: infer (forward only) or train (forward,
+ * then backward of L = sum(out * R) for a fixed R, parameter gradients and
+ * dL/d(input embeddings)). Prints one line of key=value: tokens, seconds
+ * (best of REPEATS passes over all batches), tokens_per_s, gflops (useful
+ * FLOPs: no padding; backward counted as 2x forward), and a checksum of the
+ * outputs. `sgemm` mode measures cblas_sgemm on an [N x 768] x [768 x 3072]
+ * product (the shape of the intermediate dense layer) for the peak. */
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bert.h"
+#include "rng.h"
+#include "util.h"
+
+typedef struct {
+  int B;
+  int *len;
+  uint32_t *ids;
+  int N;
+} batch;
+
+static int read_batches(const char *path, batch **out) {
+  FILE *f = fopen(path, "r");
+  if (!f) die_errno("%s", path);
+  int nb = 0, cap = 16;
+  batch *bs = xcalloc((size_t)cap, sizeof *bs);
+  char *line = NULL;
+  size_t lcap = 0;
+  ssize_t n;
+  batch *cur = NULL;
+  while ((n = getline(&line, &lcap, f)) >= 0) {
+    char *p = line;
+    while (*p == ' ') p++;
+    if (*p == '\n' || *p == 0) {
+      cur = NULL;
+      continue;
+    }
+    if (!cur) {
+      if (nb == cap) bs = xrealloc(bs, (size_t)(cap *= 2) * sizeof *bs);
+      cur = &bs[nb++];
+      memset(cur, 0, sizeof *cur);
+    }
+    int len = 0;
+    char *end;
+    for (;;) {
+      unsigned long v = strtoul(p, &end, 10);
+      if (end == p) break;
+      cur->ids = xrealloc(cur->ids, (size_t)(cur->N + 1) * sizeof *cur->ids);
+      cur->ids[cur->N++] = (uint32_t)v;
+      len++;
+      p = end;
+    }
+    cur->len = xrealloc(cur->len, (size_t)(cur->B + 1) * sizeof *cur->len);
+    cur->len[cur->B++] = len;
+  }
+  free(line);
+  fclose(f);
+  *out = bs;
+  return nb;
+}
+
+static void sgemm_peak(int threads, int reps) {
+  int M = 2048, K = 768, N = 3072;
+  float *a = xmalloc((size_t)M * K * 4), *b = xmalloc((size_t)N * K * 4), *c = xmalloc((size_t)M * N * 4);
+  for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+  for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 5) * 0.1f;
+  double best = 1e30;
+  for (int r = 0; r < reps; r++) {
+    double t0 = now_seconds();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+    double t = now_seconds() - t0;
+    if (t < best) best = t;
+  }
+  printf("sgemm M=%d N=%d K=%d threads=%d seconds=%.4f gflops=%.2f\n", M, N, K, threads, best,
+         2.0 * M * N * K / best / 1e9);
+  free(a), free(b), free(c);
+}
+
+int main(int argc, char **argv) {
+  otc_init(argv[0]);
+  if (argc == 4 && strcmp(argv[1], "sgemm") == 0) {
+    int threads = atoi(argv[2]);
+    otc_set_threads(threads);
+    sgemm_peak(threads, atoi(argv[3]));
+    return 0;
+  }
+  if (argc != 6) die("usage: embed_bench MODEL BATCHES THREADS infer|train REPEATS | sgemm THREADS REPEATS");
+  int threads = atoi(argv[3]), train = strcmp(argv[4], "train") == 0, reps = atoi(argv[5]);
+  otc_set_threads(threads);
+  char err[1024];
+  bert_model *m = bert_load(argv[1], err, sizeof err);
+  if (!m) die("%s", err);
+  batch *bs;
+  int nb = read_batches(argv[2], &bs);
+  int d = m->cfg.hidden, maxN = 0;
+  long tokens = 0;
+  double flops = 0;
+  for (int i = 0; i < nb; i++) {
+    tokens += bs[i].N;
+    if (bs[i].N > maxN) maxN = bs[i].N;
+    flops += bert_forward_flops(&m->cfg, bs[i].B, bs[i].len);
+  }
+  if (train) flops *= 3;
+  float *R = xmalloc((size_t)maxN * d * sizeof(float)), *dinp = xmalloc((size_t)maxN * d * sizeof(float));
+  rng_t r;
+  rng_seed(&r, 1);
+  for (long i = 0; i < (long)maxN * d; i++) R[i] = (float)(rng_uniform(&r) * 2 - 1);
+  bert_acts *a = bert_acts_new(m, train);
+  if (train) bert_alloc_grads(m);
+  double best = 1e30, checksum = 0;
+  for (int rep = 0; rep < reps; rep++) {
+    checksum = 0;
+    double t0 = now_seconds();
+    for (int i = 0; i < nb; i++) {
+      bert_input in = {.B = bs[i].B, .len = bs[i].len, .ids = bs[i].ids};
+      if (bert_forward(m, a, &in, -1, err, sizeof err)) die("%s", err);
+      const float *o = bert_output(a);
+      for (long k = 0; k < (long)bs[i].N * d; k += 97) checksum += o[k];
+      if (train) {
+        bert_zero_grads(m);
+        bert_backward(m, a, R, dinp);
+        checksum += dinp[0];
+      }
+    }
+    double t = now_seconds() - t0;
+    if (t < best) best = t;
+  }
+  printf("mode=%s threads=%d batches=%d tokens=%ld seconds=%.4f tokens_per_s=%.1f gflops=%.2f checksum=%.6g\n",
+         train ? "train" : "infer", threads, nb, tokens, best, tokens / best, flops / best / 1e9, checksum);
+  bert_acts_free(a);
+  bert_free(m);
+  return 0;
+}

@@ -1,0 +1,157 @@
+#!/usr/bin/python3
+"""embed_torch.py: the PyTorch peer of bench/embed_bench.c (bench/embed.sh).
+
+    embed_torch.py MODEL_DIR BATCHES_FILE THREADS infer|train REPEATS [--sorted]
+
+Builds Hugging Face's BertModel computation in plain PyTorch (transformers is
+not installed here; the module below is the eager BertModel path: Linear,
+LayerNorm, matmul/softmax attention with an additive padding mask, exact
+GELU), loads the same model.safetensors, and runs the same batches: each batch
+padded to its longest sequence with an attention mask, as HF does. --sorted
+sorts all sequences by length and re-batches them with the same batch sizes
+(the best case for padding). train: forward, then backward of
+L = sum(out * R * mask). Prints the same key=value line as embed_bench.
+"""
+import json
+import math
+import struct
+import sys
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def load_safetensors(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    header = json.loads(b[8:8 + n])
+    out = {}
+    for name, t in header.items():
+        if name == "__metadata__":
+            continue
+        assert t["dtype"] == "F32", name
+        s, e = t["data_offsets"]
+        out[name[5:] if name.startswith("bert.") else name] = torch.frombuffer(
+            bytearray(b[8 + n + s:8 + n + e]), dtype=torch.float32).reshape(t["shape"])
+    return out
+
+
+class Layer(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d, i = c["hidden_size"], c["intermediate_size"]
+        self.h = c["num_attention_heads"]
+        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.ao, self.ln1 = nn.Linear(d, d), nn.LayerNorm(d, eps=c["layer_norm_eps"])
+        self.fc, self.proj = nn.Linear(d, i), nn.Linear(i, d)
+        self.ln2 = nn.LayerNorm(d, eps=c["layer_norm_eps"])
+
+    def forward(self, x, mask):
+        B, T, d = x.shape
+        dh = d // self.h
+        split = lambda t: t.view(B, T, self.h, dh).permute(0, 2, 1, 3)
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        s = torch.matmul(q, k.transpose(-1, -2)) / math.sqrt(dh) + mask
+        ctx = torch.matmul(s.softmax(-1), v).permute(0, 2, 1, 3).reshape(B, T, d)
+        a = self.ln1(x + self.ao(ctx))
+        return self.ln2(a + self.proj(F.gelu(self.fc(a))))
+
+
+class Bert(nn.Module):
+    def __init__(self, c):
+        super().__init__()
+        d = c["hidden_size"]
+        self.word = nn.Embedding(c["vocab_size"], d)
+        self.pos = nn.Embedding(c["max_position_embeddings"], d)
+        self.tok_type = nn.Embedding(c["type_vocab_size"], d)
+        self.ln = nn.LayerNorm(d, eps=c["layer_norm_eps"])
+        self.layers = nn.ModuleList([Layer(c) for _ in range(c["num_hidden_layers"])])
+
+    def load(self, w):
+        e = "embeddings."
+        names = {"word.weight": e + "word_embeddings.weight", "pos.weight": e + "position_embeddings.weight",
+                 "tok_type.weight": e + "token_type_embeddings.weight", "ln.weight": e + "LayerNorm.weight",
+                 "ln.bias": e + "LayerNorm.bias"}
+        hf = {"q": "attention.self.query", "k": "attention.self.key", "v": "attention.self.value",
+              "ao": "attention.output.dense", "ln1": "attention.output.LayerNorm",
+              "fc": "intermediate.dense", "proj": "output.dense", "ln2": "output.LayerNorm"}
+        for l in range(len(self.layers)):
+            for ours, theirs in hf.items():
+                for p in ("weight", "bias"):
+                    names["layers.%d.%s.%s" % (l, ours, p)] = "encoder.layer.%d.%s.%s" % (l, theirs, p)
+        self.load_state_dict({k: w[v] for k, v in names.items()})
+
+    def forward(self, ids, attn):
+        T = ids.shape[1]
+        x = self.word(ids) + self.tok_type(torch.zeros_like(ids)) + self.pos(torch.arange(T))[None]
+        x = self.ln(x)
+        mask = (1.0 - attn[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+def read_batches(path):
+    batches, cur = [], []
+    for line in open(path):
+        if line.strip():
+            cur.append([int(t) for t in line.split()])
+        elif cur:
+            batches.append(cur)
+            cur = []
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+def main():
+    model_dir, path, threads, mode, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    torch.set_num_threads(threads)
+    torch.manual_seed(1)
+    cfg = json.load(open(model_dir + "/config.json"))
+    m = Bert(cfg)
+    m.load(load_safetensors(model_dir + "/model.safetensors"))
+    m.eval()
+    batches = read_batches(path)
+    if "--sorted" in sys.argv:
+        seqs = sorted((s for b in batches for s in b), key=len)
+        sizes, batches, k = [len(b) for b in batches], [], 0
+        for n in sizes:
+            batches.append(seqs[k:k + n])
+            k += n
+    tensors = []
+    for b in batches:
+        T = max(len(s) for s in b)
+        ids = torch.zeros(len(b), T, dtype=torch.long)
+        attn = torch.zeros(len(b), T, dtype=torch.long)
+        for i, s in enumerate(b):
+            ids[i, :len(s)] = torch.tensor(s)
+            attn[i, :len(s)] = 1
+        R = torch.rand(len(b), T, cfg["hidden_size"]) * 2 - 1
+        tensors.append((ids, attn, R * attn[:, :, None]))
+    tokens = sum(len(s) for b in batches for s in b)
+    d, L, I = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
+    flops = sum(L * (2.0 * len(s) * (4 * d * d + 2 * d * I) + 4.0 * len(s) ** 2 * d) for b in batches for s in b)
+    if mode == "train":
+        flops *= 3
+    best = 1e30
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        if mode == "infer":
+            with torch.inference_mode():
+                for ids, attn, _ in tensors:
+                    m(ids, attn)
+        else:
+            for ids, attn, R in tensors:
+                m.zero_grad(set_to_none=False)
+                out = m(ids, attn)
+                (out * R).sum().backward()
+        best = min(best, time.perf_counter() - t0)
+    print("mode=%s threads=%d batches=%d tokens=%d seconds=%.4f tokens_per_s=%.1f gflops=%.2f" %
+          (mode, threads, len(batches), tokens, best, tokens / best, flops / best / 1e9))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Record-stream pipe throughput: a writer process to a reader process moving
+# `vectors` records (128 x 768 f32 each), against the same float bytes piped
+# raw (no framing, CRC or validation): the ratio is the cost of the format.
+# Also `rec cat` in the middle (decode + re-encode in a third process) and
+# zstd level 1. Writes bench/results/rec.md. Run from the project root after `make`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=${REC_BENCH_RECORDS:-2000} N=128 D=768
+B=build/bench; mkdir -p "$B"
+cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -o "$B/rec_pipe" bench/rec_pipe.c lib/libotclir.a -lzstd -lyaml -lopenblas -lm -lpthread
+P=$B/rec_pipe
+best() { # best of 3 runs of a pipeline printing "bytes seconds": GB/s
+  local best=0
+  for _ in 1 2 3; do
+    read -r bytes secs _ < <(bash -c "$1")
+    best=$(python3 -c "print(max($best, $bytes / $secs / 1e9))")
+  done
+  printf '%.2f' "$best"
+}
+rec=$(best "$P write $R $N $D | $P read")
+raw=$(best "$P rawwrite $R $N $D | $P rawread")
+cat=$(best "$P write $R $N $D | bin/rec cat | $P read")
+zst=$(best "$P write $R $N $D | bin/rec cat --zstd=1 | $P read")
+ratio=$(python3 -c "print(f'{$rec / $raw:.2f}')")
+payload=$(python3 -c "print(f'{$R * $N * $D * 4 / 1e9:.2f}')")
+out=bench/results/rec.md
+{
+  echo "# rec: record-stream pipe throughput"
+  echo
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)"
+  echo "- command: \`bash bench/rec.sh\` (REC_BENCH_RECORDS=$R: $R vectors records of $N x $D f32, $payload GB of float payload; best of 3)"
+  echo "- load: $(cut -d' ' -f1-3 /proc/loadavg) (1/5/15-min load average at the end; the machine is shared)"
+  echo
+  echo "| pipeline | float payload GB/s |"
+  echo "|---|---|"
+  echo "| rec writer -> pipe -> rec reader (framing, CRC-32C both sides, NaN/UTF-8 checks) | $rec |"
+  echo "| raw floats writer -> pipe -> reader (no format: the pipe's ceiling) | $raw |"
+  echo "| rec writer -> \`rec cat\` -> rec reader (three processes, two pipes) | $cat |"
+  echo "| rec writer -> \`rec cat --zstd=1\` -> rec reader (decompressing) | $zst |"
+  echo
+  echo "Format cost: rec / raw = **$ratio** (1.00 = free). Target: >= 1 GB/s for the rec pipe."
+} > "$out"
+cat "$out"

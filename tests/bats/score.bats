@@ -1,0 +1,128 @@
+#!/usr/bin/env bats
+# score: trec_eval agreement (every row of fixtures/trec_eval/cases.tsv),
+# input handling, errors, --compare and --groups.
+load common
+
+setup() {
+  TMP=$(mktemp -d)
+  printf '1 0 r1 1\n1 0 r2 2\n1 0 n1 0\n2 0 a 1\n2 0 b 0\n' >"$TMP/qrels"
+  printf '1 Q0 r1 1 3.0 runA\n1 Q0 n1 2 2.0 runA\n1 Q0 r2 3 1.0 runA\n2 Q0 b 1 2 runA\n2 Q0 a 2 1 runA\n' >"$TMP/run"
+}
+teardown() { rm -rf "$TMP"; }
+
+@test "score --help prints the manual, --version the version" {
+  run score --help
+  assert_success
+  assert_output --partial "Usage: score"
+  assert_output --partial "xtreme_map.k"
+  assert_output --partial "map_cut"
+  assert_output --partial "Exit status"
+  run score --version
+  assert_success
+  assert_output --partial "score (otclir)"
+}
+
+@test "score: bad usage exits 2" {
+  run score
+  assert_failure 2
+  run score --qrels "$TMP/qrels" -m no_such_measure "$TMP/run"
+  assert_failure 2
+  assert_output --partial "unknown measure"
+  run score --qrels "$TMP/qrels" -m P.0 "$TMP/run"
+  assert_failure 2
+}
+
+@test "score reproduces every row of the trec_eval fixture" {
+  run "$ROOT/tests/fixtures/score/check-trec-eval-cases.sh" "$BIN/score" "$SHARED/fixtures/trec_eval"
+  echo "$output" | grep -v '^ok' || true
+  assert_success
+  refute_output --partial "not ok"
+}
+
+@test "score reads the run from stdin and accepts trec_eval's argument order" {
+  run score --qrels "$TMP/qrels" -m map -m num_ret <"$TMP/run"
+  assert_success
+  assert_line --regexp '^map +	all	0\.6667$'
+  assert_line --regexp '^num_ret +	all	5$'
+  run score -m map "$TMP/qrels" "$TMP/run"
+  assert_success
+  assert_line --regexp '^map +	all	0\.6667$'
+}
+
+@test "score reads a run record stream (plain and zstd)" {
+  printf '{"qid":"1","docid":"r1","rank":1,"score":3}\n{"qid":"1","docid":"r2","rank":2,"score":1}\n{"qid":"2","docid":"a","rank":1,"score":1}\n' |
+    rec encode --schema run >"$TMP/run.rec"
+  run score --qrels "$TMP/qrels" -m map -m num_ret "$TMP/run.rec"
+  assert_success
+  assert_line --regexp '^map +	all	1\.0000$'
+  assert_line --regexp '^num_ret +	all	3$'
+  zstd -q -c "$TMP/run.rec" >"$TMP/run.rec.zst"
+  run score --qrels "$TMP/qrels" -m map <"$TMP/run.rec.zst"
+  assert_success
+  assert_line --regexp '^map +	all	1\.0000$'
+}
+
+@test "score: a malformed line names the file and the line" {
+  printf '1 Q0 r1 1 3.0 t\n1 Q0 n1 2\n' >"$TMP/bad"
+  run score --qrels "$TMP/qrels" "$TMP/bad"
+  assert_failure 1
+  assert_output --partial "$TMP/bad: line 2:"
+  printf '1 0 r1 1\n1 0 r2 high\n' >"$TMP/badq"
+  run score --qrels "$TMP/badq" "$TMP/run"
+  assert_failure 1
+  assert_output --partial "$TMP/badq: line 2:"
+}
+
+@test "score: a qrels topic missing from the run fails unless -c" {
+  printf '1 Q0 r1 1 3.0 t\n' >"$TMP/one"
+  run score --qrels "$TMP/qrels" -m map "$TMP/one"
+  assert_failure 1
+  assert_output --partial "topic '2'"
+  run score -c --qrels "$TMP/qrels" -m map -m num_q "$TMP/one"
+  assert_success
+  assert_line --regexp '^num_q +	all	2$'
+  assert_line --regexp '^map +	all	0\.2500$'
+}
+
+@test "score: a docid twice in a topic is an error" {
+  printf '1 Q0 r1 1 3.0 t\n1 Q0 r1 2 2.0 t\n2 Q0 a 1 1 t\n' >"$TMP/dup"
+  run score --qrels "$TMP/qrels" "$TMP/dup"
+  assert_failure 1
+  assert_output --partial "'r1' occurs twice in topic '1'"
+  assert_output --partial "line 2"
+}
+
+@test "score --compare: both means, difference, p-values; seeded" {
+  printf '1 Q0 r2 1 3.0 B\n1 Q0 r1 2 2.0 B\n2 Q0 a 1 2 B\n' >"$TMP/runB"
+  run score --qrels "$TMP/qrels" -m map -m P.1 "$TMP/run" --compare "$TMP/runB" --seed 3
+  assert_success
+  assert_line --index 0 "measure	mean_a	mean_b	diff	p_ttest	p_rand"
+  assert_line --regexp '^map	0\.6667	1\.0000	\+0\.3333	[0-9.e-]+	[0-9.e-]+$'
+  first=$output
+  run score --qrels "$TMP/qrels" -m map -m P.1 "$TMP/run" --compare "$TMP/runB" --seed 3
+  assert_equal "$output" "$first"
+}
+
+@test "score --groups: per-group summaries and their macro average" {
+  printf '1\tde\n2\tfr\n' >"$TMP/groups"
+  run score --qrels "$TMP/qrels" -m map -m num_q "$TMP/run" --groups "$TMP/groups"
+  assert_success
+  assert_line --regexp '^map +	all	0\.6667$'
+  assert_line --regexp '^map +	group=de	0\.8333$'
+  assert_line --regexp '^map +	group=fr	0\.5000$'
+  assert_line --regexp '^num_q +	group=de	1$'
+  assert_line --regexp '^map +	macro	0\.6667$'
+  printf '1\tde\n' >"$TMP/partial"
+  run score --qrels "$TMP/qrels" -m map "$TMP/run" --groups "$TMP/partial"
+  assert_failure 1
+  assert_output --partial "topic '2' has no group"
+}
+
+@test "score: XTREME-R measures" {
+  run score --qrels "$TMP/qrels" -m acc.1 -m xtreme_map.1 -q "$TMP/run"
+  assert_success
+  assert_line --regexp '^acc_1 +	1	1\.0000$'
+  assert_line --regexp '^acc_1 +	2	0\.0000$'
+  assert_line --regexp '^xtreme_map_1 +	1	1\.0000$'
+  assert_line --regexp '^acc_1 +	all	0\.5000$'
+}
