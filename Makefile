@@ -94,7 +94,7 @@ check: test
 man: progs
 	@mkdir -p build/man
 	@for p in $(PROGS); do n=$$(basename $$p); \
-	  help2man --no-info --no-discard-stderr --version-string="otclir $$(sed -n 's/.*OTC_VERSION "\(.*\)"/\1/p' lib/util.h)" \
+	  help2man --no-info --no-discard-stderr \
 	    -n "$$(sed -n 's/^ \* *$$n: *//p;' bin/$$n.c | head -1)" -o build/man/$$n.1 ./$$p || exit 1; done
 
 install: progs man

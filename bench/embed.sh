@@ -18,6 +18,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 LAYERS=${LAYERS:-12}; SEQS=${SEQS:-64}; BATCH=${BATCH:-16}; THREADS=${THREADS:-$(nproc)}; REPEATS=${REPEATS:-2}
 PY=/usr/bin/python3
+# PyTorch's OpenMP threads spin while OpenBLAS works (and vice versa); on a
+# shared machine passive waiting is PyTorch's fastest setting here (2.4x its
+# default on a loaded 2-core box), so the peer gets it unless overridden.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 make -s progs >/dev/null
@@ -77,7 +81,7 @@ cat > bench/results/embed.md <<EOF
 
 - Date: $(date -u '+%Y-%m-%d %H:%M UTC')
 - Machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (shared machine: absolute figures are noisy, ratios come from one run)
-- Command: \`LAYERS=$LAYERS SEQS=$SEQS BATCH=$BATCH THREADS=$THREADS REPEATS=$REPEATS bench/embed.sh\`
+- Command: \`LAYERS=$LAYERS SEQS=$SEQS BATCH=$BATCH THREADS=$THREADS REPEATS=$REPEATS bench/embed.sh\` (PyTorch with OMP_WAIT_POLICY=$OMP_WAIT_POLICY)
 - Model: BERT shape, $LAYERS layers, hidden 768, 12 heads, intermediate 3072, vocab 30522 (random, \`embed --init\`)
 - Input: $SEQS sequences, $tokens tokens (log-normal lengths 4..160), batches of $BATCH sequences; $THREADS threads on both sides; best of $REPEATS passes
 - sgemm peak (OpenBLAS, 2048x768 by 768x3072, $THREADS threads): $(g "$peak") GFLOP/s

@@ -1,27 +1,26 @@
-"""bench/rank.py: the computation of `rank` in numpy and in PyTorch (CPU), for bench/rank.sh.
+"""bench/rank.py: the computation of `rank` in numpy or PyTorch (CPU), for bench/rank.sh.
 
-    rank.py MODE DOCS.f32 ND LD QUERIES.f32 NQ LQ D K THREADS TOP1_OUT
+    rank.py IMPL MODE DOCS.f32 ND LD QUERIES.f32 NQ LQ D K THREADS TOP1_OUT
 
-MODE dense (LD = LQ = 1: the single token is the vector) or maxsim (ColBERT:
-sum over query tokens of the best cosine over the document's tokens; every
-text of a side has the same length, the padded layout those libraries use).
-Cosine: rows normalised first (inside the timed region, as rank does it).
-Queries in tiles of 1024 token rows, documents in blocks of 2048 token rows, as
-rank; top K per query (argpartition + sort / torch.topk). Prints one line per
-library: "impl=numpy seconds=S gflops=G" with G = 2 * query rows * doc rows * D / S.
-TOP1_OUT gets numpy's best document index per query, one per line.
+IMPL numpy or torch. MODE dense (LD = LQ = 1: the single token is the vector)
+or maxsim (ColBERT: sum over query tokens of the best cosine over the
+document's tokens; every text of a side has the same length, the padded
+layout those libraries use). Cosine: rows normalised first (inside the timed
+region, as rank does it). Queries in tiles of 1024 token rows, documents in
+blocks of 2048 token rows, as rank; top K per query (argpartition + sort, or
+torch.topk). One timed run (bench/rank.sh interleaves runs and keeps the
+best); prints "impl=IMPL seconds=S gflops=G", G = 2 * query rows * document
+rows * D / S. TOP1_OUT gets the best document index per query, one a line.
 """
 import os
 import sys
 import time
 
-mode, docs_path, nd, ld, q_path, nq, lq, d, k, threads, top1_out = sys.argv[1:12]
+impl, mode, docs_path, nd, ld, q_path, nq, lq, d, k, threads, top1_out = sys.argv[1:13]
 nd, ld, nq, lq, d, k, threads = map(int, (nd, ld, nq, lq, d, k, threads))
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(threads))
 import numpy as np  # noqa: E402  (after the thread setting)
-import torch  # noqa: E402
 
-torch.set_num_threads(threads)
 D_raw = np.fromfile(docs_path, dtype=np.float32).reshape(nd * ld, d)
 Q_raw = np.fromfile(q_path, dtype=np.float32).reshape(nq * lq, d)
 flops = 2.0 * nq * lq * nd * ld * d
@@ -52,6 +51,8 @@ def run_numpy():
 
 
 def run_torch():
+    import torch
+    torch.set_num_threads(threads)
     with torch.no_grad():
         D = torch.from_numpy(D_raw)
         Q = torch.from_numpy(Q_raw)
@@ -73,13 +74,11 @@ def run_torch():
         return torch.cat(top).numpy()
 
 
-for name, fn in (("numpy", run_numpy), ("torch", run_torch)):
-    best = None
-    for _ in range(2):
-        t0 = time.perf_counter()
-        top = fn()
-        t = time.perf_counter() - t0
-        best = t if best is None or t < best else best
-    print("impl=%s seconds=%.3f gflops=%.1f" % (name, best, flops / best / 1e9), flush=True)
-    if name == "numpy":
-        np.savetxt(top1_out, top[:, 0], fmt="%d")
+if impl == "torch":
+    import torch  # noqa: F401  (imported before timing: its start-up is not the computation)
+fn = {"numpy": run_numpy, "torch": run_torch}[impl]
+t0 = time.perf_counter()
+top = fn()
+t = time.perf_counter() - t0
+print("impl=%s seconds=%.3f gflops=%.1f" % (impl, t, flops / t / 1e9), flush=True)
+np.savetxt(top1_out, top[:, 0], fmt="%d")

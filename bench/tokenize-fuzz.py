@@ -4,13 +4,15 @@ re-statement of Google's tokenizer (bench/tokenize_ref.py) on random text
 built from the characters the rules treat specially, plus random assigned
 code points. Not part of `make test` (it needs minutes, not seconds).
 
-Usage: bench/tokenize-fuzz.py [LINES] [SEED]   (from the project root)
+Usage: bench/tokenize-fuzz.py [LINES] [SEED]   (from the project root;
+$TOKENIZE names the program, default bin/tokenize, e.g. build/asan/bin/tokenize)
 Exit 1 on any difference, printing the first ones."""
 import os, random, subprocess, sys, unicodedata
 
 n = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
 rng = random.Random(int(sys.argv[2]) if len(sys.argv) > 2 else 1)
 shared = os.environ.get("OTCLIR_SHARED", "../shared")
+prog = os.environ.get("TOKENIZE", "bin/tokenize")
 special = ("a b c x Z ab ing un ##  . , ' - ! ? $ + < = > ^ | ~ ` [ ] # ( ) \" \u00bf \u2014 \u00ab \u00bb "
            "\u0391 \u03a3 \u03c3 \u03b1 \u0392 \u0130 I i \u0307 \u0301 \u0300 \u0323 \u0345 \u00c9 \u00e9 "
            "\ud55c \uac00 \u30ac \u30ab \u3099 \u4e00 \u9fff \u3400 \U00020000 \U0002a700 \U0002ceb0 \U00030000 "
@@ -42,8 +44,8 @@ for mode, voc, flag in (("cased", "mbert-cased", []), ("lower", "bert-base-uncas
     v = f"{shared}/data/vocab/{voc}/vocab.txt"
     ref = subprocess.run([sys.executable, "bench/tokenize_ref.py", v, "--pieces"] + flag, input=lines,
                          capture_output=True, check=True).stdout.decode().split("\n")
-    rec = subprocess.run(["bin/tokenize", "--vocab", v] + flag, input=lines, capture_output=True, check=True).stdout
-    got = subprocess.run(["bin/tokenize", "--decode", "--vocab", v], input=rec, capture_output=True,
+    rec = subprocess.run([prog, "--vocab", v] + flag, input=lines, capture_output=True, check=True).stdout
+    got = subprocess.run([prog, "--decode", "--vocab", v], input=rec, capture_output=True,
                          check=True).stdout.decode().split("\n")
     diff = [(r, g) for r, g in zip(ref, got) if r != g]
     print(f"{mode}: {len(ref) - 1} lines, {len(diff)} differences")

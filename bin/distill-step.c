@@ -134,6 +134,14 @@ static void help(void) {
       "  --adv-weight W       weight of the adversarial term (default 1.0)\n"
       "  --seed N             seed of the adversarial random starts (default 1)\n"
       "  --save-every N       checkpoint every N steps (default 0: only at the end)\n"
+      "  --continue DIR       start from the checkpoint in DIR (a previous run's\n"
+      "                       --out): its model, AdamW state and step count, on a\n"
+      "                       new input; the step numbers, the learning-rate\n"
+      "                       schedule and the adversarial seeds go on from DIR's\n"
+      "                       step, so chained runs (one epoch each, with new\n"
+      "                       worst-of-K noise from the latest student) follow one\n"
+      "                       schedule. A decaying schedule needs --total-steps =\n"
+      "                       the steps of the whole chain.\n"
       "  --resume             continue from the checkpoint in --out (same input\n"
       "                       and options; --init is then not needed). Equal to an\n"
       "                       uninterrupted run, bit for bit, at the same --threads.\n"
@@ -147,7 +155,10 @@ static void help(void) {
       "      --input pairs.rec.zst > train.log.rec\n"
       "  distill-step --init s0 --out s1 --adv pgd --adv-eps 0.5 --adv-steps 3 \\\n"
       "      --save-every 200 < pairs.rec > log.rec    # later: add --resume\n"
-      "  rec cat log.rec    # the training curve as text\n"
+      "  rec dump log.rec   # the training curve as JSON lines\n"
+      "  # one schedule over epochs with fresh worst-of-4 typos from the latest student:\n"
+      "  perturb --worst-of 4 --typo 0.3 --model s1 < pairs.rec \\\n"
+      "      | distill-step --continue s1 --out s2 --total-steps 3000 > log2.rec\n"
       "\n"
       "EXIT STATUS\n"
       "  0 success, 1 error (bad input: the record is named; a non-finite loss),\n"
@@ -159,7 +170,7 @@ static void help(void) {
 /* ---------------------------------------------------------------- options */
 
 typedef struct {
-  const char *init, *out, *input;
+  const char *init, *out, *input, *cont;
   distill_cfg dc;
   int idf, epochs;
   long batch_tokens, batch_size;
@@ -363,7 +374,8 @@ static void state_load(const char *dir, state_t *s) {
 enum {
   O_INIT = 256, O_OUT, O_INPUT, O_LOSS, O_OTEPS, O_OTITERS, O_OTTOL, O_IDF, O_KEEPSPEC, O_EPOCHS, O_BTOK, O_BSIZE,
   O_LR, O_B1, O_B2, O_AEPS, O_WD, O_CLIP, O_WARMUP, O_SCHED, O_TOTAL, O_STOP, O_FREEZE_EMB, O_FREEZE_LAYERS, O_ADV,
-  O_ADV_EPS, O_ADV_ALPHA, O_ADV_STEPS, O_ADV_WEIGHT, O_SEED, O_SAVE_EVERY, O_RESUME, O_THREADS, O_PROGRESS
+  O_ADV_EPS, O_ADV_ALPHA, O_ADV_STEPS, O_ADV_WEIGHT, O_SEED, O_SAVE_EVERY, O_RESUME, O_THREADS, O_PROGRESS,
+  O_CONTINUE
 };
 
 static void save(const bert_model *m, distill_trainer *t, const opts_t *o, const state_t *st, int finished) {
@@ -410,6 +422,7 @@ int main(int argc, char **argv) {
       {"seed", required_argument, 0, O_SEED},
       {"save-every", required_argument, 0, O_SAVE_EVERY},
       {"resume", no_argument, 0, O_RESUME},
+      {"continue", required_argument, 0, O_CONTINUE},
       {"threads", required_argument, 0, O_THREADS},
       {"progress", no_argument, 0, O_PROGRESS},
       {0, 0, 0, 0}};
@@ -473,6 +486,7 @@ int main(int argc, char **argv) {
     case O_SEED: o.seed = (uint64_t)parse_long("--seed", optarg, 0, LONG_MAX); break;
     case O_SAVE_EVERY: o.save_every = parse_long("--save-every", optarg, 0, LONG_MAX); break;
     case O_RESUME: o.resume = 1; break;
+    case O_CONTINUE: o.cont = optarg; break;
     case O_THREADS: o.threads = (int)parse_long("--threads", optarg, 1, 4096); break;
     case O_PROGRESS: o.progress = 1; break;
     default: die_usage(usage);
@@ -480,7 +494,8 @@ int main(int argc, char **argv) {
   }
   if (optind != argc) die_usage(usage);
   if (!o.out) die_usage("distill-step: --out DIR is required\n");
-  if (!o.init && !o.resume) die_usage("distill-step: --init DIR is required (or --resume)\n");
+  if (!o.init && !o.resume && !o.cont) die_usage("distill-step: --init DIR is required (or --resume, --continue)\n");
+  if (!!o.init + !!o.cont > 1) die_usage("distill-step: --init and --continue exclude each other\n");
   if (o.dc.adv_alpha < 0) o.dc.adv_alpha = o.dc.adv_eps / 4;
   if (!o.threads) o.threads = otc_ncores();
   otc_set_threads(o.threads);
@@ -500,6 +515,8 @@ int main(int argc, char **argv) {
     die("--epochs %d needs to read the input %d times: give a file (--input FILE or < FILE), not a pipe", o.epochs,
         o.epochs);
   if (!in.seekable && o.idf) die("--idf needs a first pass over the input: give a file, not a pipe");
+  if (o.cont && !o.resume && o.sched != DISTILL_SCHED_CONSTANT && !o.total_steps)
+    die_usage("distill-step: --continue with a decaying --schedule needs --total-steps (the steps of the whole chain)\n");
   if (!in.seekable && o.sched != DISTILL_SCHED_CONSTANT && !o.total_steps)
     die("--schedule %s needs the number of steps: give a file (not a pipe) or --total-steps",
         o.sched == DISTILL_SCHED_LINEAR ? "linear" : "cosine");
@@ -515,6 +532,12 @@ int main(int argc, char **argv) {
       die("--resume: the options differ from those of the checkpoint in %s\n  checkpoint: %s\n  now:        %s", o.out,
           st.options, okey);
     m = bert_load(o.out, err, sizeof err);
+  } else if (o.cont) {
+    state_t prev = {0};
+    state_load(o.cont, &prev);
+    st.step = prev.step; /* the schedule and the seeds go on from here */
+    free(prev.options);
+    m = bert_load(o.cont, err, sizeof err);
   } else {
     m = bert_load(o.init, err, sizeof err);
   }
@@ -525,12 +548,13 @@ int main(int argc, char **argv) {
   in.cut = o.dc.loss.keep_special ? 0 : 1;
   bert_freeze(m, o.freeze_emb, o.freeze_layers);
   distill_trainer *tr = distill_trainer_new(m, &o.dc);
-  if (o.resume) {
+  if (o.resume || o.cont) {
     char path[4200];
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", o.out);
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", o.resume ? o.out : o.cont);
     if (adamw_load(distill_trainer_adamw(tr), m, path, err, sizeof err) != 0) die("%s", err);
     if (distill_trainer_adamw(tr)->step != st.step)
-      die("%s: optimizer step %" PRIu64 " != trainer step %" PRIu64, o.out, distill_trainer_adamw(tr)->step, st.step);
+      die("%s: optimizer step %" PRIu64 " != trainer step %" PRIu64, o.resume ? o.out : o.cont,
+          distill_trainer_adamw(tr)->step, st.step);
   }
   /* stale temporaries of killed runs */
   {
@@ -606,6 +630,7 @@ int main(int argc, char **argv) {
     }
   }
   uint64_t total = o.total_steps ? (uint64_t)o.total_steps : per_epoch * (uint64_t)o.epochs;
+  if (o.cont && !o.resume && !o.total_steps) total += st.step;
   if (o.resume && st.total != total)
     die("--resume: the run has %" PRIu64 " steps now but %" PRIu64 " in the checkpoint (different input?)", total,
         st.total);

@@ -19,7 +19,7 @@
 #include "rec.h"
 #include "util.h"
 
-#define BATCH 256           /* records solved together */
+#define BATCH 128           /* records solved together (and held in memory) */
 #define MAX_REPORTED_IDS 5  /* non-converged record ids named in the summary warning */
 
 static const char usage_text[] =
@@ -91,6 +91,7 @@ static void help(void) {
       "Exit status: 0 on success (also when some pairs did not converge), 1 on an error\n"
       "(unreadable or truncated input, a pair without vectors, NaN/Inf, an empty token set;\n"
       "the message names the record), 2 on bad usage.\n");
+  otc_close_stdout(); /* a failed write of the manual is an error too */
   exit(0);
 }
 
@@ -123,21 +124,24 @@ static bool is_special(const config *c, int side, uint32_t id) {
   return false;
 }
 
-/* Append a comma-separated id list to side's list; what names it in errors. */
-static void parse_ids(config *c, int side, const char *s, const char *what) {
+/* Append a comma-separated id list to side's list (side < 0: only check it).
+ * False if s is not such a list. */
+static bool parse_ids(config *c, int side, const char *s) {
   const char *p = s;
   while (*p) {
     char *end;
     errno = 0;
     unsigned long v = strtoul(p, &end, 10);
-    if (end == p || errno || v > UINT32_MAX || *p == '-' || *p == '+')
-      die("%s is not a comma-separated list of ids: '%s'", what, s);
-    c->special[side] = xrealloc(c->special[side], sizeof(uint32_t) * (c->nspecial[side] + 1));
-    c->special[side][c->nspecial[side]++] = (uint32_t)v;
+    if (end == p || errno || v > UINT32_MAX || *p == '-' || *p == '+' || *p == ' ') return false;
+    if (side >= 0) {
+      c->special[side] = xrealloc(c->special[side], sizeof(uint32_t) * (c->nspecial[side] + 1));
+      c->special[side][c->nspecial[side]++] = (uint32_t)v;
+    }
     p = end;
-    if (*p == ',') p++;
-    else if (*p) die("%s is not a comma-separated list of ids: '%s'", what, s);
+    if (*p == ',' && p[1]) p++;
+    else if (*p) return false;
   }
+  return p != s;
 }
 
 static void check_metadata(const rec_schema *s, config *c, const char *path) {
@@ -153,7 +157,7 @@ static void check_metadata(const rec_schema *s, config *c, const char *path) {
   }
   for (int side = 0; side < 2; side++) {
     if (c->skip_special) {
-      char key[32], what[96];
+      char key[32];
       snprintf(key, sizeof key, "%s_special_ids", side ? "tgt" : "src");
       const char *sp = rec_meta_get(s, key);
       if (!sp) snprintf(key, sizeof key, "special_ids"), sp = rec_meta_get(s, key);
@@ -161,10 +165,10 @@ static void check_metadata(const rec_schema *s, config *c, const char *path) {
         die("%s: --skip-special needs the stream metadata %s_special_ids or special_ids (written by tokenize); "
             "try --skip-ids or --skip-ends",
             path, side ? "tgt" : "src");
-      snprintf(what, sizeof what, "%s: stream metadata %s", path, key);
-      parse_ids(c, side, sp, what);
+      if (*sp && !parse_ids(c, side, sp))
+        die("%s: stream metadata %s is not a comma-separated list of ids: '%s'", path, key, sp);
     }
-    if (c->skip_ids) parse_ids(c, side, c->skip_ids, "--skip-ids");
+    if (c->skip_ids) parse_ids(c, side, c->skip_ids); /* checked with the options */
   }
 }
 
@@ -280,7 +284,13 @@ int main(int argc, char **argv) {
     case O_ENDS: c.skip_ends = true; break;
     case O_SPECIAL: c.skip_special = true; break;
     case O_MISMATCH: c.allow_mismatch = true; break;
-    case O_SKIPIDS: c.skip_ids = optarg; break;
+    case O_SKIPIDS:
+      if (!parse_ids(&c, -1, optarg)) {
+        fprintf(stderr, "%s: option --skip-ids: '%s' is not a comma-separated list of ids\n", otc_prog(), optarg);
+        exit(OTC_EXIT_USAGE);
+      }
+      c.skip_ids = optarg;
+      break;
     case O_THREADS: threads = (int)parse_long("--threads", optarg, 1, 4096); break;
     case O_PROGRESS: c.progress = true; break;
     case O_HELP: help(); break;

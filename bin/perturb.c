@@ -128,7 +128,8 @@ static void help(void) {
       "                       delta <- Proj(delta + alpha g/|g|). Output: `tokens`\n"
       "                       records (id, lang = src_lang, ids = src_ids, embeds =\n"
       "                       word embeddings + delta), which `embed` reads in\n"
-      "                       place of the ids.\n"
+      "                       place of the ids. Metadata: the input's, plus\n"
+      "                       src_vocab/src_special_ids as vocab/special_ids.\n"
       "  --model DIR          the model (student) folder\n"
       "  --loss SPEC          loss to maximise, as distill-step (default ot)\n"
       "  --ot-eps E           Sinkhorn regularisation (default 0.05)\n"
@@ -596,6 +597,10 @@ static void run_attack(const opts_t *o, rec_reader *r) {
   distill_trainer *tr = distill_trainer_new(m, &dc);
   rec_schema *os = rec_schema_builtin("tokens");
   copy_meta(os, is);
+  /* the source side's identity, under the names a tokens stream uses */
+  const char *sv = rec_meta_get(is, "src_vocab"), *ss = rec_meta_get(is, "src_special_ids");
+  if (sv) rec_meta_set(os, "vocab", sv);
+  if (ss) rec_meta_set(os, "special_ids", ss);
   char mid[24];
   bert_model_id(m, mid);
   rec_meta_set(os, "attack_model", mid);

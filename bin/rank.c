@@ -40,7 +40,9 @@ static const char manual[] =
     "the mean of q's K best similarities over all documents and r_d the mean of d's\n"
     "K best similarities over ALL queries of the input. So with --csls, rank reads\n"
     "every query into memory before writing anything, and computes the similarities\n"
-    "twice. With --mode ot, CSLS applies to the first stage.\n"
+    "twice. With --mode ot it corrects the first stage, then the OT scores over\n"
+    "the candidate pairs (r_q over q's R candidates, r_d over the queries that\n"
+    "have d among theirs).\n"
     "\n"
     "Order: score descending; exact ties by docid ascending (bytewise, as strcmp).\n"
     "trec_eval and `score` re-sort a run by score with ties by docid DESCENDING, so\n"
@@ -84,10 +86,11 @@ static const char manual[] =
     "  --ot-iter N           ot: Sinkhorn iteration cap (default 1000)\n"
     "  --ot-tol T            ot: stop at this L1 marginal error (default 1e-6)\n"
     "  --trec                write a TREC run (text) instead of `run` records\n"
-    "  --tag T               TREC run tag (default otclir-MODE)\n"
+    "  --tag T               run name: the TREC tag column, or the `runid` metadata\n"
+    "                        of the run stream (default otclir-MODE)\n"
     "  --allow-model-mismatch  compare streams whose model metadata differ (d must\n"
     "                        still agree), e.g. student queries against teacher docs\n"
-    "  --batch N             queries per batch (default 1024)\n"
+    "  --batch N             queries per batch (default 4096)\n"
     "  --block-rows N        document token rows per matrix product (default 2048);\n"
     "                        only speed, memory and float rounding depend on it\n"
     "  --cache-dir DIR       where to put the decompressed cache of a zstd file\n"
@@ -96,10 +99,11 @@ static const char manual[] =
     "  --help, --version\n"
     "\n"
     "Examples:\n"
-    "  tokenize < docs.jsonl | embed --model M > docs.rec\n"
-    "  tokenize < queries.jsonl | embed --model M | rank --docs docs.rec --mode maxsim-sym \\\n"
-    "      --csls 10 --skip-special --trec > run.txt\n"
+    "  tokenize --model M < docs.tsv | embed --model M --zstd > docs.rec.zst\n"
+    "  tokenize --model M < queries.tsv | embed --model M |\n"
+    "      rank --docs docs.rec.zst --mode maxsim-sym --csls 10 --skip-special --trec > run.txt\n"
     "  score --qrels qrels.txt run.txt\n"
+    "  rank --docs docs.rec --mode ot --ot-base dense --ot-candidates 50 -k 10 < q.rec | rec dump\n"
     "\n"
     "Exit status: 0 on success, 1 on an error (bad or truncated input, metadata\n"
     "mismatch, duplicate document id), 2 on bad usage.\n";
@@ -116,16 +120,24 @@ typedef struct {
   int f_qid, f_docid, f_rank, f_score;
   int trec;
   const char *tag;
+  size_t taglen;
+  char *line;                 /* one TREC line */
+  size_t linecap;
   size_t empty_queries;
   uint64_t written;
 } emit_ctx;
 
-/* Shortest %.Ng (N >= 9) that reads back as the same double. */
+/* Shortest %.Ng, 9 <= N <= 17, that reads back as the same double (17
+ * always does; if N digits do, N + 1 do: so a binary search). */
 static void format_score(char *buf, size_t n, double v) {
-  for (int prec = 9; prec <= 17; prec++) {
-    snprintf(buf, n, "%.*g", prec, v);
-    if (strtod(buf, NULL) == v) return;
+  int lo = 9, hi = 17;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    snprintf(buf, n, "%.*g", mid, v);
+    if (strtod(buf, NULL) == v) hi = mid;
+    else lo = mid + 1;
   }
+  snprintf(buf, n, "%.*g", lo, v);
 }
 
 static void emit(void *ctx, size_t q, const rank_hit *hits, size_t nhits) {
@@ -135,10 +147,21 @@ static void emit(void *ctx, size_t q, const rank_hit *hits, size_t nhits) {
   for (size_t i = 0; i < nhits; i++) {
     const rank_item *d = &e->docs->items[hits[i].doc];
     if (e->trec) {
-      char sc[40];
-      format_score(sc, sizeof sc, hits[i].score);
-      if (printf("%.*s Q0 %.*s %zu %s %s\n", (int)qi->idlen, qi->id, (int)d->idlen, d->id, i + 1, sc, e->tag) < 0)
-        otc_close_stdout();
+      char num[80];
+      size_t need = qi->idlen + d->idlen + e->taglen + sizeof num + 8;
+      if (need > e->linecap) e->line = xrealloc(e->line, e->linecap = 2 * need);
+      char *p = e->line;
+      memcpy(p, qi->id, qi->idlen), p += qi->idlen;
+      memcpy(p, " Q0 ", 4), p += 4;
+      memcpy(p, d->id, d->idlen), p += d->idlen;
+      int len = snprintf(num, 40, " %zu ", i + 1);
+      format_score(num + len, sizeof num - (size_t)len, hits[i].score);
+      len += (int)strlen(num + len);
+      memcpy(p, num, (size_t)len), p += len;
+      *p++ = ' ';
+      memcpy(p, e->tag, e->taglen), p += e->taglen;
+      *p++ = '\n';
+      xfwrite_stdout(e->line, (size_t)(p - e->line));
     } else {
       rec_put_str(e->w, e->f_qid, qi->id, qi->idlen);
       rec_put_str(e->w, e->f_docid, d->id, d->idlen);
@@ -289,7 +312,6 @@ int main(int argc, char **argv) {
   if (optind < argc) die_usage(usage);
   if (!docs_path) die_usage("rank: --docs FILE is required\n");
   if (skip_special && skip_list) die_usage("rank: --skip-special and --skip-ids exclude each other\n");
-  if (tag && !trec) die_usage("rank: --tag needs --trec\n");
   if (tag && (!*tag || has_space(tag, strlen(tag)))) die_usage("rank: --tag: a TREC tag is one word\n");
   otc_set_threads(threads);
   o.threads = otc_threads();
@@ -331,7 +353,8 @@ int main(int argc, char **argv) {
 
   char deftag[64];
   snprintf(deftag, sizeof deftag, "otclir-%s", rank_mode_name(o.mode));
-  emit_ctx e = {docs, NULL, NULL, 0, 0, 0, 0, trec, tag ? tag : deftag, 0, 0};
+  emit_ctx e = {docs, NULL, NULL, 0, 0, 0, 0, trec, tag ? tag : deftag, 0, NULL, 0, 0, 0};
+  e.taglen = strlen(e.tag);
   rec_schema *run_schema = NULL;
   if (!trec) {
     run_schema = rec_schema_builtin("run");
@@ -339,6 +362,7 @@ int main(int argc, char **argv) {
     char mode[128];
     snprintf(mode, sizeof mode, "%s%s", rank_mode_name(o.mode), o.csls_k ? " csls" : "");
     rec_meta_set(run_schema, "rank_mode", mode);
+    rec_meta_set(run_schema, "runid", e.tag); /* what `score` prints as the run's name */
     e.w = rec_writer_or_die("-", run_schema, NULL);
     const rec_schema *ws = rec_writer_schema(e.w);
     e.f_qid = rec_field_index(ws, "qid");
@@ -354,7 +378,7 @@ int main(int argc, char **argv) {
   otc_progress pr;
   progress_init(&pr, "queries", progress);
   uint64_t done = 0;
-  size_t batch = o.batch ? o.batch : 1024;
+  size_t batch = o.batch ? o.batch : 4096;
   /* CSLS needs every query at once (r_d); otherwise one batch at a time. */
   while (read_queries(qr, &qs, o.csls_k ? 0 : batch, f, d)) {
     if (trec)
@@ -377,6 +401,6 @@ int main(int argc, char **argv) {
   rank_index_free(ix);
   rank_docs_close(docs);
   rec_schema_free(run_schema);
-  free(qs.items), free(dskip), free(qskip);
+  free(qs.items), free(dskip), free(qskip), free(e.line);
   return 0;
 }

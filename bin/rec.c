@@ -625,6 +625,7 @@ static int cmd_shuffle(opts_t *o, int argc, char **argv) {
 
 static int cmd_split(opts_t *o, int argc, char **argv) {
   if ((o->n < 0) == (o->l < 0)) usage_error("%s", "split: exactly one of -n N (files) or -l K (records per file)");
+  if (o->n == 0) usage_error("%s", "split: -n must be at least 1");
   if (argc < 1 || argc > 2) usage_error("%s", "split: expected [FILE] PREFIX");
   if (o->output) usage_error("%s", "split: -o does not apply (the outputs are PREFIX-NNN.rec)");
   const char *prefix = argv[argc - 1];
@@ -825,13 +826,21 @@ typedef struct {
   const char *name;
   int (*run)(opts_t *, int, char **);
   const char *shortopts;
+  const char *longopts; /* long options this subcommand accepts, besides --help/--version */
 } subcmd;
 
+#define WRITER_OPTS " output zstd meta allow-nonfinite "
 static const subcmd subcmds[] = {
-    {"encode", cmd_encode, "o:"},  {"dump", cmd_dump, ""},         {"cat", cmd_cat, "o:"},
-    {"head", cmd_head, "o:n:"},    {"count", cmd_count, ""},       {"check", cmd_check, "q"},
-    {"schema", cmd_schema, ""},    {"shuffle", cmd_shuffle, "o:"}, {"split", cmd_split, "n:l:"},
-    {"from-tsv", cmd_from_tsv, "o:"},
+    {"encode", cmd_encode, "o:", WRITER_OPTS "dim schema "},
+    {"dump", cmd_dump, "", " allow-nonfinite "},
+    {"cat", cmd_cat, "o:", WRITER_OPTS "ignore-meta "},
+    {"head", cmd_head, "o:n:", WRITER_OPTS},
+    {"count", cmd_count, "", " allow-nonfinite "},
+    {"check", cmd_check, "q", " expect quiet allow-nonfinite "},
+    {"schema", cmd_schema, "", " builtin list "},
+    {"shuffle", cmd_shuffle, "o:", WRITER_OPTS "seed "},
+    {"split", cmd_split, "n:l:", " zstd meta allow-nonfinite "},
+    {"from-tsv", cmd_from_tsv, "o:", WRITER_OPTS "no-lang lang "},
 };
 
 int main(int argc, char **argv) {
@@ -851,8 +860,16 @@ int main(int argc, char **argv) {
   snprintf(shortopts, sizeof shortopts, "%s", sc->shortopts);
   argv++;
   argc--;
-  int c;
-  while ((c = getopt_long(argc, argv, shortopts, long_opts, NULL)) != -1) {
+  int c, li;
+  while ((c = getopt_long(argc, argv, shortopts, long_opts, (li = -1, &li))) != -1) {
+    if (li >= 0 && c != O_HELP && c != O_VERSION) {
+      char key[40];
+      snprintf(key, sizeof key, " %s ", long_opts[li].name);
+      if (!strstr(sc->longopts, key)) {
+        fprintf(stderr, "%s: %s: option --%s does not apply\n", otc_prog(), sc->name, long_opts[li].name);
+        die_usage(usage_text);
+      }
+    }
     switch (c) {
     case 'o': o.output = optarg; break;
     case 'n': o.n = parse_long("-n", optarg, 0, LONG_MAX); break;

@@ -55,11 +55,12 @@ static const char help_text[] =
     "  id<TAB>lang<TAB>text    with --lang-column\n"
     "  id<TAB>src<TAB>tgt      with --pair\n"
     "  --line-ids drops the id column: the id is the 1-based line number.\n"
+    "  A CR before the LF is removed.\n"
     "  --pair with two files: line k of SRC_FILE and of TGT_FILE form pair k.\n"
     "An empty id, a line without the needed TABs, or invalid UTF-8 is an error\n"
     "naming the line (--replace: each invalid sequence of a text counts as\n"
-    "U+FFFD, which the cleaning step drops; --keep-text stores it as U+FFFD;\n"
-    "ids and languages must be valid UTF-8 regardless).\n"
+    "U+FFFD, which the cleaning step drops; --keep-text stores it as U+FFFD,\n"
+    "and without NUL bytes; ids and languages must be valid UTF-8 without NUL).\n"
     "\n"
     "Output on stdout:\n"
     "  `tokens` records: id, lang (when known), ids (u32 [n]), offsets (u32 [n,2],\n"
@@ -289,16 +290,23 @@ static const char *where(void) {
 static const char *check_utf8(const char *src, const char *what, const char *s, size_t *len,
                               int replaceable) {
   size_t bad = uc_utf8_first_invalid((const unsigned char *)s, *len);
-  if (bad == *len) return s;
-  if (!replaceable || !opt.replace)
+  const char *nul = memchr(s, 0, *len);
+  if (bad == *len && !nul) return s;
+  if (bad < *len && (!replaceable || !opt.replace))
     die("%s: %s: invalid UTF-8 in the %s at byte %zu of it%s", src, where(), what, bad,
         replaceable ? " (--replace maps it to U+FFFD)" : "");
+  if (!replaceable) die("%s: %s: NUL byte in the %s", src, where(), what);
+  /* a stored text (--keep-text) gets U+FFFD for invalid bytes and loses its
+   * NUL bytes (record strings exclude NUL); both vanish in tokenization anyway */
   int k = replaceable - 1;
   if (xmul(*len, 3) > fixcap[k]) {
     fixcap[k] = *len * 3;
     fixbuf[k] = xrealloc(fixbuf[k], fixcap[k]);
   }
-  *len = uc_utf8_replace((const unsigned char *)s, *len, fixbuf[k]);
+  size_t n = uc_utf8_replace((const unsigned char *)s, *len, fixbuf[k]), o = 0;
+  for (size_t i = 0; i < n; i++)
+    if (fixbuf[k][i]) fixbuf[k][o++] = fixbuf[k][i];
+  *len = o;
   return (const char *)fixbuf[k];
 }
 
@@ -379,6 +387,7 @@ static void run_tsv(line_reader *r) {
   size_t len;
   const char *line;
   while ((line = lr_next(r, &len))) {
+    if (len && line[len - 1] == '\r') len--; /* CRLF files: invisible to tokenization, but not to --keep-text */
     loc_no = r->line;
     const char *p = line, *id = idbuf, *lang = opt.lang;
     size_t idlen, langlen = opt.lang ? strlen(opt.lang) : 0, rest = len;
@@ -411,6 +420,8 @@ static void run_two_files(line_reader *a, line_reader *b) {
     s = lr_next(a, &la);
     t = lr_next(b, &lb);
     if (!s || !t) break;
+    if (la && s[la - 1] == '\r') la--;
+    if (lb && t[lb - 1] == '\r') lb--;
     loc_no = a->line;
     size_t idlen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)a->line);
     emit_pair(a->name, idbuf, idlen, s, la, t, lb);

@@ -333,9 +333,11 @@ static void ensure_bufs(distill_trainer *t, size_t N) {
 }
 
 /* Forward with delta (NULL = clean), the loss, and (when grad_scale != 0) the
- * backward of grad_scale * L, with dL/d delta into d_input if non-NULL. */
+ * backward of grad_scale * L, with dL/d delta into d_input if non-NULL;
+ * input_only: no parameter gradient (attack ascent steps). */
 static int fwd_loss_bwd(distill_trainer *t, const distill_batch *b, const float *delta, float grad_scale,
-                        float *d_input, distill_parts *parts, double *per_pair, char *err, size_t errlen) {
+                        float *d_input, int input_only, distill_parts *parts, double *per_pair, char *err,
+                        size_t errlen) {
   bert_input in = {0};
   in.B = b->B;
   in.len = b->src_len;
@@ -347,14 +349,15 @@ static int fwd_loss_bwd(distill_trainer *t, const distill_batch *b, const float 
   if (distill_loss(&t->cfg.loss, b, bert_output(t->acts), d, back ? t->dH : NULL, grad_scale, parts, per_pair, t->ws,
                    err, errlen) != 0)
     return -1;
-  if (back) bert_backward(t->m, t->acts, t->dH, d_input);
+  if (back && input_only) bert_backward_input(t->m, t->acts, t->dH, d_input);
+  else if (back) bert_backward(t->m, t->acts, t->dH, d_input);
   return 0;
 }
 
 int distill_eval(distill_trainer *t, const distill_batch *b, const float *delta, distill_parts *parts,
                  double *per_pair, float *d_input, char *err, size_t errlen) {
   ensure_bufs(t, batch_tokens(b));
-  return fwd_loss_bwd(t, b, delta, d_input ? 1.0f : 0.0f, d_input, parts, per_pair, err, errlen);
+  return fwd_loss_bwd(t, b, delta, d_input ? 1.0f : 0.0f, d_input, 1, parts, per_pair, err, errlen);
 }
 
 /* delta <- Proj(delta + alpha u(g)) */
@@ -370,7 +373,7 @@ int distill_attack(distill_trainer *t, const distill_batch *b, distill_adv kind,
   int d = t->m->cfg.hidden;
   ensure_bufs(t, N);
   if (kind == DISTILL_ADV_FGSM) {
-    if (fwd_loss_bwd(t, b, NULL, 1, t->dinp, NULL, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, NULL, 1, t->dinp, 1, NULL, NULL, err, errlen)) return -1;
     memcpy(delta, t->dinp, N * (size_t)d * sizeof *delta);
     distill_normalize_rows(delta, N, d);
     for (size_t k = 0; k < N * (size_t)d; k++) delta[k] *= (float)eps;
@@ -378,7 +381,7 @@ int distill_attack(distill_trainer *t, const distill_batch *b, distill_adv kind,
   }
   distill_random_ball(delta, N, d, eps, seed);
   for (int s = 0; s < steps; s++) {
-    if (fwd_loss_bwd(t, b, delta, 1, t->dinp, NULL, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, delta, 1, t->dinp, 1, NULL, NULL, err, errlen)) return -1;
     ascent(delta, t->dinp, N, d, alpha, eps);
   }
   return 0;
@@ -397,35 +400,33 @@ int distill_compute_grads(distill_trainer *t, const distill_batch *b, uint64_t s
   bert_zero_grads(t->m);
   switch (c->adv) {
   case DISTILL_ADV_NONE:
-    if (fwd_loss_bwd(t, b, NULL, 1, NULL, &r->clean, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, NULL, 1, NULL, 0, &r->clean, NULL, err, errlen)) return -1;
     break;
   case DISTILL_ADV_FGSM:
-    if (fwd_loss_bwd(t, b, NULL, 1, t->dinp, &r->clean, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, NULL, 1, t->dinp, 0, &r->clean, NULL, err, errlen)) return -1;
     memcpy(t->delta, t->dinp, N * (size_t)d * sizeof(float));
     distill_normalize_rows(t->delta, N, d);
     for (size_t k = 0; k < N * (size_t)d; k++) t->delta[k] *= (float)c->adv_eps;
-    if (fwd_loss_bwd(t, b, t->delta, w, NULL, &ap, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, t->delta, w, NULL, 0, &ap, NULL, err, errlen)) return -1;
     r->adv = ap.loss;
     break;
   case DISTILL_ADV_PGD:
-    /* the ascent steps' parameter gradients are not part of the objective:
-       run them first, then start the real accumulation from zero */
+    /* the ascent steps' parameter gradients are not part of the objective */
     distill_random_ball(t->delta, N, d, c->adv_eps, seed);
     for (int s = 0; s < c->adv_steps; s++) {
-      if (fwd_loss_bwd(t, b, t->delta, 1, t->dinp, NULL, NULL, err, errlen)) return -1;
+      if (fwd_loss_bwd(t, b, t->delta, 1, t->dinp, 1, NULL, NULL, err, errlen)) return -1;
       ascent(t->delta, t->dinp, N, d, c->adv_alpha, c->adv_eps);
     }
-    bert_zero_grads(t->m);
-    if (fwd_loss_bwd(t, b, NULL, 1, NULL, &r->clean, NULL, err, errlen)) return -1;
-    if (fwd_loss_bwd(t, b, t->delta, w, NULL, &ap, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, NULL, 1, NULL, 0, &r->clean, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, t->delta, w, NULL, 0, &ap, NULL, err, errlen)) return -1;
     r->adv = ap.loss;
     break;
   case DISTILL_ADV_FREELB: {
-    if (fwd_loss_bwd(t, b, NULL, 1, NULL, &r->clean, NULL, err, errlen)) return -1;
+    if (fwd_loss_bwd(t, b, NULL, 1, NULL, 0, &r->clean, NULL, err, errlen)) return -1;
     distill_random_ball(t->delta, N, d, c->adv_eps, seed);
     int K = c->adv_steps > 0 ? c->adv_steps : 1;
     for (int s = 0; s < K; s++) {
-      if (fwd_loss_bwd(t, b, t->delta, w / K, t->dinp, &ap, NULL, err, errlen)) return -1;
+      if (fwd_loss_bwd(t, b, t->delta, w / K, t->dinp, 0, &ap, NULL, err, errlen)) return -1;
       r->adv += ap.loss / K;
       if (s + 1 < K) ascent(t->delta, t->dinp, N, d, c->adv_alpha, c->adv_eps);
     }

@@ -114,8 +114,8 @@ int distill_train_step(distill_trainer *t, const distill_batch *b, uint64_t seed
                        char *err, size_t errlen);
 
 /* L(delta) of a batch (delta NULL = clean). per_pair as distill_loss. When
- * d_input is non-NULL it receives dL/d delta [N][d]; that backward also
- * accumulates parameter gradients, which the caller may ignore. */
+ * d_input is non-NULL it receives dL/d delta [N][d] (an input-only backward:
+ * the parameter gradients are not touched). */
 int distill_eval(distill_trainer *t, const distill_batch *b, const float *delta, distill_parts *parts,
                  double *per_pair, float *d_input, char *err, size_t errlen);
 

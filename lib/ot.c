@@ -154,21 +154,31 @@ OT_CLONES static void k_times(const double *restrict K, const double *restrict v
   for (int i = 0; i < n; i++) r[i] = dot8(K + (size_t)i * m, v, m);
 }
 
-/* Four dot products at once (the same eight-lane order as dot8, so each
- * result equals dot8 bit for bit): four independent chains hide the add
+/* Explicit 4-double vectors (GCC/clang vector extension): two SSE2 ops in
+ * the default clone, one AVX op in the avx2 clone; lane-wise the same
+ * arithmetic either way. v4d_u is the unaligned, aliasing view for loads
+ * and stores. */
+typedef double v4d __attribute__((vector_size(32)));
+typedef double v4d_u __attribute__((vector_size(32), aligned(8), may_alias));
+#define v4_load(p) (*(const v4d_u *)(p))
+#define v4_store(p, x) (*(v4d_u *)(p) = (x))
+#define OT_HSUM8(lo, hi) (((lo[0] + lo[1]) + (lo[2] + lo[3])) + ((hi[0] + hi[1]) + (hi[2] + hi[3])))
+
+/* Four dot products at once, each with dot8's eight lanes and final order
+ * (so each equals dot8 bit for bit): eight independent chains hide the add
  * latency and every load of v serves four rows. */
 OT_INLINE void dot8_x4(const double *restrict k0, const double *restrict k1, const double *restrict k2,
-                           const double *restrict k3, const double *restrict v, int m, double out[4]) {
-  double s0[8] = {0}, s1[8] = {0}, s2[8] = {0}, s3[8] = {0};
+                       const double *restrict k3, const double *restrict v, int m, double out[4]) {
+  v4d a0 = {0}, b0 = {0}, a1 = {0}, b1 = {0}, a2 = {0}, b2 = {0}, a3 = {0}, b3 = {0};
   int j = 0;
-  for (; j + 8 <= m; j += 8)
-    for (int l = 0; l < 8; l++) {
-      double x = v[j + l];
-      s0[l] += k0[j + l] * x, s1[l] += k1[j + l] * x, s2[l] += k2[j + l] * x, s3[l] += k3[j + l] * x;
-    }
-#define OT_HSUM8(p) (((p[0] + p[1]) + (p[2] + p[3])) + ((p[4] + p[5]) + (p[6] + p[7])))
-  double t0 = OT_HSUM8(s0), t1 = OT_HSUM8(s1), t2 = OT_HSUM8(s2), t3 = OT_HSUM8(s3);
-#undef OT_HSUM8
+  for (; j + 8 <= m; j += 8) {
+    v4d va = v4_load(v + j), vb = v4_load(v + j + 4);
+    a0 += v4_load(k0 + j) * va, b0 += v4_load(k0 + j + 4) * vb;
+    a1 += v4_load(k1 + j) * va, b1 += v4_load(k1 + j + 4) * vb;
+    a2 += v4_load(k2 + j) * va, b2 += v4_load(k2 + j + 4) * vb;
+    a3 += v4_load(k3 + j) * va, b3 += v4_load(k3 + j + 4) * vb;
+  }
+  double t0 = OT_HSUM8(a0, b0), t1 = OT_HSUM8(a1, b1), t2 = OT_HSUM8(a2, b2), t3 = OT_HSUM8(a3, b3);
   for (; j < m; j++) {
     double x = v[j];
     t0 += k0[j] * x, t1 += k1[j] * x, t2 += k2[j] * x, t3 += k3[j] * x;
@@ -179,13 +189,19 @@ OT_INLINE void dot8_x4(const double *restrict k0, const double *restrict k1, con
 /* w += k0 x0 + k1 x1 + k2 x2 + k3 x3, added in that order (= four axpy8 calls,
  * bit for bit) with one load and store of w. */
 OT_INLINE void axpy8_x4(double *restrict w, const double *restrict k0, const double *restrict k1,
-                            const double *restrict k2, const double *restrict k3, const double x[4], int m) {
-  double x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3];
+                        const double *restrict k2, const double *restrict k3, const double x[4], int m) {
+  v4d x0 = {x[0], x[0], x[0], x[0]}, x1 = {x[1], x[1], x[1], x[1]}, x2 = {x[2], x[2], x[2], x[2]},
+      x3 = {x[3], x[3], x[3], x[3]};
   int j = 0;
-  for (; j + 8 <= m; j += 8)
-    for (int l = 0; l < 8; l++)
-      w[j + l] = (((w[j + l] + k0[j + l] * x0) + k1[j + l] * x1) + k2[j + l] * x2) + k3[j + l] * x3;
-  for (; j < m; j++) w[j] = (((w[j] + k0[j] * x0) + k1[j] * x1) + k2[j] * x2) + k3[j] * x3;
+  for (; j + 4 <= m; j += 4) {
+    v4d acc = v4_load(w + j);
+    acc = acc + v4_load(k0 + j) * x0;
+    acc = acc + v4_load(k1 + j) * x1;
+    acc = acc + v4_load(k2 + j) * x2;
+    acc = acc + v4_load(k3 + j) * x3;
+    v4_store(w + j, acc);
+  }
+  for (; j < m; j++) w[j] = (((w[j] + k0[j] * x[0]) + k1[j] * x[1]) + k2[j] * x[2]) + k3[j] * x[3];
 }
 
 /* The row update fused with the next column product, in one pass over K
@@ -264,7 +280,7 @@ static void exact_column(ot_ws *w, int n, int m, int j, double ieps) {
     w->K[(size_t)i * m + j] = kernel_entry(w->f[i] + w->g[j] - w->C[(size_t)i * m + j] * ieps);
 }
 
-static void exact_row(ot_ws *w, int n, int m, int i, double ieps) {
+static void exact_row(ot_ws *w, int m, int i, double ieps) {
   const double *c = w->C + (size_t)i * m;
   double mx = -INFINITY;
   for (int j = 0; j < m; j++) {
@@ -324,7 +340,7 @@ static int sinkhorn(ot_ws *w, int n, int m, double eps, double tol, int max_iter
       for (int i = 0; i < n; i++) {
         double x = w->a[i] / w->r[i];
         if (scaling_ok(x)) w->u[i] = x;
-        else exact_row(w, n, m, i, ieps), w->r[i] = w->a[i];
+        else exact_row(w, m, i, ieps), w->r[i] = w->a[i];
       }
       kt_times(w->K, w->u, w->w, n, m);
     }
@@ -379,22 +395,26 @@ static ot_status gather_side(const float *wt, const unsigned char *mask, int cou
   return OT_OK;
 }
 
-static void load_vectors(const float *X, const int *idx, int k, int d, double *out, double *norms, int cosine,
-                         int *zero) {
+/* Participating vectors to double, their norms, and for cosine unit length
+ * (x / |x| as the reference computes it, not x * (1/|x|)). */
+OT_CLONES static void load_vectors(const float *restrict X, const int *restrict idx, int k, int d,
+                                   double *restrict out, double *restrict norms, int cosine, int *zero) {
   *zero = -1;
   for (int i = 0; i < k; i++) {
     const float *x = X + (size_t)idx[i] * d;
     double *y = out + (size_t)i * d;
-    double s = 0;
-    for (int l = 0; l < d; l++) y[l] = x[l], s += y[l] * y[l];
-    double nrm = sqrt(s);
+    for (int l = 0; l < d; l++) y[l] = x[l];
+    double nrm = sqrt(dot8(y, y, d));
     norms[i] = nrm;
     if (!cosine) continue;
     if (nrm == 0 || !isfinite(nrm)) {
       if (*zero < 0) *zero = idx[i];
       continue;
     }
-    for (int l = 0; l < d; l++) y[l] /= nrm;
+    v4d nv = {nrm, nrm, nrm, nrm};
+    int l = 0;
+    for (; l + 4 <= d; l += 4) v4_store(y + l, v4_load(y + l) / nv);
+    for (; l < d; l++) y[l] /= nrm;
   }
 }
 
@@ -413,11 +433,22 @@ OT_INLINE double sqdist8(const double *restrict x, const double *restrict y, int
 
 OT_CLONES static void cost_direct(const double *restrict S, const double *restrict T, double *restrict C, int n,
                                   int m, int d, int cosine) {
-  for (int i = 0; i < n; i++)
-    for (int j = 0; j < m; j++) {
-      const double *s = S + (size_t)i * d, *t = T + (size_t)j * d;
-      C[(size_t)i * m + j] = cosine ? 1.0 - dot8(s, t, d) : sqdist8(s, t, d);
+  for (int i = 0; i < n; i++) {
+    const double *s = S + (size_t)i * d;
+    double *c = C + (size_t)i * m;
+    int j = 0;
+    if (cosine)
+      for (; j + 4 <= m; j += 4) {
+        const double *t = T + (size_t)j * d;
+        double dots[4];
+        dot8_x4(t, t + d, t + 2 * d, t + 3 * d, s, d, dots);
+        for (int q = 0; q < 4; q++) c[j + q] = 1.0 - dots[q];
+      }
+    for (; j < m; j++) {
+      const double *t = T + (size_t)j * d;
+      c[j] = cosine ? 1.0 - dot8(t, s, d) : sqdist8(s, t, d);
     }
+  }
 }
 
 static void cost_matrix(ot_ws *w, int n, int m, int d, ot_cost cost) {
@@ -435,6 +466,20 @@ static void cost_matrix(ot_ws *w, int n, int m, int d, ot_cost cost) {
     }
 }
 
+/* GS = P T and GT = P^T S by rows (the small-problem path). */
+OT_CLONES static void plan_products(const double *restrict P, const double *restrict S, const double *restrict T,
+                                    double *restrict GS, double *restrict GT, int n, int m, int d) {
+  memset(GS, 0, sizeof(double) * (size_t)n * d);
+  memset(GT, 0, sizeof(double) * (size_t)m * d);
+  for (int i = 0; i < n; i++)
+    for (int j = 0; j < m; j++) {
+      double pij = P[(size_t)i * m + j];
+      if (pij == 0) continue;
+      axpy8(GS + (size_t)i * d, T + (size_t)j * d, pij, d);
+      axpy8(GT + (size_t)j * d, S + (size_t)i * d, pij, d);
+    }
+}
+
 /* Gradients of <P,C> with P (in w->K) fixed, scattered to the caller's buffers. */
 static void gradients(ot_ws *w, int n, int m, int d, ot_cost cost, const ot_problem *p, float *gs, float *gt) {
   const double *P = w->K;
@@ -442,20 +487,7 @@ static void gradients(ot_ws *w, int n, int m, int d, ot_cost cost, const ot_prob
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, d, m, 1.0, P, m, w->T, d, 0.0, w->GS, d);
     cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, d, n, 1.0, P, m, w->S, d, 0.0, w->GT, d);
   } else {
-    memset(w->GS, 0, sizeof(double) * (size_t)n * d);
-    memset(w->GT, 0, sizeof(double) * (size_t)m * d);
-    for (int i = 0; i < n; i++) {
-      double *gsi = w->GS + (size_t)i * d;
-      const double *si = w->S + (size_t)i * d;
-      for (int j = 0; j < m; j++) {
-        double pij = P[(size_t)i * m + j];
-        if (pij == 0) continue;
-        const double *tj = w->T + (size_t)j * d;
-        double *gtj = w->GT + (size_t)j * d;
-        for (int l = 0; l < d; l++) gsi[l] += pij * tj[l];
-        for (int l = 0; l < d; l++) gtj[l] += pij * si[l];
-      }
-    }
+    plan_products(P, w->S, w->T, w->GS, w->GT, n, m, d);
   }
   /* qs_i = sum_j P_ij k_ij, qt_j = sum_i P_ij k_ij, with k = cos (cosine) or 1 (sqeuclid) */
   double *qs = w->r, *qt = w->w;

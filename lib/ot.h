@@ -16,8 +16,9 @@
  * stabilised form (potentials absorbed into a kernel exp((f_i+g_j-C_ij)/eps)
  * that is rebuilt when the residual scalings leave [e^-50, e^50], and exact
  * max-shifted log-sum-exp for any row or column that underflows), so an
- * iteration costs two matrix-vector products instead of 2nm exps, and
- * eps down to 1e-3 (and below) is stable. All arithmetic is double.
+ * iteration costs two matrix-vector products (fused into one pass over the
+ * kernel) instead of 2nm exps, and eps down to 1e-3 (and below) is stable.
+ * All arithmetic is double; the plan and gradients are returned as float.
  *
  * Stopping: after iteration 1 and then every check_every iterations (POT:
  * 10), the marginal error is compared with tol; the default error is the L1
@@ -38,12 +39,12 @@
  *
  * Determinism: a problem is solved by one thread with a fixed order of
  * operations, so results are bit-identical for any thread count and between
- * ot_solve and ot_solve_batch. The inner loops have AVX2 clones (picked at
- * run time); their sums run in the same fixed order with no FMA contraction,
- * so every x86-64 machine gives the same bits (the dgemm path of large
- * problems depends on the OpenBLAS kernel chosen for the CPU). Large problems (n*m*d above OT_GEMM_MIN) use
- * cblas_dgemm for the cost matrix and the gradient, a choice that depends on
- * the sizes only.
+ * ot_solve and ot_solve_batch. The inner loops have AVX2 clones picked at run
+ * time; their sums run in the same fixed order with no FMA contraction, so
+ * every x86-64 machine gives the same bits. Large problems (n*m*d above
+ * OT_GEMM_MIN, a choice that depends on the sizes only) use cblas_dgemm for
+ * the cost matrix and the gradient; those bits depend on OpenBLAS's kernel
+ * for the CPU.
  *
  * Thread safety: all functions are reentrant; nothing global is kept.
  */

@@ -23,7 +23,7 @@
 #define TILE_ROWS 1024
 /* Query rows per batch (bounds the batch's query matrix: 48 MiB at d = 768). */
 #define BATCH_ROWS 16384
-#define DEFAULT_BATCH 1024
+#define DEFAULT_BATCH 4096
 /* k = 0 keeps a dense score array per batch; keep it under this. */
 #define ALL_SCORES_BYTES ((size_t)128 << 20)
 
@@ -126,6 +126,8 @@ static void item_write_rows(const rank_index *ix, int side, const rank_item *it,
   if (ix->mode == RANK_DENSE) {
     if (it->vec && !ix->pool_mean) {
       memcpy(out, it->vec, d * sizeof *out);
+    } else if (it->n == 1 && usable_tokens(ix, side, it) == 1) {
+      memcpy(out, it->vecs, d * sizeof *out); /* the mean of one vector, exactly */
     } else {
       memset(tmp, 0, d * sizeof *tmp);
       size_t c = 0;
@@ -610,6 +612,33 @@ static void thread_free(search_ctx *cx) {
 static int ot_rerank(rank_index *ix, const rank_item *queries, size_t q0, size_t nqb, rank_hit *hits,
                      size_t *nhits, size_t stride, const rank_opts *o, char *err, size_t errlen);
 
+/* CSLS on the OT scores, where they exist: r_q = mean of q's K best over its
+ * candidates, r_d = mean of d's K best over the queries that have d as a
+ * candidate; then every list is re-sorted and emitted. */
+static void ot_csls_emit(const rank_index *ix, size_t K, rank_hit *hits, size_t *n, size_t nq, size_t stride,
+                         size_t k, rank_emit_fn emit, void *ctx) {
+  double *rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, K), sizeof *rd_vals));
+  uint32_t *rd_n = xcalloc(ix->ndocs + 1, sizeof *rd_n);
+  double *rq = xmalloc((nq + 1) * sizeof *rq), *rd = xcalloc(ix->ndocs + 1, sizeof *rd);
+  double *v = xmalloc((stride + 1) * sizeof *v);
+  for (size_t q = 0; q < nq; q++) {
+    rank_hit *h = hits + q * stride;
+    for (size_t i = 0; i < n[q]; i++) {
+      v[i] = h[i].score;
+      topval_push(rd_vals + (size_t)h[i].doc * K, &rd_n[h[i].doc], (uint32_t)K, h[i].score);
+    }
+    rq[q] = mean_top(v, n[q], K);
+  }
+  for (size_t j = 0; j < ix->ndocs; j++) rd[j] = mean_top(rd_vals + j * K, rd_n[j], K);
+  for (size_t q = 0; q < nq; q++) {
+    rank_hit *h = hits + q * stride;
+    for (size_t i = 0; i < n[q]; i++) h[i].score = 2 * h[i].score - rq[q] - rd[h[i].doc];
+    sort_hits(h, n[q], ix->order);
+    emit(ctx, q, h, k && n[q] > k ? k : n[q]);
+  }
+  free(rd_vals), free(rd_n), free(rq), free(rd), free(v);
+}
+
 int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o,
                 rank_emit_fn emit, void *ctx, char *err, size_t errlen) {
   if ((o->mode == RANK_OT ? o->ot_base : o->mode) != ix->mode || o->sim != ix->sim) {
@@ -637,6 +666,10 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   cx.cap = want;
   cx.csls_k = o->csls_k > 0 ? (size_t)o->csls_k : 0;
   if (ix->nonempty == 0) cx.csls_k = 0;
+  /* A large k (or K) means large per-query heaps in every thread, plus the
+   * merged output: bound them like the dense array. */
+  size_t per_query = ((size_t)cx.nthreads + 1) * (want * sizeof(rank_hit) + cx.csls_k * sizeof(double));
+  if (per_query && batch > ALL_SCORES_BYTES / per_query) batch = ALL_SCORES_BYTES / per_query ? ALL_SCORES_BYTES / per_query : 1;
   thread_alloc(&cx, batch);
   /* OpenBLAS runs single-threaded inside our threads (see rank.h). */
   int blas_threads = openblas_get_num_threads();
@@ -676,6 +709,12 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
     free(vals);
   }
 
+  /* ot with CSLS: the OT scores get their own correction, over the
+   * candidate pairs of all queries, so every candidate list is kept. */
+  bool ot_csls = o->mode == RANK_OT && cx.csls_k;
+  rank_hit *ot_hits = ot_csls ? xmalloc(xmul(xmul(nq + 1, out_cap ? out_cap : 1), sizeof *ot_hits)) : NULL;
+  size_t *ot_n = ot_csls ? xcalloc(nq + 1, sizeof *ot_n) : NULL;
+
   cx.pass = PASS_RANK;
   for (size_t q0 = 0; q0 < nq && rc == 0;) {
     size_t nqb = next_batch(ix, queries, q0, nq, batch);
@@ -713,13 +752,23 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
         break;
       }
     }
-    for (size_t q = 0; q < nqb; q++) {
-      size_t n = nout[q];
-      if (o->k && n > o->k) n = o->k;
-      emit(ctx, q0 + q, out + q * out_cap, n);
+    if (ot_csls) {
+      /* Keep every query's scored candidates for the second correction. */
+      for (size_t q = 0; q < nqb; q++) {
+        memcpy(ot_hits + (q0 + q) * out_cap, out + q * out_cap, nout[q] * sizeof *ot_hits);
+        ot_n[q0 + q] = nout[q];
+      }
+    } else {
+      for (size_t q = 0; q < nqb; q++) {
+        size_t n = nout[q];
+        if (o->k && n > o->k) n = o->k;
+        emit(ctx, q0 + q, out + q * out_cap, n);
+      }
     }
     q0 += nqb;
   }
+  if (ot_csls && rc == 0) ot_csls_emit(ix, cx.csls_k, ot_hits, ot_n, nq, out_cap, o->k, emit, ctx);
+  free(ot_hits), free(ot_n);
 
   openblas_set_num_threads(blas_threads);
   thread_free(&cx);

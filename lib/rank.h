@@ -31,7 +31,10 @@
  * whole query set in one rank_search call (the program then holds all query
  * vectors in memory), and the similarities are computed twice (a first pass
  * for r_q and r_d, a second for the ranking), which doubles the time. r_d
- * costs K doubles per document. For `ot`, CSLS applies to the first stage.
+ * costs K doubles per document. For `ot`, CSLS is applied twice: to the
+ * first stage (which candidates), then to the OT scores -C over the candidate
+ * pairs that exist (r_q over q's candidates, r_d over the queries having d as
+ * a candidate), so every query's candidate list is held until the end.
  *
  * Order: by score descending, ties by document id ascending (bytewise, as
  * strcmp), or descending with tie_desc. Note that trec_eval and `score`
@@ -50,9 +53,10 @@
  * Memory: the documents are views (typically into a memory-mapped file); the
  * index adds 8 bytes per document to the caller's rank_item array. Per thread: one block
  * of document rows (block_rows x d floats), one product tile (at most
- * tile_rows x block_rows floats), and per query of a batch a heap of k hits;
- * k = 0 (all) keeps batch x documents doubles instead, and the batch shrinks so
- * that stays under 128 MiB (plus twice that for the sorted hits).
+ * tile_rows x block_rows floats), and per query of a batch a heap of k hits
+ * (and K values with CSLS); the batch shrinks so that the heaps of all
+ * threads stay under 128 MiB. k = 0 (all) keeps batch x documents doubles
+ * instead, also under 128 MiB (plus twice that for the sorted hits).
  */
 #ifndef OTC_RANK_H
 #define OTC_RANK_H
@@ -77,7 +81,7 @@ typedef struct {
   const uint32_t *q_skip_ids; /* for the queries, when non-NULL (their vocabulary may differ); */
   size_t nq_skip;             /* else skip_ids apply to both sides */
   int threads;               /* <= 0: otc_threads() */
-  size_t batch;              /* queries per batch; 0 = default 1024 */
+  size_t batch;              /* queries per batch; 0 = default 4096 */
   /* ot mode */
   rank_mode ot_base;         /* first stage: RANK_DENSE, RANK_MAXSIM or RANK_MAXSIM_SYM */
   size_t ot_candidates;      /* R, 0 = default 100 */

@@ -132,7 +132,7 @@ static void remove_stale(const char *dir, const char *base, const char *keep) {
   while ((e = readdir(dp))) {
     const char *n = e->d_name;
     size_t nl = strlen(n);
-    if (nl < bl + 2 + 17 + 11 || n[0] != '.' || strncmp(n + 1, base, bl) || n[bl + 1] != '.') continue;
+    if (nl != 1 + bl + 1 + 16 + 11 || n[0] != '.' || strncmp(n + 1, base, bl) || n[bl + 1] != '.') continue;
     if (strcmp(n + nl - 11, ".rank-cache") || !strcmp(n, keep)) continue;
     char full[PATH_MAX];
     if (snprintf(full, sizeof full, "%s/%s", dir, n) < (int)sizeof full) unlink(full);

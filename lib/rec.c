@@ -428,6 +428,10 @@ static const char *frame_kind_name(uint32_t kind) {
   return kind == KIND_SCHEMA ? "schema" : kind == KIND_RECORD ? "record" : kind == KIND_END ? "end" : "unknown";
 }
 
+static const char *frame_phrase(uint32_t kind) {
+  return kind == KIND_SCHEMA ? "the schema frame" : kind == KIND_RECORD ? "a record frame" : "the end frame";
+}
+
 /* Read one frame. 0 = got it, 2 = end of input at a frame boundary, -1 = error. */
 static int read_frame(rec_reader *r, uint32_t *kind, const uint8_t **payload, uint32_t *len) {
   r->frame_off = r->off;
@@ -464,8 +468,8 @@ static int read_frame(rec_reader *r, uint32_t *kind, const uint8_t **payload, ui
   if (r->inplace) {
     size_t rem = r->memlen - r->mempos;
     if (rem < padded)
-      return rfail(r, "truncated stream: input ends inside a %s frame (%zu of %zu payload bytes)",
-                   frame_kind_name(*kind), rem, padded);
+      return rfail(r, "truncated stream: input ends inside %s (%zu of %zu payload bytes)",
+                   frame_phrase(*kind), rem, padded);
     *payload = r->mem + r->mempos;
     r->mempos += padded;
     r->off += padded;
@@ -489,8 +493,8 @@ static int read_frame(rec_reader *r, uint32_t *kind, const uint8_t **payload, ui
       if (got < 0) return -1;
       have += (size_t)got;
       if ((size_t)got < want)
-        return rfail(r, "truncated stream: input ends inside a %s frame (%zu of %zu payload bytes)",
-                     frame_kind_name(*kind), have, padded);
+        return rfail(r, "truncated stream: input ends inside %s (%zu of %zu payload bytes)",
+                     frame_phrase(*kind), have, padded);
     }
     *payload = r->fbuf;
   }
@@ -591,7 +595,7 @@ static rec_reader *open_common(rec_reader *r, char *err, size_t errlen) {
     goto fail;
   }
   if (kind != KIND_SCHEMA) {
-    rfail(r, "expected the schema frame first, got a %s frame", frame_kind_name(kind));
+    rfail(r, "expected the schema frame first, got %s", frame_phrase(kind));
     goto fail;
   }
   char serr[300];

@@ -236,7 +236,7 @@ static void run_basic(wp_tokenizer *t, const unsigned char *s, size_t from, size
   flush_word(t, out);
 }
 
-/* Canonical ordering of tr[a, b) carrying the source spans along. */
+/* Canonical ordering of the decomposed token, carrying the source spans along. */
 static void order_marks(wp_tokenizer *t) {
   uint32_t *cp = t->tr_cp, *ss = t->tr_s, *se = t->tr_e;
   for (size_t i = 1; i < t->trn; i++) {

@@ -79,7 +79,16 @@ size_t wp_decode(const vocab *v, const uint32_t *ids, size_t n, char **buf, size
 /* Vocabulary pruning: the new vocabulary is the special tokens [PAD] [UNK]
  * [CLS] [SEP] [MASK] (those present, in that order) followed by every id with
  * counts[id] >= min_count, in old id order. Fills new_to_old (size: returned
- * count) and old_to_new (vocab_size entries, UINT32_MAX = dropped). */
+ * count) and old_to_new (vocab_size entries, UINT32_MAX = dropped).
+ *
+ * Why the counted text keeps its pieces (min_count 1): the pruned set V' is a
+ * subset of V that holds every piece the greedy matcher took on that text.
+ * At each position the full vocabulary takes the longest prefix found in V;
+ * it is in V', and no longer prefix is (it would be in V), so V' takes the
+ * same piece; where V had no prefix at all V' has none either, so the same
+ * words become [UNK]. This needs the pieces taken inside words that ended as
+ * [UNK]: without them V' could find another path through such a word. Other
+ * text may need dropped pieces and then gets shorter pieces or [UNK]. */
 size_t vocab_prune(const vocab *v, const uint64_t *counts, uint64_t min_count, uint32_t *new_to_old,
                    uint32_t *old_to_new);
 

@@ -31,6 +31,7 @@ SEED=${SEED:-1}
 # Training (distill-step). The prototype: Sinkhorn eps 0.05, AdamW 3e-3.
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-3e-3}
+BATCH_TOKENS=${BATCH_TOKENS:-4096}  # student tokens per step (about 250 Tatoeba pairs)
 MAX_PAIRS=${MAX_PAIRS:-20000}       # per language, a seeded sample of the bitext
 ADV_EPS=${ADV_EPS:-0.05}            # embedding-space ball radius (per token, L2; the
                                     # embedded students' rows start at norm ~0.23)
@@ -52,16 +53,17 @@ SYSTEMS=${SYSTEMS:-"lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok"}
 CONDITIONS=${CONDITIONS:-"clean typo0.1 typo0.3 cs pgd0.1 pgd0.3"}
 PGD_STEPS=${PGD_STEPS:-5}
 CS_RATE=${CS_RATE:-0.3}
+E2X_CONDITIONS=${E2X_CONDITIONS:-clean}  # conditions also scored E->X (all: X->E)
 
 # Retrieval: the prototype's symmetric MaxSim with CSLS k=10 for Tatoeba;
 # LAReQA's 13,014-sentence pool is searched with mean-pooled vectors (dense).
 RANK_MODE=${RANK_MODE:-maxsim-sym}
 CSLS=${CSLS:-10}
 TEST_CAP=${TEST_CAP:-0}             # >0: first N Tatoeba test pairs only (smoke tests)
-LAREQA_SYSTEMS=${LAREQA_SYSTEMS:-"lex cos ot ot-wok"}
+LAREQA_SYSTEMS=${LAREQA_SYSTEMS:-"lex ot ot-wok"}
 LAREQA_CONDITIONS=${LAREQA_CONDITIONS:-"clean typo0.3"}
-LAREQA_PAIRS=${LAREQA_PAIRS:-4000}  # per language, for the one multilingual LAReQA student
-COMPARE=${COMPARE:-"ot-wok:ot ot-pgd:ot"}  # significance: system B against A, per language
+LAREQA_PAIRS=${LAREQA_PAIRS:-2000}  # per language, for the one multilingual LAReQA student
+COMPARE=${COMPARE:-"ot-wok:ot ot-pgd:ot ot-fgsm:ot ot-freelb:ot"}  # significance: system B against A, per language
 
 if [ "${QUICK:-0}" = 1 ]; then
   EPOCHS=${QUICK_EPOCHS:-2}
@@ -73,6 +75,6 @@ if [ "${QUICK:-0}" = 1 ]; then
   LAREQA_CONDITIONS=clean
 fi
 
-export LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR \
+export LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS \
   MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
-  CS_RATE RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE
+  CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

@@ -7,7 +7,8 @@
 # One multilingual student (WORK/models/mul/SYSTEM, see student.sh mul)
 # encodes every question and candidate; lex uses the teacher. Sentences are
 # mean-pooled over their word pieces and unit-normalised; the search is dense
-# cosine (maxsim over 13,090 x 13,014 token sets does not fit the budget).
+# cosine with CSLS (k=CSLS) against hubness (maxsim over 13,090 x 13,014 token
+# sets does not fit the budget).
 # Conditions (LAREQA_CONDITIONS): clean, typoR on the questions only.
 # Output: WORK/eval/lareqa/SYSTEM/COND.run.zst, scores.tsv (as eval.sh's,
 # the language column "all" or the question language).
@@ -26,8 +27,8 @@ out=$O/scores.tsv
 p=$(stamp "lareqa-$S" "conds=$LAREQA_CONDITIONS seed=$SEED")
 skip_if_fresh "$out" -- "$Q/questions.tsv" "$Q/candidates.tsv" "$Q/qrels" "$M" "$p" "$0" && exit 0
 mkdir -p "$O"
-cv=$(tmp "$O/candidates.vec.zst")
-cut -f1,3 "$Q/candidates.tsv" | f_tok "$M/vocab.txt" | f_embed "$M" --pool mean --normalize | zst > "$cv"
+cv=$(tmp "$O/candidates.vec")   # uncompressed: rank maps it as it is
+cut -f1,3 "$Q/candidates.tsv" | f_tok "$M/vocab.txt" | f_embed "$M" --pool mean --normalize > "$cv"
 scores=$(tmp "$out")
 : > "$scores"
 for cond in $LAREQA_CONDITIONS; do
@@ -38,7 +39,7 @@ for cond in $LAREQA_CONDITIONS; do
       typo*) perturb --typo "${cond#typo}" --seed "$SEED" ;;
       *) fail "unknown LAReQA condition '$cond' (known: clean typoR)" ;;
     esac | f_tok "$M/vocab.txt" | f_embed "$M" --pool mean --normalize |
-    f_rank "$cv" --mode dense -k 20 | zst > "$run"
+    f_rank "$cv" --mode dense --csls "$CSLS" -k 20 | zst > "$run"
   score -c --qrels "$Q/qrels" -m xtreme_map.20 "$run" |
     score_rows "lareqa\tall\tall\t$S\t$cond\tq2c" >> "$scores"
   score -c --qrels "$Q/qrels" -q -m xtreme_map.20 "$run" |

@@ -93,6 +93,8 @@ stage_begin() {
   LANG_ID=${2:-}
   trap '_on_err $? $LINENO "$BASH_COMMAND"' ERR
   trap _on_exit EXIT
+  # killed (parallel's --halt, ^C): say so, remove the temporaries
+  trap 'trap - ERR; _clean_tmps; printf "pipelines: %s: interrupted\n" "$(_where)" >&2; exit 143' TERM INT
 }
 
 # ---------------------------------------------------------------- files
@@ -180,8 +182,8 @@ langs_where() {
 # argument tuple, JOBS at a time (default: as many as fit CORES, at most the
 # number of tuples), each with THREADS = CORES / JOBS threads.
 CONFIG_VARS=(OTCLIR_SHARED OTCLIR_DATA OTCLIR_BIN RESULTS WORK LANGS_TSV CORES QUICK ALL LANGS LAREQA TEACHER_LANGS
-  TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR MAX_PAIRS ADV_EPS ADV_STEPS
-  ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS CS_RATE RANK_MODE CSLS TEST_CAP
+  TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MAX_PAIRS ADV_EPS ADV_STEPS
+  ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP
   LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE)
 fanout() {
   local name=$1 cmd=$2 njobs=$JOBS_MAX

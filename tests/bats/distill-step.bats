@@ -101,6 +101,21 @@ assert steps[0]["lr"] > steps[-1]["lr"]  # linear decay
   assert_output --partial "options differ"
 }
 
+@test "--continue chains runs on one AdamW state and schedule: two one-epoch runs equal one two-epoch run" {
+  local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
+  opts=(--lr 3e-3 --batch-tokens 500 --threads 1 --adv freelb --adv-eps 0.3 --adv-steps 2)
+  distill-step --init "$T/student0" --out "$D/two" --input "$T/pairs.rec" "${opts[@]}" --epochs 2 >"$D/two.rec"
+  steps=$(rec count "$D/two.rec")
+  distill-step --init "$T/student0" --out "$D/e1" --input "$T/pairs.rec" "${opts[@]}" --total-steps "$steps" >"$D/e1.rec"
+  # the second run reads a pipe: no first pass, the step count comes from --total-steps
+  cat "$T/pairs.rec" | distill-step --continue "$D/e1" --out "$D/e2" "${opts[@]}" --total-steps "$steps" >"$D/e2.rec"
+  cmp "$D/two/model.safetensors" "$D/e2/model.safetensors"
+  rec dump "$D/e2.rec" | head -1 | grep -q "\"step\":$((steps / 2 + 1)),"
+  run distill-step --continue "$D/e1" --out "$D/e3" --input "$T/pairs.rec"
+  assert_failure 2
+  assert_output --partial "--total-steps"
+}
+
 @test "a SIGKILLed run leaves a complete checkpoint that resumes to the uninterrupted result" {
   local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
   opts=(--input "$T/pairs.rec" --epochs 12 --lr 3e-3 --batch-tokens 300 --threads 1 --save-every 1)

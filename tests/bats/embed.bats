@@ -243,3 +243,10 @@ EOF
   assert_failure 1
   assert_output --regexp "tensor 'encoder.layer.0.intermediate.dense.(weight|bias)' has shape \[256(, 64)?\], config.json implies \[128(, 64)?\]"
 }
+
+@test "embed: an empty tokens stream gives an empty vectors stream" {
+  printf '' | rec encode --schema tokens > "$T/empty.rec"
+  run bash -c "embed --model '$FX/model' '$T/empty.rec' | rec count"
+  assert_success
+  assert_output "0"
+}

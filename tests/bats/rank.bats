@@ -45,7 +45,7 @@ EOF
   assert_failure 2
   run rank --docs "$T/docs.rec" --mode colbert
   assert_failure 2
-  run rank --docs "$T/docs.rec" --tag x
+  run rank --docs "$T/docs.rec" --trec --tag "x y"
   assert_failure 2
   run rank --docs "$T/docs.rec" -k -1
   assert_failure 2
@@ -69,7 +69,10 @@ q2 Q0 d2 3 -1 otclir-dense"
 q2 Q0 d1 1 0 run7"
 }
 
-@test "rank writes run records (rec dump)" {
+@test "rank writes run records (rec dump), named by --tag" {
+  run bash -c "rank --docs '$T/docs.rec' --skip-special -k 2 --tag myrun < '$T/q.rec' | rec schema"
+  assert_success
+  assert_output --partial "runid: myrun"
   run bash -c "rank --docs '$T/docs.rec' --skip-special -k 2 < '$T/q.rec' | rec dump"
   assert_success
   assert_output '{"qid":"q1","docid":"d1","rank":1,"score":1}
@@ -146,6 +149,13 @@ d1"
   run bash -c "rank --docs '$T/docs.rec.zst' --skip-special --trec < '$T/q.rec'"
   assert_success
   assert_output "$(cat "$T/plain.txt")"
+  [ "$(find "$T" -maxdepth 1 -name '.docs.rec.zst.*.rank-cache' | wc -l)" -eq 1 ]
+  # a rewritten file gets a new cache, and the stale one goes
+  old=$(find "$T" -maxdepth 1 -name '.docs.rec.zst.*.rank-cache')
+  touch -d '2001-01-01' "$T/docs.rec.zst"
+  run bash -c "rank --docs '$T/docs.rec.zst' --skip-special --trec < '$T/q.rec'"
+  assert_output "$(cat "$T/plain.txt")"
+  [ ! -e "$old" ]
   [ "$(find "$T" -maxdepth 1 -name '.docs.rec.zst.*.rank-cache' | wc -l)" -eq 1 ]
   # a second run reuses it; --cache-dir puts it elsewhere
   mkdir "$T/cache"

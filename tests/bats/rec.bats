@@ -77,6 +77,11 @@ EOF
   assert_output --partial "unknown schema 'nosuch'"
   run rec head -n x
   assert_failure 2
+  run rec dump --seed 3
+  assert_failure 2
+  assert_output --partial "dump: option --seed does not apply"
+  run rec split -n 0 x y
+  assert_failure 2
 }
 
 # ---- round-trips ----

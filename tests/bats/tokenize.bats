@@ -153,6 +153,9 @@ export -f pieces
 @test "--pair: TSV and two files, --keep-text, languages" {
   run bash -c "printf 'p1\tHallo\tHello\n' | tokenize --pair --src-lang deu --tgt-lang eng --keep-text --vocab '$MBERT' | rec dump | jq -c '[.id,.src_lang,.tgt_lang,.src_ids,.tgt_ids,.src_text,.tgt_text]'"
   assert_output '["p1","deu","eng",[101,11763,10133,102],[101,31178,102],"Hallo","Hello"]'
+  # CRLF: the CR is not part of the stored text
+  run bash -c "printf 'p1\tHallo\tHello\r\n' | tokenize --pair --keep-text --vocab '$MBERT' | rec dump | jq -c .tgt_text"
+  assert_output '"Hello"'
   printf 'Hallo\nWelt\n' > "$T/s"; printf 'Hello\nworld\n' > "$T/t"
   run bash -c "tokenize --pair --vocab '$MBERT' '$T/s' '$T/t' | tokenize --decode --vocab '$MBERT'"
   assert_output $'1\t[CLS] Hall ##o [SEP]\t[CLS] Hello [SEP]\n2\t[CLS] Welt [SEP]\t[CLS] world [SEP]'
@@ -191,6 +194,12 @@ export -f pieces
   run bash -c "printf 'a\tb\n' | tokenize --pair --vocab '$MBERT' > /dev/null"
   assert_failure 1
   assert_output --partial "line 1"
+  run bash -c "printf 'ok\tx\na\\0b\tx\n' | tokenize --vocab '$MBERT' > /dev/null"
+  assert_failure 1
+  assert_output --partial "line 2: NUL byte in the id"
+  # a NUL inside a text is dropped like any control character
+  run bash -c "printf 'x\\0y\n' | pieces '$MBERT'"
+  assert_output "[CLS] x ##y [SEP]"
 }
 
 @test "missing, malformed and incomplete vocabularies are errors" {

@@ -562,6 +562,52 @@ static void test_ot_rerank(void) {
   free_set(&qs);
 }
 
+/* ot + CSLS with every document a candidate: the sparse correction over the
+ * candidate pairs is then CSLS on the full matrix of -cost. */
+static void test_ot_csls(void) {
+  rng_t r;
+  rng_seed(&r, 9);
+  size_t d = 10;
+  set_t docs = make_set(&r, 25, d, 6, "d", 0), qs = make_set(&r, 7, d, 5, "q", 0);
+  ot_options oo;
+  ot_options_default(&oo);
+  double *S = xmalloc(qs.n * docs.n * sizeof *S);
+  for (size_t i = 0; i < qs.n; i++)
+    for (size_t j = 0; j < docs.n; j++) {
+      const rank_item *qi = &qs.it[i], *di = &docs.it[j];
+      unsigned char *ms = xmalloc(qi->n), *mt = xmalloc(di->n);
+      size_t us = 0, ut = 0;
+      for (uint32_t t = 0; t < qi->n; t++) us += ms[t] = qi->ids[t] != 101 && qi->ids[t] != 102;
+      for (uint32_t t = 0; t < di->n; t++) ut += mt[t] = di->ids[t] != 101 && di->ids[t] != 102;
+      S[i * docs.n + j] = NAN;
+      if (us && ut) {
+        ot_problem p = {qi->vecs, di->vecs, (int)qi->n, (int)di->n, (int)d, (int)d, NULL, NULL, ms, mt};
+        ot_result rr = {0};
+        ot_solve(&p, &oo, &rr, NULL, 0);
+        S[i * docs.n + j] = 0.0 - rr.cost;
+      }
+      free(ms), free(mt);
+    }
+  ref_csls(S, qs.n, docs.n, 3);
+  rank_opts o;
+  rank_opts_default(&o);
+  o.mode = RANK_OT;
+  o.ot_base = RANK_MAXSIM;
+  o.ot_candidates = 1000;
+  o.skip_ids = special, o.nskip = 2;
+  o.csls_k = 3;
+  o.k = 8;
+  o.threads = 2;
+  result_t res = run(&qs, &docs, &o);
+  char why[256] = "";
+  int ok = agrees(&res, S, &qs, &docs, o.k, 1e-9, why, sizeof why);
+  CHECK(ok, "ot + csls 3: CSLS of -cost over the candidate pairs%s%s", ok ? "" : ": ", why);
+  free_result(&res);
+  free(S);
+  free_set(&docs);
+  free_set(&qs);
+}
+
 static void test_ids_and_meta(void) {
   uint32_t *ids = NULL;
   size_t n = 0;
@@ -611,6 +657,7 @@ int main(void) {
   test_threads_deterministic();
   test_errors_and_empties();
   test_ot_rerank();
+  test_ot_csls();
   test_ids_and_meta();
   return check_done();
 }

@@ -8,6 +8,7 @@
 
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -530,6 +531,42 @@ static void crc_utf8_tests(void) {
     CHECK(utf8_check(u[i].s, u[i].len) == u[i].bad, "utf8_check case %zu -> %zu", i, utf8_check(u[i].s, u[i].len));
 }
 
+/* A pipe that delivers the stream one byte per write: the fd reader must
+ * assemble the file header, frame headers and payloads from partial reads. */
+static void pipe_tests(void) {
+  const char *files[] = {"vectors.rec", "vectors.rec.zst"};
+  for (int k = 0; k < 2; k++) {
+    size_t len;
+    uint8_t *b = slurp(tmp_path(files[k]), &len);
+    int fds[2];
+    if (!b || pipe(fds) != 0) {
+      CHECK(0, "pipe setup");
+      return;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+      close(fds[0]);
+      for (size_t i = 0; i < len; i++)
+        if (write(fds[1], b + i, 1) != 1) _exit(1);
+      _exit(0);
+    }
+    close(fds[1]);
+    char err[1024];
+    rec_reader *r = rec_open_fd(fds[0], "pipe", err, sizeof err);
+    int n = 0, rc = -1;
+    if (r) {
+      rec_record rec;
+      while ((rc = rec_read(r, &rec)) == 0) n++;
+      rec_close(r);
+    }
+    close(fds[0]);
+    int status;
+    waitpid(pid, &status, 0);
+    CHECK(r && rc == 1 && n == NREC, "%s through a pipe one byte at a time: %d records", files[k], n);
+    free(b);
+  }
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -544,6 +581,7 @@ int main(void) {
     roundtrip(names[i], f, 0); /* .zst name turns compression on */
   }
   roundtrip("vectors", "vectors19.rec", 19);
+  pipe_tests();
   corruption_tests();
   writer_error_tests();
   char cmd[600];

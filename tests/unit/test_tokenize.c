@@ -346,6 +346,37 @@ static void test_utf8(void) {
   CHECK(uc_utf8_first_invalid((const unsigned char *)"ab\xc3\xa9\xff", 5) == 4, "first invalid byte offset");
 }
 
+/* The pieces of a word that ends as [UNK] must be kept: "abd" is [UNK] with
+ * the full vocabulary (ab, then no ##d), but with only the emitted pieces
+ * (a, x, ##bd) it would become a ##bd. */
+static void test_prune_unk_words(void) {
+  vocab *v = mem_vocab("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nab\nx\n##bd\nunused\n");
+  char err[256];
+  wp_tokenizer *t = wp_new(v, NULL, err, sizeof err);
+  uint64_t counts[10] = {0};
+  uint32_t n2o[10], o2n[10];
+  wp_tokens out = {0};
+  wp_count_pieces(t, counts);
+  wp_encode(t, "abd a xbd", 9, 0, 0, &out);
+  CHECK(out.n == 6 && out.ids[1] == 1 && counts[6] == 1 && counts[9] == 0,
+        "the abandoned piece 'ab' of an [UNK] word is counted, unused pieces are not");
+  size_t m = vocab_prune(v, counts, 1, n2o, o2n);
+  CHECK(m == 9 && o2n[6] != UINT32_MAX && o2n[9] == UINT32_MAX, "pruned: specials + a ab x ##bd (%zu)", m);
+  vocab *small = mem_vocab("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nab\nx\n##bd\n");
+  wp_tokenizer *t2 = wp_new(small, NULL, err, sizeof err);
+  wp_tokens out2 = {0};
+  wp_encode(t2, "abd a xbd", 9, 0, 0, &out2);
+  CHECK(out2.n == 6 && out2.ids[1] == 1, "and 'abd' stays [UNK] with the pruned vocabulary");
+  vocab *naive = mem_vocab("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\nx\n##bd\n");
+  wp_tokenizer *t3 = wp_new(naive, NULL, err, sizeof err);
+  wp_encode(t3, "abd", 3, 0, 0, &out2);
+  CHECK(out2.n == 4, "(without 'ab' it would become a ##bd)");
+  wp_tokens_free(&out);
+  wp_tokens_free(&out2);
+  wp_free(t), wp_free(t2), wp_free(t3);
+  vocab_free(v), vocab_free(small), vocab_free(naive);
+}
+
 /* Pruning: the pieces counted on a text (including the pieces of words that
  * end as [UNK]) tokenize that text exactly as the full vocabulary does. */
 static void test_prune(void) {
@@ -417,6 +448,7 @@ int main(void) {
   test_encode_offsets();
   test_vocab_errors();
   test_utf8();
+  test_prune_unk_words();
   test_prune();
   wp_free(cur_tok);
   return check_done();
