@@ -95,7 +95,7 @@ man: progs
 	@mkdir -p build/man
 	@for p in $(PROGS); do n=$$(basename $$p); \
 	  help2man --no-info --no-discard-stderr \
-	    -n "$$(sed -n 's/^ \* *$$n: *//p;' bin/$$n.c | head -1)" -o build/man/$$n.1 ./$$p || exit 1; done
+	    -n "$$(sed -n "s/^ \* *$$n: *//p" bin/$$n.c | head -1)" -o build/man/$$n.1 ./$$p || exit 1; done
 
 install: progs man
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/otclir/schemas $(DESTDIR)$(PREFIX)/share/man/man1

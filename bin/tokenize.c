@@ -678,10 +678,11 @@ int main(int argc, char **argv) {
     const char *name = nfiles == 1 ? argv[optind] : "stdin";
     int fd = open_input(nfiles == 1 ? argv[optind] : NULL);
     char head[8];
-    size_t nh = sniff(fd, head);
-    if (is_stream_magic(head, nh)) {
+    /* --decode takes only streams: the reader's own messages say what is wrong */
+    size_t nh = opt.decode ? 0 : sniff(fd, head);
+    if (opt.decode || is_stream_magic(head, nh)) {
       char err[512];
-      int rfd = unsniff(fd, head, nh);
+      int rfd = nh ? unsniff(fd, head, nh) : fd;
       rec_reader *rr = rec_open_fd(rfd, name, err, sizeof err);
       if (!rr) die("%s", err);
       if (opt.decode) {
@@ -692,7 +693,6 @@ int main(int argc, char **argv) {
       }
       rec_close(rr);
     } else {
-      if (opt.decode) die("%s: --decode reads a tokens or pair record stream, this is not one", name);
       line_reader r;
       lr_init(&r, fd, name, head, nh);
       if (!opt.prune_dir) open_output();

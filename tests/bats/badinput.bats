@@ -327,3 +327,21 @@ stream_only_cases() { # PROG KIND WRONG GOT -- CMD...
   bad perturb layout-u32 stream "$T/fake.text-u32" "record 0|text|schema" -- perturb --typo 0.5
   verdict
 }
+
+@test "badinput: a directory or a missing file as input is an error naming it" {
+  local d=$BATS_TEST_TMPDIR/adir what path
+  mkdir -p "$d"
+  for what in adir missing; do
+    path=$BATS_TEST_TMPDIR/$what
+    bad rec "$what" text /dev/null "$what" -- rec dump "$path"
+    bad tokenize "$what" stream /dev/null "$what" -- tokenize --vocab "$T/voc/vocab.txt" "$path"
+    bad embed "$what" stream /dev/null "$what" -- embed --model "$T/model" --threads 1 "$path"
+    bad ot-align "$what" stream /dev/null "$what" -- ot-align --threads 1 "$path"
+    bad perturb "$what" stream /dev/null "$what" -- perturb --typo 0.5 "$path"
+    bad distill-step "$what" stream /dev/null "$what" -- distill-step --init "$T/model" --out "$BATS_TEST_TMPDIR/s" --threads 1 --input "$path"
+    bad rank "$what" stream "$T/vec.rec" "$what" -- rank --docs "$path" --threads 1
+    bad score "$what" text /dev/null "$what" -- score --qrels "$T/qrels" "$path"
+    bad score "qrels-$what" text /dev/null "$what" -- score --qrels "$path" "$T/run.rec"
+  done
+  verdict
+}
