@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/usr/bin/python3}      # Debian's python3 with python3-torch
 SHARED=${OTCLIR_SHARED:-../shared}
-THREADS=${THREADS:-2}
+THREADS_LIST=${THREADS:-1 2}
 PAIRS=${PAIRS:-1000}
 EPOCHS=${EPOCHS:-2}
 BT=${BATCH_TOKENS:-2048}
@@ -35,38 +35,47 @@ cfg 2 >"$W/student.json"
 $B/embed --init "$W/teacher.json" --vocab "$W/voc/vocab.txt" --no-positions --seed 3 --out "$W/teacher"
 $B/embed --init "$W/student.json" --vocab "$W/voc/vocab.txt" --seed 4 --out "$W/student0"
 $B/tokenize --pair --vocab "$W/voc/vocab.txt" --max-len 128 "$W/bi.tsv" |
-  $B/embed --model "$W/teacher" --side tgt --normalize --threads "$THREADS" >"$W/pairs.rec"
+  $B/embed --model "$W/teacher" --side tgt --normalize --threads 1 >"$W/pairs.rec"
 $B/rec dump "$W/pairs.rec" >"$W/pairs.jsonl"
 tokens=$($PY -c "import json,sys; print(sum(len(json.loads(l)['src_ids']) for l in open(sys.argv[1])))" "$W/pairs.jsonl")
 
-run_c() { # extra distill-step options...
-  local t0 t1
+run_c() { # EPOCHS THREADS extra options... -> steps seconds
+  local e=$1 t=$2 t0 t1
+  shift 2
   t0=$(date +%s.%N)
-  $B/distill-step --init "$W/student0" --out "$W/student" --input "$W/pairs.rec" --epochs "$EPOCHS" \
-    --batch-tokens "$BT" --threads "$THREADS" --lr 1e-3 "$@" >"$W/log.rec" 2>/dev/null
+  $B/distill-step --init "$W/student0" --out "$W/student" --input "$W/pairs.rec" --epochs "$e" \
+    --batch-tokens "$BT" --threads "$t" --lr 1e-3 "$@" >"$W/log.rec" 2>/dev/null
   t1=$(date +%s.%N)
-  local steps
-  steps=$($B/rec count "$W/log.rec")
-  awk -v s="$steps" -v a="$t0" -v b="$t1" 'BEGIN{printf "%d %.4f %.4f\n", s, b-a, s/(b-a)}'
+  echo "$($B/rec count "$W/log.rec") $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.4f", b-a}')"
 }
-run_torch() {
+run_torch() { # THREADS extra options... -> steps seconds steps/s
+  local t=$1
+  shift
   $PY bench/distill_torch.py "$W/pairs.jsonl" --vocab "$V" --batch-tokens "$BT" --epochs "$EPOCHS" \
-    --threads "$THREADS" "$@"
+    --threads "$t" "$@"
 }
 
+# distill-step's step loop alone: the run with 2E epochs minus the run with E
+# epochs (start-up, the first pass and the save cancel out); also reported:
+# the whole command of E epochs.
 rows=""
-for mode in "ot, Sinkhorn to tol 1e-6 (max 1000)" "ot, 50 Sinkhorn iterations" "ot + pgd-2, 50 Sinkhorn iterations"; do
-  case $mode in
-  *tol*) opt=(--ot-iters 1000 --ot-tol 1e-6) ;;
-  *pgd*) opt=(--ot-iters 50 --ot-tol 0 --adv pgd --adv-steps 2 --adv-eps 1) ;;
-  *) opt=(--ot-iters 50 --ot-tol 0) ;;
-  esac
-  c=$(run_c "${opt[@]}")
-  t=$(run_torch "${opt[@]}")
-  echo "$mode: distill-step $c | torch $t" >&2
-  row=$(awk -v m="$mode" -v c="$c" -v t="$t" 'BEGIN{split(c, a, " "); split(t, b, " ");
-    printf "| %s | %d | %.3f | %.3f | **%.1fx** |", m, a[1], a[3], b[3], a[3]/b[3]}')
-  rows="$rows$row"$'\n'
+for threads in $THREADS_LIST; do
+  for mode in "ot, Sinkhorn to tol 1e-6 (max 1000)" "ot, 50 Sinkhorn iterations" "ot + pgd-2, 50 Sinkhorn iterations"; do
+    case $mode in
+    *tol*) opt=(--ot-iters 1000 --ot-tol 1e-6) ;;
+    *pgd*) opt=(--ot-iters 50 --ot-tol 0 --adv pgd --adv-steps 2 --adv-eps 1) ;;
+    *) opt=(--ot-iters 50 --ot-tol 0) ;;
+    esac
+    c1=$(run_c "$EPOCHS" "$threads" "${opt[@]}")
+    c2=$(run_c $((2 * EPOCHS)) "$threads" "${opt[@]}")
+    t=$(run_torch "$threads" "${opt[@]}")
+    echo "threads $threads, $mode: distill-step $c1 / $c2 | torch $t" >&2
+    row=$(awk -v m="$mode" -v th="$threads" -v c1="$c1" -v c2="$c2" -v t="$t" 'BEGIN{
+      split(c1, a, " "); split(c2, b, " "); split(t, p, " ");
+      loop = (b[1] - a[1]) / (b[2] - a[2]); whole = a[1] / a[2];
+      printf "| %d | %s | %d | %.3f | %.3f | %.3f | **%.2fx** | %.2fx |", th, m, a[1], loop, whole, p[3], loop/p[3], whole/p[3]}')
+    rows="$rows$row"$'\n'
+  done
 done
 
 cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
@@ -76,18 +85,20 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
   echo "Machine: $(nproc) cores, $cpu. Date: $(date -u +%Y-%m-%dT%H:%MZ)."
   echo "Load at the start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; figures are ratios of one run)."
   echo "Torch: $($PY -c 'import torch; print(torch.__version__)'). Command: \`bash bench/distill.sh\`"
-  echo "(THREADS=$THREADS PAIRS=$PAIRS EPOCHS=$EPOCHS BATCH_TOKENS=$BT)."
+  echo "(THREADS='$THREADS_LIST' PAIRS=$PAIRS EPOCHS=$EPOCHS BATCH_TOKENS=$BT)."
   echo
   echo "Student: BERT d=128, 2 layers, 4 heads, intermediate 512, vocabulary $V pieces (mBERT pruned"
   echo "to the data). $PAIRS German-English pairs, $tokens student tokens per epoch, $EPOCHS epochs,"
     echo "batches of at most $BT student tokens, OT loss (eps 0.05; Sinkhorn in float64 on both sides:"
   echo "distill-step tests the stop rule every iteration per problem, PyTorch every 10th over the"
   echo "padded batch), AdamW, clipping 1.0,"
-  echo "$THREADS threads. distill-step timed as the whole command (load, first pass, save);"
-  echo "PyTorch over its step loop only."
+  echo "the same thread count on both sides. distill-step's step loop is timed as (run of 2E epochs) -"
+  echo "(run of E epochs); the whole command of E epochs (load, first pass, save) is shown too. PyTorch:"
+  echo "its step loop only, batches split into length-sorted micro-batches of 16 sequences (gradient"
+  echo "accumulation; far less padding than one padded batch, which was 2-3x slower here)."
   echo
-  echo "| step | steps | distill-step steps/s | PyTorch steps/s | ratio |"
-  echo "|---|---|---|---|---|"
+  echo "| threads | step | steps | distill-step steps/s (loop) | distill-step steps/s (whole command) | PyTorch steps/s | ratio (loop) | ratio (whole) |"
+  echo "|---|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
 } >bench/results/distill.md
 cat bench/results/distill.md

@@ -1,6 +1,9 @@
 /* embed_bench.c: time the C encoder (lib/bert.h) on fixed batches, for
- * bench/embed.sh. Not part of the build: the script compiles it against
- * lib/libotclir.a.
+ * bench/embed.sh. Not part of the build: the script compiles it, with the
+ * encoder's sources, into a shared library that bench/embed_torch.py loads
+ * (ctypes) so that C and PyTorch passes alternate in one process under the
+ * same machine load: bench_open / bench_pass / bench_sgemm below. Built with
+ * -DBENCH_MAIN it is also a standalone program:
  *
  *   embed_bench MODEL_DIR BATCHES_FILE THREADS MODE REPEATS
  *
@@ -69,29 +72,84 @@ static int read_batches(const char *path, batch **out) {
   return nb;
 }
 
-static void sgemm_peak(int threads, int reps) {
+/* ---- library interface for ctypes ---- */
+typedef struct {
+  bert_model *m;
+  bert_acts *a;
+  batch *bs;
+  int nb, train;
+  float *R, *dinp;
+  double flops;
+  long tokens;
+} bench;
+
+void *bench_open(const char *model, const char *batches, int threads, int train) {
+  otc_set_threads(threads);
+  char err[1024];
+  bench *b = xcalloc(1, sizeof *b);
+  b->m = bert_load(model, err, sizeof err);
+  if (!b->m) die("%s", err);
+  b->nb = read_batches(batches, &b->bs);
+  b->train = train;
+  int d = b->m->cfg.hidden, maxN = 0;
+  for (int i = 0; i < b->nb; i++) {
+    b->tokens += b->bs[i].N;
+    if (b->bs[i].N > maxN) maxN = b->bs[i].N;
+    b->flops += bert_forward_flops(&b->m->cfg, b->bs[i].B, b->bs[i].len);
+  }
+  if (train) b->flops *= 3;
+  b->R = xmalloc((size_t)maxN * d * sizeof(float));
+  b->dinp = xmalloc((size_t)maxN * d * sizeof(float));
+  rng_t r;
+  rng_seed(&r, 1);
+  for (long i = 0; i < (long)maxN * d; i++) b->R[i] = (float)(rng_uniform(&r) * 2 - 1);
+  b->a = bert_acts_new(b->m, train);
+  if (train) bert_alloc_grads(b->m);
+  return b;
+}
+
+/* One pass over all batches; returns seconds. */
+double bench_pass(void *h) {
+  bench *b = h;
+  char err[512];
+  double t0 = now_seconds();
+  for (int i = 0; i < b->nb; i++) {
+    bert_input in = {.B = b->bs[i].B, .len = b->bs[i].len, .ids = b->bs[i].ids};
+    if (bert_forward(b->m, b->a, &in, -1, err, sizeof err)) die("%s", err);
+    if (b->train) {
+      bert_zero_grads(b->m);
+      bert_backward(b->m, b->a, b->R, b->dinp);
+    }
+  }
+  return now_seconds() - t0;
+}
+
+double bench_flops(void *h) { return ((bench *)h)->flops; }
+long bench_tokens(void *h) { return ((bench *)h)->tokens; }
+
+double bench_sgemm(int threads) {
+  otc_set_threads(threads);
   int M = 2048, K = 768, N = 3072;
-  float *a = xmalloc((size_t)M * K * 4), *b = xmalloc((size_t)N * K * 4), *c = xmalloc((size_t)M * N * 4);
+  float *a = xmalloc((size_t)M * K * 4), *bm = xmalloc((size_t)N * K * 4), *c = xmalloc((size_t)M * N * 4);
   for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
-  for (size_t i = 0; i < (size_t)N * K; i++) b[i] = (float)(i % 5) * 0.1f;
+  for (size_t i = 0; i < (size_t)N * K; i++) bm[i] = (float)(i % 5) * 0.1f;
   double best = 1e30;
-  for (int r = 0; r < reps; r++) {
+  for (int r = 0; r < 3; r++) {
     double t0 = now_seconds();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, b, K, 0, c, N);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, N, K, 1, a, K, bm, K, 0, c, N);
     double t = now_seconds() - t0;
     if (t < best) best = t;
   }
-  printf("sgemm M=%d N=%d K=%d threads=%d seconds=%.4f gflops=%.2f\n", M, N, K, threads, best,
-         2.0 * M * N * K / best / 1e9);
-  free(a), free(b), free(c);
+  free(a), free(bm), free(c);
+  return 2.0 * M * N * K / best / 1e9;
 }
 
+#ifdef BENCH_MAIN
 int main(int argc, char **argv) {
   otc_init(argv[0]);
   if (argc == 4 && strcmp(argv[1], "sgemm") == 0) {
     int threads = atoi(argv[2]);
-    otc_set_threads(threads);
-    sgemm_peak(threads, atoi(argv[3]));
+    printf("sgemm M=2048 N=3072 K=768 threads=%d gflops=%.2f\n", threads, bench_sgemm(threads));
     return 0;
   }
   if (argc != 6) die("usage: embed_bench MODEL BATCHES THREADS infer|train REPEATS | sgemm THREADS REPEATS");
@@ -141,3 +199,4 @@ int main(int argc, char **argv) {
   bert_free(m);
   return 0;
 }
+#endif

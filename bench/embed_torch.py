@@ -1,16 +1,22 @@
 #!/usr/bin/python3
-"""embed_torch.py: the PyTorch peer of bench/embed_bench.c (bench/embed.sh).
+"""embed_torch.py: the PyTorch peer of the C encoder (bench/embed.sh).
 
-    embed_torch.py MODEL_DIR BATCHES_FILE THREADS infer|train REPEATS [--sorted]
+    embed_torch.py MODEL_DIR BATCHES_FILE THREADS infer|train ROUNDS [--c-lib LIB]
 
 Builds Hugging Face's BertModel computation in plain PyTorch (transformers is
 not installed here; the module below is the eager BertModel path: Linear,
 LayerNorm, matmul/softmax attention with an additive padding mask, exact
-GELU), loads the same model.safetensors, and runs the same batches: each batch
-padded to its longest sequence with an attention mask, as HF does. --sorted
-sorts all sequences by length and re-batches them with the same batch sizes
-(the best case for padding). train: forward, then backward of
-L = sum(out * R * mask). Prints the same key=value line as embed_bench.
+GELU), loads the same model.safetensors, and runs the same batches two ways:
+"padded": each batch padded to its longest sequence with an attention mask,
+as HF does; "sorted": all sequences sorted by length and re-batched with the
+same batch sizes (the least padding possible). train: forward, then backward
+of L = sum(out * R * mask).
+
+With --c-lib (bench/embed_bench.c built as a shared library) every round runs
+one pass of the C encoder, then one of each PyTorch variant, in this process,
+so that both see the same machine load; the report has the best pass of each
+and the median over rounds of the per-round speed ratios. Prints key=value
+lines.
 """
 import json
 import math
@@ -107,7 +113,8 @@ def read_batches(path):
 
 
 def main():
-    model_dir, path, threads, mode, reps = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    model_dir, path, threads, mode, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+    clib = sys.argv[sys.argv.index("--c-lib") + 1] if "--c-lib" in sys.argv else None
     torch.set_num_threads(threads)
     torch.manual_seed(1)
     cfg = json.load(open(model_dir + "/config.json"))
@@ -115,42 +122,73 @@ def main():
     m.load(load_safetensors(model_dir + "/model.safetensors"))
     m.eval()
     batches = read_batches(path)
-    if "--sorted" in sys.argv:
-        seqs = sorted((s for b in batches for s in b), key=len)
-        sizes, batches, k = [len(b) for b in batches], [], 0
-        for n in sizes:
-            batches.append(seqs[k:k + n])
-            k += n
-    tensors = []
+    seqs = sorted((s for b in batches for s in b), key=len)
+    sorted_batches, k = [], 0
     for b in batches:
-        T = max(len(s) for s in b)
-        ids = torch.zeros(len(b), T, dtype=torch.long)
-        attn = torch.zeros(len(b), T, dtype=torch.long)
-        for i, s in enumerate(b):
-            ids[i, :len(s)] = torch.tensor(s)
-            attn[i, :len(s)] = 1
-        R = torch.rand(len(b), T, cfg["hidden_size"]) * 2 - 1
-        tensors.append((ids, attn, R * attn[:, :, None]))
+        sorted_batches.append(seqs[k:k + len(b)])
+        k += len(b)
+
+    def tensors(bs):
+        out = []
+        for b in bs:
+            T = max(len(s) for s in b)
+            ids = torch.zeros(len(b), T, dtype=torch.long)
+            attn = torch.zeros(len(b), T, dtype=torch.long)
+            for i, s in enumerate(b):
+                ids[i, :len(s)] = torch.tensor(s)
+                attn[i, :len(s)] = 1
+            R = torch.rand(len(b), T, cfg["hidden_size"]) * 2 - 1
+            out.append((ids, attn, R * attn[:, :, None]))
+        return out
+
+    def torch_pass(ts):
+        t0 = time.perf_counter()
+        if mode == "infer":
+            with torch.inference_mode():
+                for ids, attn, _ in ts:
+                    m(ids, attn)
+        else:
+            for ids, attn, R in ts:
+                m.zero_grad(set_to_none=False)
+                (m(ids, attn) * R).sum().backward()
+        return time.perf_counter() - t0
+
+    variants = {"torch-padded": tensors(batches), "torch-sorted": tensors(sorted_batches)}
     tokens = sum(len(s) for b in batches for s in b)
     d, L, I = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
     flops = sum(L * (2.0 * len(s) * (4 * d * d + 2 * d * I) + 4.0 * len(s) ** 2 * d) for b in batches for s in b)
     if mode == "train":
         flops *= 3
-    best = 1e30
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        if mode == "infer":
-            with torch.inference_mode():
-                for ids, attn, _ in tensors:
-                    m(ids, attn)
-        else:
-            for ids, attn, R in tensors:
-                m.zero_grad(set_to_none=False)
-                out = m(ids, attn)
-                (out * R).sum().backward()
-        best = min(best, time.perf_counter() - t0)
-    print("mode=%s threads=%d batches=%d tokens=%d seconds=%.4f tokens_per_s=%.1f gflops=%.2f" %
-          (mode, threads, len(batches), tokens, best, tokens / best, flops / best / 1e9))
+    passes = {"c": [], "torch-padded": [], "torch-sorted": []}
+    lib = h = None
+    if clib:
+        import ctypes
+        lib = ctypes.CDLL(clib)
+        lib.bench_open.restype = ctypes.c_void_p
+        lib.bench_open.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_int]
+        lib.bench_pass.restype = ctypes.c_double
+        lib.bench_pass.argtypes = [ctypes.c_void_p]
+        lib.bench_sgemm.restype = ctypes.c_double
+        lib.bench_sgemm.argtypes = [ctypes.c_int]
+        h = lib.bench_open(model_dir.encode(), path.encode(), threads, 1 if mode == "train" else 0)
+        peak = lib.bench_sgemm(threads)
+    for _ in range(rounds):
+        if h:
+            passes["c"].append(lib.bench_pass(h))
+        for name, ts in variants.items():
+            passes[name].append(torch_pass(ts))
+    if h:
+        peak = max(peak, lib.bench_sgemm(threads))
+        print("peak sgemm_gflops=%.2f" % peak)
+    for name, ts in passes.items():
+        if ts:
+            best = min(ts)
+            print("system=%s mode=%s threads=%d tokens=%d best_s=%.4f tokens_per_s=%.1f gflops=%.2f" %
+                  (name, mode, threads, tokens, best, tokens / best, flops / best / 1e9))
+    if h:
+        for name in ("torch-padded", "torch-sorted"):
+            r = sorted(t / c for c, t in zip(passes["c"], passes[name]))
+            print("ratio vs=%s median=%.2f min=%.2f max=%.2f rounds=%d" % (name, r[len(r) // 2], r[0], r[-1], len(r)))
 
 
 if __name__ == "__main__":

@@ -103,4 +103,5 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')
   echo
   echo "Pair mode: $pair_row"
 } > bench/results/tokenize.md
+rm -f "$D"/c.* "$D"/py.* "$D"/hf.* "$D/pairs.tsv"  # keep only the built inputs
 cat bench/results/tokenize.md

@@ -732,7 +732,7 @@ int main(int argc, char **argv) {
   save(m, tr, &o, &st, !stopped);
   rec_writer_close_or_die(w);
   if (in.skipped) warnx_("skipped %" PRIu64 " pairs with no token besides [CLS]/[SEP] on a side", in.skipped);
-  if (unconverged)
+  if (unconverged && o.dc.loss.ot.tol > 0)
     warnx_("%" PRIu64 " Sinkhorn problems stopped at --ot-iters %d before the tolerance (raise --ot-iters or --ot-eps)",
            unconverged, o.dc.loss.ot.max_iter);
   rec_close(in.r);

@@ -550,6 +550,7 @@ static int unsniff(int fd, const char *head, size_t n) {
   if (pid < 0) die_errno("fork");
   if (pid == 0) {
     close(p[0]);
+    close(STDOUT_FILENO); /* so that the downstream sees EOF when the parent is done */
     char buf[1 << 16];
     if (write(p[1], head, n) != (ssize_t)n) _exit(1);
     for (;;) {

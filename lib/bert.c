@@ -7,6 +7,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,91 @@ double bert_forward_flops(const bert_config *c, int B, const int *len) {
     f += c->layers * (2.0 * T * (4 * d * d + 2 * d * I) + 4.0 * T * T * d);
   }
   return f;
+}
+
+/* ------------------------------------------------------- parallel loops */
+
+/* Split [0, n) into otc_threads() contiguous chunks (at least min_chunk
+ * items each) and run fn on them, the first on the calling thread. Each item
+ * is computed the same way whatever the split, so results do not depend on
+ * the thread count. */
+typedef struct {
+  void (*fn)(void *, size_t, size_t);
+  void *ctx;
+  size_t begin, end;
+} chunk_job;
+
+static void *chunk_run(void *p) {
+  chunk_job *j = p;
+  j->fn(j->ctx, j->begin, j->end);
+  return NULL;
+}
+
+#define MAX_LOOP_THREADS 64
+static void parallel_for(size_t n, size_t min_chunk, void (*fn)(void *, size_t, size_t), void *ctx) {
+  size_t T = (size_t)otc_threads();
+  if (T > MAX_LOOP_THREADS) T = MAX_LOOP_THREADS;
+  if (T > n / min_chunk) T = n / min_chunk;
+  if (T <= 1) {
+    fn(ctx, 0, n);
+    return;
+  }
+  pthread_t th[MAX_LOOP_THREADS];
+  chunk_job jobs[MAX_LOOP_THREADS];
+  size_t started = 1;
+  for (size_t t = 1; t < T; t++) {
+    jobs[t] = (chunk_job){fn, ctx, n * t / T, n * (t + 1) / T};
+    if (pthread_create(&th[t], NULL, chunk_run, &jobs[t]) != 0) {
+      fn(ctx, jobs[t].begin, jobs[t].end); /* no thread: do it here */
+      th[t] = 0;
+      continue;
+    }
+    started++;
+  }
+  fn(ctx, 0, n / T);
+  for (size_t t = 1; t < T; t++)
+    if (th[t]) pthread_join(th[t], NULL);
+  (void)started;
+}
+
+typedef struct {
+  float *out, *mean, *rstd;
+  const float *inp, *w, *b, *dout;
+  int C;
+  double eps;
+} ew_ctx;
+
+static void ln_rows(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  size_t C = (size_t)c->C;
+  bert_layernorm_forward(c->out + b * C, c->mean + b, c->rstd + b, c->inp + b * C, c->w, c->b, (int)(e - b), c->C,
+                         c->eps);
+}
+
+static void layernorm_forward_mt(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                 const float *b, int N, int C, double eps) {
+  ew_ctx c = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .C = C, .eps = eps};
+  parallel_for((size_t)N, 64, ln_rows, &c);
+}
+
+static void gelu_range(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  bert_gelu_forward(c->out + b, c->inp + b, e - b);
+}
+
+static void gelu_back_range(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  bert_gelu_backward(c->out + b, c->inp + b, c->dout + b, e - b);
+}
+
+static void gelu_forward_mt(float *out, const float *inp, size_t n) {
+  ew_ctx c = {.out = out, .inp = inp};
+  parallel_for(n, 16384, gelu_range, &c);
+}
+
+static void gelu_backward_mt(float *dinp, const float *inp, const float *dout, size_t n) {
+  ew_ctx c = {.out = dinp, .inp = inp, .dout = dout};
+  parallel_for(n, 16384, gelu_back_range, &c);
 }
 
 /* -------------------------------------------------------------- config */
@@ -808,7 +894,7 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
 
   bert_embeddings_forward(a->emb_sum, B, a->len, a->ids, in->embeds, in->delta, in->type_ids, m->p.word_emb,
                           m->p.pos_emb, m->p.type_emb, d);
-  bert_layernorm_forward(a->x0, a->emb_mean, a->emb_rstd, a->emb_sum, m->p.emb_ln_w, m->p.emb_ln_b, (int)N, d,
+  layernorm_forward_mt(a->x0, a->emb_mean, a->emb_rstd, a->emb_sum, m->p.emb_ln_w, m->p.emb_ln_b, (int)N, d,
                          c->ln_eps);
   const float *x = a->x0;
   for (int l = 0; l < nlayers; l++) {
@@ -819,14 +905,14 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
     bert_attention_forward(A->ctx, A->probs, A->qkv, B, a->len, H, d);
     bert_linear_forward(A->att_res, A->ctx, W->ao_w, W->ao_b, n, d, d);
     bert_residual_forward(A->att_res, A->att_res, x, N * d);
-    bert_layernorm_forward(A->ln1_out, A->ln1_mean, A->ln1_rstd, A->att_res, W->ln1_w, W->ln1_b, n, d, c->ln_eps);
+    layernorm_forward_mt(A->ln1_out, A->ln1_mean, A->ln1_rstd, A->att_res, W->ln1_w, W->ln1_b, n, d, c->ln_eps);
     bert_linear_forward(A->fc, A->ln1_out, W->fc_w, W->fc_b, n, d, I);
-    bert_gelu_forward(A->gelu, A->fc, N * I);
+    gelu_forward_mt(A->gelu, A->fc, N * I);
     bert_linear_forward(A->ffn_res, A->gelu, W->proj_w, W->proj_b, n, I, d);
     bert_residual_forward(A->ffn_res, A->ffn_res, A->ln1_out, N * d);
     /* In inference mode ln2_out is also this layer's input x: x is no
      * longer read once ffn_res exists. */
-    bert_layernorm_forward(A->ln2_out, A->ln2_mean, A->ln2_rstd, A->ffn_res, W->ln2_w, W->ln2_b, n, d, c->ln_eps);
+    layernorm_forward_mt(A->ln2_out, A->ln2_mean, A->ln2_rstd, A->ffn_res, W->ln2_w, W->ln2_b, n, d, c->ln_eps);
     x = A->ln2_out;
   }
   return 0;
@@ -874,7 +960,7 @@ static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *
     memset(dgelu, 0, N * I * sizeof(float));
     bert_linear_backward(dgelu, G->proj_w, G->proj_b, dres, A->gelu, W->proj_w, n, iI, id);
     memset(dfc, 0, N * I * sizeof(float));
-    bert_gelu_backward(dfc, A->fc, dgelu, N * I);
+    gelu_backward_mt(dfc, A->fc, dgelu, N * I);
     bert_linear_backward(dln1, G->fc_w, G->fc_b, dfc, A->ln1_out, W->fc_w, n, id, iI);
     /* ln1_out = LN1(att_res), att_res = x + ao(attention(qkv(x))) */
     memset(dres, 0, N * d * sizeof(float));

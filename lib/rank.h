@@ -160,7 +160,8 @@ typedef struct {
  * directory is writable and cache_dir is NULL, else "otclir-KEY.rank-cache"
  * in cache_dir (NULL: $TMPDIR, else /tmp); KEY hashes the file's device, inode, size and
  * modification time, so a changed file gets a new cache (and the old one of
- * that name beside it is removed). The cache is written to a temporary name
+ * that name beside it is removed); an existing cache is reused only if it is
+ * a regular file owned by the user. The cache is written to a temporary name
  * and renamed, so concurrent runs are safe. Every record is validated (CRCs,
  * shapes, finite values, the end frame: a truncated file is an error).
  * Returns NULL with a message naming the file (and record, byte offset). */

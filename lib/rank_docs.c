@@ -140,6 +140,13 @@ static void remove_stale(const char *dir, const char *base, const char *keep) {
   closedir(dp);
 }
 
+/* An existing cache is reused only if it is a regular file of ours: in a
+ * shared temporary directory anyone could have put a file by that name. */
+static int usable_cache(const char *path) {
+  struct stat cs;
+  return lstat(path, &cs) == 0 && S_ISREG(cs.st_mode) && cs.st_uid == geteuid() && access(path, R_OK) == 0;
+}
+
 /* The cache of a compressed file: reuse or make it. Returns a malloc'ed path. */
 static char *cache_for(int fd, const char *path, const struct stat *st, const char *cache_dir, char *err,
                        size_t errlen) {
@@ -154,7 +161,7 @@ static char *cache_for(int fd, const char *path, const struct stat *st, const ch
   char name[PATH_MAX], full[PATH_MAX];
   snprintf(name, sizeof name, ".%s.%016llx.rank-cache", base, (unsigned long long)key);
   int fits = snprintf(full, sizeof full, "%s/%s", dir, name) < (int)sizeof full;
-  if (fits && !cache_dir && access(full, R_OK) == 0) {
+  if (fits && !cache_dir && usable_cache(full)) {
     free(dircopy);
     return xstrdup(full);
   }
@@ -175,7 +182,7 @@ static char *cache_for(int fd, const char *path, const struct stat *st, const ch
     set_err(err, errlen, "cache path too long in '%s'", tdir);
     return NULL;
   }
-  if (access(full, R_OK) == 0) return xstrdup(full);
+  if (usable_cache(full)) return xstrdup(full);
   if (decompress_to(fd, path, full, err, errlen) != 0) return NULL;
   return xstrdup(full);
 }
@@ -258,6 +265,10 @@ rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, si
   }
   return dc;
 fail:
+  if (dc->from_cache && dc->mapped && err && errlen) {
+    size_t used = strlen(err);
+    snprintf(err + used, errlen - used, " (read from the decompressed cache '%s')", dc->mapped);
+  }
   rank_docs_close(dc);
   return NULL;
 }

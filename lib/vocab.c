@@ -97,20 +97,11 @@ typedef struct {
   size_t size;          /* allocated slots */
   size_t multi_start;   /* where searches for nodes with several children start */
   uint32_t max_base;
-  const dat_key *keys;
+  dat_key *keys, *tmp;
   /* stack of child groups of the frames being built */
   struct dat_group { unsigned label; size_t lo, hi; } *groups;
   size_t ngroups, capgroups;
 } dat_builder;
-
-static int key_cmp(const void *pa, const void *pb) {
-  const dat_key *a = pa, *b = pb;
-  size_t m = a->len < b->len ? a->len : b->len;
-  int c = memcmp(a->s, b->s, m);
-  if (c) return c;
-  if (a->len != b->len) return a->len < b->len ? -1 : 1;
-  return a->id < b->id ? -1 : a->id > b->id;
-}
 
 static void dat_reserve(dat_builder *b, size_t need) {
   if (need <= b->size) return;
@@ -147,8 +138,39 @@ static void dat_occupy(dat_builder *b, size_t t, int32_t parent) {
 
 /* keys[lo..hi) share their first `depth` bytes and are all longer than that;
  * give state s their children, then recurse. */
+/* Order keys[lo..hi) by their byte at depth, a key that ends right after it
+ * first, stably (so equal strings keep id order and the later id wins). The
+ * trie is built top-down, so sorting one level per node is a most-significant
+ * -digit radix sort: linear in the vocabulary's bytes, no comparisons. */
+static unsigned key_bucket(const dat_key *k, size_t depth) {
+  return (unsigned)k->s[depth] << 1 | (k->len > depth + 1);
+}
+
+static void dat_sort_level(dat_builder *b, size_t lo, size_t hi, size_t depth) {
+  dat_key *k = b->keys;
+  if (hi - lo < 48) { /* insertion sort: most nodes have a handful of keys */
+    for (size_t i = lo + 1; i < hi; i++) {
+      dat_key x = k[i];
+      unsigned bx = key_bucket(&x, depth);
+      size_t j = i;
+      while (j > lo && key_bucket(&k[j - 1], depth) > bx) {
+        k[j] = k[j - 1];
+        j--;
+      }
+      k[j] = x;
+    }
+    return;
+  }
+  size_t count[513] = {0};
+  for (size_t i = lo; i < hi; i++) count[key_bucket(&k[i], depth) + 1]++;
+  for (int c = 0; c < 512; c++) count[c + 1] += count[c];
+  for (size_t i = lo; i < hi; i++) b->tmp[lo + count[key_bucket(&k[i], depth)]++] = k[i];
+  memcpy(k + lo, b->tmp + lo, (hi - lo) * sizeof *k);
+}
+
 static void dat_build(dat_builder *b, int32_t s, size_t lo, size_t hi, size_t depth) {
   size_t g0 = b->ngroups;
+  dat_sort_level(b, lo, hi, depth);
   for (size_t i = lo; i < hi;) {
     unsigned label = b->keys[i].s[depth];
     size_t j = i + 1;
@@ -185,8 +207,8 @@ static void dat_build(dat_builder *b, int32_t s, size_t lo, size_t hi, size_t de
     struct dat_group gr = b->groups[g0 + g];
     uint32_t t = base + gr.label;
     size_t l = gr.lo;
-    /* sorted: a key ending here comes first in its group; a duplicate
-     * string's later id overwrites the earlier one */
+    /* a key ending here comes first in its group; a duplicate string's
+     * later id overwrites the earlier one */
     while (l < gr.hi && b->keys[l].len == depth + 1) {
       b->value[t] = (int32_t)b->keys[l++].id;
       b->a[t].base |= DAT_TERM;
@@ -269,9 +291,9 @@ vocab *vocab_from_mem(const char *buf, size_t len, const char *name, char *err, 
   v->piece_off[id] = tpos;
   otc_sha256_hex(buf, len, v->sha256);
 
-  qsort(keys, nkeys, sizeof *keys, key_cmp);
   dat_builder b = {0};
   b.keys = keys;
+  b.tmp = xmalloc(xmul(nkeys ? nkeys : 1, sizeof *b.tmp));
   dat_reserve(&b, 1024);
   dat_occupy(&b, 0, DAT_ROOT_CHECK);
   if (nkeys) dat_build(&b, 0, 0, nkeys, 0);
@@ -282,6 +304,7 @@ vocab *vocab_from_mem(const char *buf, size_t len, const char *name, char *err, 
   v->dat_size = b.size;
   free(b.next_free);
   free(b.groups);
+  free(b.tmp);
   free(keys);
   v->cont_state = VOCAB_ROOT;
   for (int k = 0; k < 2 && v->cont_state >= 0; k++) {

@@ -13,10 +13,15 @@
   audit-damage.py IN OUT huge      the first record frame claims a 4 GiB - 8 payload,
                                    header CRC fixed (a reader must refuse, not allocate)
   audit-damage.py IN OUT version V the major version byte becomes V
+  audit-damage.py IN OUT mutate SEED
+                                   1-4 random bytes of one random record's payload get
+                                   random values, CRCs fixed (a structurally damaged
+                                   record that the checksums do not catch)
 Frames: 8-byte file header, then frames of a 16-byte header (u32 kind, u32 length,
 u32 payload CRC, u32 header CRC) and the payload padded to 8 bytes
 (schemas/README.md). The record frames must not be empty.
 """
+import random
 import struct
 import sys
 
@@ -74,6 +79,14 @@ def main():
     elif op == "huge":
         off = records[0][0]
         struct.pack_into("<I", buf, off + 4, 0xFFFFFFF8)
+        struct.pack_into("<I", buf, off + 12, crc32c(bytes(buf[off:off + 12])))
+    elif op == "mutate":
+        rng = random.Random(int(sys.argv[4]))
+        off, _, length = rng.choice(records)
+        for _ in range(rng.randint(1, 4)):
+            at = off + 16 + rng.randrange(length)
+            buf[at] = rng.choice([0x00, 0xFF, 0x7F, 0x80, rng.randrange(256)])
+        struct.pack_into("<I", buf, off + 8, crc32c(bytes(buf[off + 16:off + 16 + length])))
         struct.pack_into("<I", buf, off + 12, crc32c(bytes(buf[off:off + 12])))
     elif op == "version":
         buf[7] = int(sys.argv[4])

@@ -345,3 +345,42 @@ stream_only_cases() { # PROG KIND WRONG GOT -- CMD...
   done
   verdict
 }
+
+# Records damaged below the checksums (random bytes, CRCs recomputed): a
+# reader may accept one whose bytes still make sense, but must never crash,
+# hang or report a sanitizer error; exit 0 (then the output is a valid stream
+# or text) or exit 1 with "PROG: ...".
+@test "badinput: records damaged under valid CRCs never crash a reader (4 seeds)" {
+  local s b rc D=$BATS_TEST_TMPDIR spec prog in
+  for b in t tok pair vec run; do rec head -n 3 "$T/$b.rec" >"$D/$b.small"; done
+  for s in 1 2 3 4; do
+    for b in t tok pair vec run; do "$ROOT/tests/bats/audit-damage.py" "$D/$b.small" "$D/m.$b" mutate "$s"; done
+    while IFS= read -r spec; do
+      eval "set -- $spec"
+      prog=$1 in=$2
+      shift 2
+      rc=0
+      timeout 60 "$@" <"$in" >"$D/out" 2>"$D/err" || rc=$?
+      if grep -qE 'Sanitizer|runtime error:' "$D/err"; then
+        flunk "$prog" "mutate-$s" "'$*' < $(basename "$in") (mutate seed $s): $(grep -m1 -E 'Sanitizer|runtime error:' "$D/err")"
+      elif [ "$rc" -gt 1 ]; then
+        flunk "$prog" "mutate-$s" "'$*' < $(basename "$in") (mutate seed $s) exits $rc: $(head -c 200 "$D/err")"
+      elif [ "$rc" -eq 1 ] && ! grep -q "^$prog: " "$D/err"; then
+        flunk "$prog" "mutate-$s" "'$*' < $(basename "$in") (mutate seed $s) exits 1 without a '$prog: ' message"
+      fi
+    done <<'EOF'
+tokenize "$D/m.t" tokenize --vocab "$T/voc/vocab.txt"
+perturb "$D/m.t" perturb --typo 0.5
+embed "$D/m.tok" embed --model "$T/model" --threads 1
+embed "$D/m.pair" embed --model "$T/model" --side src --threads 1
+ot-align "$D/m.pair" ot-align --threads 1 --align
+perturb "$D/m.pair" perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1
+distill-step "$D/m.pair" distill-step --init "$T/model" --out "$D/st" --threads 1
+rank "$D/m.vec" rank --docs "$T/vec.rec" --threads 1 --allow-model-mismatch
+rank "$T/vec.rec" rank --docs "$D/m.vec" --threads 1 --allow-model-mismatch --mode maxsim
+score "$D/m.run" score --qrels "$T/qrels"
+tokenize "$D/m.tok" tokenize --decode --vocab "$T/voc/vocab.txt"
+EOF
+  done
+  verdict
+}

@@ -71,7 +71,7 @@ EOF
   verdict
 }
 
-@test "conventions: --help exits 0, prints a manual to stdout naming every option and the exit status" {
+@test "conventions: --help exits 0, prints a manual to stdout: usage, every option, examples, exit status" {
   local p out err rc opts o shorts c
   for p in "${PROGS[@]}"; do
     rc=0
@@ -82,14 +82,16 @@ EOF
     [ "$(wc -l <<<"$out")" -ge 20 ] || flunk "$p" help "--help prints fewer than 20 lines"
     grep -qi 'exit status' <<<"$out" || flunk "$p" help "--help has no EXIT STATUS section"
     grep -qi 'usage' <<<"$out" || flunk "$p" help "--help shows no usage line"
+    grep -qi 'example' <<<"$out" || flunk "$p" help "--help has no examples"
     # every long option of the getopt_long table
     opts=$(grep -oE '\{ *"[a-z0-9][a-z0-9-]*", *(no_argument|required_argument|optional_argument)' "$ROOT/bin/$p.c" |
       sed -E 's/^\{ *"([^"]*)".*/\1/' | sort -u)
     for o in $opts; do
       grep -qE -- "--$o([^a-z0-9-]|$)" <<<"$out" || flunk "$p" help-options "--help does not mention --$o"
     done
-    # every short option of the getopt_long option string, but -h and -V:
-    # the usual aliases of --help and --version, checked above
+    # every short option of a literal getopt_long option string (one built at
+    # run time, as rec's per subcommand, is not read), but -h and -V: the
+    # usual aliases of --help and --version, checked above
     shorts=$(grep -oE 'getopt_long\([^,]+, *[^,]+, *"[^"]*"' "$ROOT/bin/$p.c" | sed -E 's/.*"([^"]*)"$/\1/' |
       tr -d ':+hV' | fold -w1 | sort -u)
     for c in $shorts; do
@@ -254,6 +256,10 @@ perturb pair /dev/null perturb --typo 0.5 --model "$T/model" "$T/pair.rec"
 perturb tokens /dev/null perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1 "$T/pair.rec"
 distill-step trainlog /dev/null distill-step --init "$T/model" --out "$D/student" --input "$T/pair.rec" --lr 1e-3 --threads 1
 rank run "$T/vec.rec" rank --docs "$T/vec.rec" --threads 1
+embed vectors /dev/null embed --model "$T/model" --threads 1 --progress "$T/tok.rec"
+embed vectors /dev/null embed --model "$T/model" --threads 1 --zstd=3 "$T/tok.rec"
+ot-align plan /dev/null ot-align --threads 1 --progress "$T/pair.rec"
+rank run "$T/vec.rec" rank --docs "$T/vec.rec" --threads 1 --progress
 EOF
   verdict
 }

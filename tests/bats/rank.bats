@@ -134,7 +134,7 @@ d1"
   assert_failure 1
   assert_output --partial "trunc.rec"
   assert_output --partial "truncated"
-  zstd -q -c "$T/docs.rec" | head -c 60 >"$T/trunc.rec.zst"
+  rec cat --zstd "$T/docs.rec" | head -c 60 >"$T/trunc.rec.zst"
   run bash -c "rank --docs '$T/trunc.rec.zst' < '$T/q.rec'"
   assert_failure 1
   assert_output --partial "truncated zstd stream"
@@ -145,7 +145,7 @@ d1"
 
 @test "rank on a zstd file: decompressed once into a cache, same output" {
   rank --docs "$T/docs.rec" --skip-special --trec <"$T/q.rec" >"$T/plain.txt"
-  zstd -q "$T/docs.rec" -o "$T/docs.rec.zst"
+  rec cat --zstd "$T/docs.rec" >"$T/docs.rec.zst"
   run bash -c "rank --docs '$T/docs.rec.zst' --skip-special --trec < '$T/q.rec'"
   assert_success
   assert_output "$(cat "$T/plain.txt")"
@@ -183,10 +183,12 @@ d1"
 @test "rank: bit-identical output for 1, 2 and 3 threads, every mode, with CSLS" {
   random_vectors 150 9 16 1 doc | rec encode --schema vectors >"$T/rd.rec"
   random_vectors 20 6 16 2 q | rec encode --schema vectors >"$T/rq.rec"
-  for m in dense maxsim maxsim-sym; do
-    rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --block-rows 50 --batch 7 --threads 1 <"$T/rq.rec" >"$T/t1"
+  for m in dense maxsim maxsim-sym ot; do
+    rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --ot-candidates 15 --block-rows 50 --batch 7 --threads 1 \
+      <"$T/rq.rec" >"$T/t1"
     for t in 2 3; do
-      rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --block-rows 50 --batch 7 --threads $t <"$T/rq.rec" >"$T/t$t"
+      rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --ot-candidates 15 --block-rows 50 --batch 7 --threads $t \
+        <"$T/rq.rec" >"$T/t$t"
       cmp "$T/t1" "$T/t$t"
     done
     run bash -c "rec count < '$T/t1'"

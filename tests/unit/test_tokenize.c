@@ -346,6 +346,44 @@ static void test_utf8(void) {
   CHECK(uc_utf8_first_invalid((const unsigned char *)"ab\xc3\xa9\xff", 5) == 4, "first invalid byte offset");
 }
 
+/* Spot checks of the generated tables against facts of the UCD and the
+ * edges of Google's CJK ranges (the whole tables were compared once with
+ * CPython 3.11's unicodedata/str.lower: identical on every code point
+ * assigned in Unicode 14). */
+static void test_tables(void) {
+  static const struct { uint32_t lo, hi; } cjk[] = {{0x4E00, 0x9FFF},   {0x3400, 0x4DBF},   {0x20000, 0x2A6DF},
+                                                   {0x2A700, 0x2B73F}, {0x2B740, 0x2B81F}, {0x2B820, 0x2CEAF},
+                                                   {0xF900, 0xFAFF},   {0x2F800, 0x2FA1F}};
+  int ok = 1;
+  for (size_t k = 0; k < sizeof cjk / sizeof *cjk; k++) {
+    ok &= (uc_flags(cjk[k].lo) & UC_CJK) && (uc_flags(cjk[k].hi) & UC_CJK);
+    ok &= !(uc_flags(cjk[k].lo - 1) & UC_CJK) || k == 4 || k == 5; /* 2B740.. and 2B820.. adjoin their predecessor */
+    ok &= !(uc_flags(cjk[k].hi + 1) & UC_CJK) || k == 3 || k == 4;
+  }
+  CHECK(ok, "CJK flags: the eight ranges, edges included, and nothing next to them");
+  CHECK(uc_flags(0x2B900) & UC_CJK, "U+2B900 is CJK (Google: 2B820-2CEAF; Hugging Face's 2B920 is a typo)");
+  CHECK(!(uc_flags(0x3042) & UC_CJK) && !(uc_flags(0xAC00) & UC_CJK) && !(uc_flags(0x2CEB0) & UC_CJK) &&
+            !(uc_flags(0x30000) & UC_CJK) && !(uc_flags(0x2E80) & UC_CJK) && !(uc_flags(0x3001) & UC_CJK),
+        "not CJK: kana, Hangul, Ext F/G, radicals, CJK punctuation");
+  CHECK((uc_flags(0x3000) & UC_SPACE) && (uc_flags(0xA0) & UC_SPACE) && (uc_flags(0x2028) & UC_SPACE) &&
+            (uc_flags(0x2029) & UC_SPACE) && !(uc_flags(0x85) & UC_SPACE) && (uc_flags(0x85) & UC_DROP) &&
+            !(uc_flags(0x200B) & UC_SPACE) && (uc_flags(0x200B) & UC_DROP) && !(uc_flags('\t') & UC_DROP),
+        "space and drop flags");
+  CHECK(uc_ccc(0x301) == 230 && uc_ccc(0x345) == 240 && uc_ccc(0x323) == 220 && uc_ccc('a') == 0, "combining classes");
+  uint32_t d[UC_MAX_DECOMP], l[UC_MAX_LOWER];
+  int n = uc_decompose(0x1E09, d); /* ḉ -> c + cedilla + acute (recursive) */
+  CHECK(n == 3 && d[0] == 'c' && d[1] == 0x327 && d[2] == 0x301, "recursive decomposition of U+1E09");
+  n = uc_decompose(0xD4DB, d); /* Hangul LVT */
+  CHECK(n == 3 && d[0] == 0x1111 && d[1] == 0x1171 && d[2] == 0x11B6, "Hangul syllable U+D4DB -> L V T");
+  n = uc_lower_full(0x130, l);
+  CHECK(n == 2 && l[0] == 'i' && l[1] == 0x307, "U+0130 lowercases to i + U+0307");
+  n = uc_lower_full(0x1F88, l);
+  CHECK(n == 1 && l[0] == 0x1F80, "U+1F88 lowercases to U+1F80");
+  uint32_t s[] = {'a', 0x301, 0x327, 'b'};
+  uc_canonical_order(s, 4);
+  CHECK(s[1] == 0x327 && s[2] == 0x301, "canonical ordering puts ccc 202 before 230");
+}
+
 /* The pieces of a word that ends as [UNK] must be kept: "abd" is [UNK] with
  * the full vocabulary (ab, then no ##d), but with only the emitted pieces
  * (a, x, ##bd) it would become a ##bd. */
@@ -448,6 +486,7 @@ int main(void) {
   test_encode_offsets();
   test_vocab_errors();
   test_utf8();
+  test_tables();
   test_prune_unk_words();
   test_prune();
   wp_free(cur_tok);
