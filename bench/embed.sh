@@ -5,18 +5,22 @@
 #
 #   bench/embed.sh                       BERT-base shape (12 layers, d 768)
 #   LAYERS=4 SEQS=32 bench/embed.sh      smaller/faster
-#   THREADS=N REPEATS=N BATCH=N          thread count, best-of passes, sequences per batch
+#   THREADS=N ROUNDS=N BATCH=N           thread count, alternating rounds, sequences per batch
 #
 # Measured: inference tokens/s (forward only) and training tokens/s (forward
 # + backward of a fixed linear loss, parameter and input-embedding
 # gradients), GFLOP/s of useful work (no padding counted), beside the
-# cblas_sgemm peak on an [2048 x 768] x [768 x 3072] product measured in
-# the same run. PyTorch gets each batch padded to its longest sequence with
-# an attention mask (as Hugging Face does) and, second, the same sequences
-# length-sorted into batches of the same sizes (the least padding possible).
+# cblas_sgemm peak on a [2048 x 768] x [768 x 3072] product measured in the
+# same run. The C encoder is built as a shared library (bench/embed_bench.c)
+# that bench/embed_torch.py calls through ctypes, so each round runs a C pass
+# and then the PyTorch passes in one process under the same machine load;
+# ratios are medians over rounds of per-round ratios. PyTorch gets each batch
+# padded to its longest sequence with an attention mask (as Hugging Face
+# does) and, second, the same sequences length-sorted into batches of the
+# same sizes (the least padding possible).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-LAYERS=${LAYERS:-12}; SEQS=${SEQS:-64}; BATCH=${BATCH:-16}; THREADS=${THREADS:-$(nproc)}; REPEATS=${REPEATS:-2}
+LAYERS=${LAYERS:-12}; SEQS=${SEQS:-64}; BATCH=${BATCH:-16}; THREADS=${THREADS:-$(nproc)}; ROUNDS=${ROUNDS:-3}
 PY=/usr/bin/python3
 # PyTorch's OpenMP threads spin while OpenBLAS works (and vice versa); on a
 # shared machine passive waiting is PyTorch's fastest setting here (2.4x its
@@ -25,8 +29,8 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 make -s progs >/dev/null
-cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -o "$tmp/embed_bench" bench/embed_bench.c lib/libotclir.a \
-  -lzstd -lyaml -lopenblas -lm -lpthread
+cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -fPIC -shared -o "$tmp/libembedbench.so" bench/embed_bench.c \
+  lib/bert.c lib/safetensors.c lib/json.c lib/util.c -lopenblas -lm -lpthread
 
 cat > "$tmp/config.json" <<EOF
 {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": $LAYERS, "num_attention_heads": 12,
@@ -56,55 +60,46 @@ for k, l in enumerate(open(sys.argv[1])):
 
 val() { sed -n "s/.* $1=\([^ ]*\).*/\1/p"; }
 run() { echo "+ $*" >&2; "$@"; }
-
-peak=$(run "$tmp/embed_bench" sgemm "$THREADS" 5)
-c_inf=$(run "$tmp/embed_bench" "$tmp/model" "$tmp/batches.txt" "$THREADS" infer "$REPEATS")
-t_inf=$(run $PY bench/embed_torch.py "$tmp/model" "$tmp/batches.txt" "$THREADS" infer "$REPEATS")
-t_inf_s=$(run $PY bench/embed_torch.py "$tmp/model" "$tmp/batches.txt" "$THREADS" infer "$REPEATS" --sorted)
-c_tr=$(run "$tmp/embed_bench" "$tmp/model" "$tmp/batches.txt" "$THREADS" train "$REPEATS")
-t_tr=$(run $PY bench/embed_torch.py "$tmp/model" "$tmp/batches.txt" "$THREADS" train "$REPEATS")
-t_tr_s=$(run $PY bench/embed_torch.py "$tmp/model" "$tmp/batches.txt" "$THREADS" train "$REPEATS" --sorted)
+inf=$(run $PY bench/embed_torch.py "$tmp/model" "$tmp/batches.txt" "$THREADS" infer "$ROUNDS" --c-lib "$tmp/libembedbench.so")
+tr=$(run $PY bench/embed_torch.py "$tmp/model" "$tmp/batches.txt" "$THREADS" train "$ROUNDS" --c-lib "$tmp/libembedbench.so")
 t0=$(date +%s.%N)
 bin/embed --model "$tmp/model" --threads "$THREADS" --batch-tokens 4096 "$tmp/tokens.rec" > /dev/null
 t1=$(date +%s.%N)
-tokens=$(echo "$c_inf" | val tokens)
-prog_tps=$(echo "$tokens $t0 $t1" | awk '{printf "%.1f", $1 / ($3 - $2)}')
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
-ci=$(echo "$c_inf" | val tokens_per_s); ti=$(echo "$t_inf" | val tokens_per_s); tis=$(echo "$t_inf_s" | val tokens_per_s)
-ct=$(echo "$c_tr" | val tokens_per_s); tt=$(echo "$t_tr" | val tokens_per_s); tts=$(echo "$t_tr_s" | val tokens_per_s)
-g() { echo "$1" | val gflops; }
+line() { echo "$1" | grep -- "$2"; }
+tokens=$(line "$inf" "system=c " | val tokens)
+prog_tps=$(echo "$tokens $t0 $t1" | awk '{printf "%.1f", $1 / ($3 - $2)}')
+peak=$( (line "$inf" peak; line "$tr" peak) | sed 's/.*=//' | sort -g | tail -1)
+tps() { line "$1" "system=$2 " | val tokens_per_s; }
+gf() { line "$1" "system=$2 " | val gflops; }
+ratio() { line "$1" "vs=$2 " | awk '{ split($3, m, "="); split($4, lo, "="); split($5, hi, "="); printf "%s (%s-%s)", m[2], lo[2], hi[2] }'; }
 
 mkdir -p bench/results
-cat > bench/results/embed.md <<EOF
-# embed: C encoder vs PyTorch $($PY -c 'import torch; print(torch.__version__)') (CPU)
-
-- Date: $(date -u '+%Y-%m-%d %H:%M UTC')
-- Machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (shared machine: absolute figures are noisy, ratios come from one run)
-- Command: \`LAYERS=$LAYERS SEQS=$SEQS BATCH=$BATCH THREADS=$THREADS REPEATS=$REPEATS bench/embed.sh\` (PyTorch with OMP_WAIT_POLICY=$OMP_WAIT_POLICY)
-- Model: BERT shape, $LAYERS layers, hidden 768, 12 heads, intermediate 3072, vocab 30522 (random, \`embed --init\`)
-- Input: $SEQS sequences, $tokens tokens (log-normal lengths 4..160), batches of $BATCH sequences; $THREADS threads on both sides; best of $REPEATS passes
-- sgemm peak (OpenBLAS, 2048x768 by 768x3072, $THREADS threads): $(g "$peak") GFLOP/s
-
-| | C (lib/bert.c, packed) | PyTorch, padded batches | PyTorch, length-sorted batches | C / PyTorch padded | C / PyTorch sorted |
-|---|---|---|---|---|---|
-| inference tokens/s | $ci | $ti | $tis | $(ratio "$ci" "$ti") | $(ratio "$ci" "$tis") |
-| inference GFLOP/s | $(g "$c_inf") | $(g "$t_inf") | $(g "$t_inf_s") | | |
-| forward+backward tokens/s | $ct | $tt | $tts | $(ratio "$ct" "$tt") | $(ratio "$ct" "$tts") |
-| forward+backward GFLOP/s | $(g "$c_tr") | $(g "$t_tr") | $(g "$t_tr_s") | | |
-
-GFLOP/s count useful work only (dense layers and attention products of the real tokens; backward = 2x forward), so padding shows as a lower rate.
-The \`embed\` program end to end (record I/O, sorting, batching with --batch-tokens 4096): $prog_tps tokens/s.
-
-Raw lines:
-\`\`\`
-$peak
-C       $c_inf
-torch   $t_inf
-torch-s $t_inf_s
-C       $c_tr
-torch   $t_tr
-torch-s $t_tr_s
-\`\`\`
-EOF
+{
+  echo "# embed: C encoder vs PyTorch $($PY -c 'import torch; print(torch.__version__)') (CPU)"
+  echo
+  echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+  echo "- Machine: $(nproc) cores, $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1); load average $(cut -d' ' -f1-3 /proc/loadavg) at the end (a shared machine: absolute figures are noisy; C and PyTorch passes alternate in one process, so the ratios see the same load)"
+  echo "- Command: \`LAYERS=$LAYERS SEQS=$SEQS BATCH=$BATCH THREADS=$THREADS ROUNDS=$ROUNDS bench/embed.sh\` (PyTorch with OMP_WAIT_POLICY=$OMP_WAIT_POLICY)"
+  echo "- Model: BERT shape, $LAYERS layers, hidden 768, 12 heads, intermediate 3072, vocab 30522 (random, \`embed --init\`)"
+  echo "- Input: $SEQS sequences, $tokens tokens (log-normal lengths 4..160), batches of $BATCH sequences; $THREADS threads on both sides"
+  echo "- sgemm peak (OpenBLAS, 2048x768 by 768x3072, $THREADS threads, best of the measurements): $peak GFLOP/s"
+  echo
+  echo "| | C (lib/bert.c, packed) | PyTorch, padded batches | PyTorch, length-sorted batches | C / PyTorch padded | C / PyTorch sorted |"
+  echo "|---|---|---|---|---|---|"
+  echo "| inference tokens/s | $(tps "$inf" c) | $(tps "$inf" torch-padded) | $(tps "$inf" torch-sorted) | $(ratio "$inf" torch-padded) | $(ratio "$inf" torch-sorted) |"
+  echo "| inference GFLOP/s | $(gf "$inf" c) | $(gf "$inf" torch-padded) | $(gf "$inf" torch-sorted) | | |"
+  echo "| forward+backward tokens/s | $(tps "$tr" c) | $(tps "$tr" torch-padded) | $(tps "$tr" torch-sorted) | $(ratio "$tr" torch-padded) | $(ratio "$tr" torch-sorted) |"
+  echo "| forward+backward GFLOP/s | $(gf "$tr" c) | $(gf "$tr" torch-padded) | $(gf "$tr" torch-sorted) | | |"
+  echo
+  echo "Tokens/s and GFLOP/s: the best pass of $ROUNDS; ratios: median (min-max) over the $ROUNDS rounds of the per-round ratios."
+  echo "GFLOP/s count useful work only (dense layers and attention products of the real tokens; backward = 2x forward), so padding shows as a lower rate."
+  echo "The \`embed\` program end to end (record I/O, length sorting, packing with --batch-tokens 4096): $prog_tps tokens/s."
+  echo
+  echo "Raw output:"
+  echo '```'
+  echo "$inf"
+  echo "$tr"
+  echo '```'
+} > bench/results/embed.md
 cat bench/results/embed.md

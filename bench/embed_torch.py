@@ -188,7 +188,8 @@ def main():
     if h:
         for name in ("torch-padded", "torch-sorted"):
             r = sorted(t / c for c, t in zip(passes["c"], passes[name]))
-            print("ratio vs=%s median=%.2f min=%.2f max=%.2f rounds=%d" % (name, r[len(r) // 2], r[0], r[-1], len(r)))
+            med = (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
+            print("ratio vs=%s median=%.2f min=%.2f max=%.2f rounds=%d" % (name, med, r[0], r[-1], len(r)))
 
 
 if __name__ == "__main__":

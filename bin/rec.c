@@ -643,6 +643,10 @@ static int cmd_split(opts_t *o, int argc, char **argv) {
     ws[k] = open_output(&fo, s);
     names[k] = xstrdup(path);
   }
+  /* Shards stay open (under their temporary names) until the whole input has
+   * been read and verified: a truncated or corrupt input then leaves no shard
+   * behind, not even the complete-looking first ones. */
+  size_t cap = nw ? nw : 1;
   rec_record rec;
   uint64_t i = 0;
   while (rec_read_or_die(r, &rec)) {
@@ -650,28 +654,27 @@ static int cmd_split(opts_t *o, int argc, char **argv) {
     if (nw) w = ws[i % nw];
     else {
       if (i % (uint64_t)o->l == 0) {
-        if (ws[0]) {
-          rec_writer_close_or_die(ws[0]);
-          printf("%s\n", names[0]);
-          free(names[0]);
+        if (cur == cap) {
+          cap *= 2;
+          ws = xrealloc(ws, cap * sizeof *ws);
+          names = xrealloc(names, cap * sizeof *names);
         }
-        snprintf(path, sizeof path, "%s-%03zu%s", prefix, cur++, ext);
+        snprintf(path, sizeof path, "%s-%03zu%s", prefix, cur, ext);
         fo.output = path;
-        ws[0] = open_output(&fo, s);
-        names[0] = xstrdup(path);
+        ws[cur] = open_output(&fo, s);
+        names[cur++] = xstrdup(path);
       }
-      w = ws[0];
+      w = ws[cur - 1];
     }
     rec_put_from(w, &rec);
     rec_write_or_die(w);
     i++;
   }
-  for (size_t k = 0; k < (nw ? nw : 1); k++)
-    if (ws[k]) {
-      rec_writer_close_or_die(ws[k]);
-      printf("%s\n", names[k]);
-      free(names[k]);
-    }
+  for (size_t k = 0; k < (nw ? nw : cur); k++) {
+    rec_writer_close_or_die(ws[k]);
+    printf("%s\n", names[k]);
+    free(names[k]);
+  }
   free(ws);
   free(names);
   rec_close(r);

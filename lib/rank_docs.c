@@ -235,6 +235,11 @@ rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, si
     set_err(err, errlen, "%s: expected a 'vectors' stream, got '%s'", path, s->record);
     goto fail;
   }
+  char why[512];
+  if (rec_schema_conforms(s, why, sizeof why) != 0) {
+    set_err(err, errlen, "%s: schema frame (byte 8): %s", path, why);
+    goto fail;
+  }
   int f_id = rec_field_index(s, "id"), f_ids = rec_field_index(s, "ids"), f_vecs = rec_field_index(s, "vecs"),
       f_vec = rec_field_index(s, "vec");
   if (f_id < 0 || f_ids < 0 || f_vecs < 0) {

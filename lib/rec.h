@@ -74,6 +74,10 @@ void rec_schema_print(FILE *f, const rec_schema *s);
 /* Check a schema's consistency (names, types, dim references, limits);
  * 0 if valid, else -1 with the reason in err. */
 int rec_schema_validate(const rec_schema *s, char *err, size_t errlen);
+/* Check a stream's schema against the builtin schema of its record type
+ * (types, ranks, shared and per-record dimensions of every known field);
+ * 0 if it conforms or the type is not builtin, -1 with the reason in err. */
+int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen);
 
 int rec_field_index(const rec_schema *s, const char *name);  /* -1 if absent */
 int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */

@@ -369,3 +369,62 @@ void rec_schema_print(FILE *f, const rec_schema *s) {
     }
   }
 }
+
+/* ---- conformance to the builtin schema of the same record type ---- */
+
+static void print_shape(char *buf, size_t cap, const rec_schema *s, const rec_field *f) {
+  size_t n = 0;
+  buf[0] = 0;
+  for (int a = 0; a < f->rank && n < cap; a++) {
+    int k = snprintf(buf + n, cap - n, "[%s]", s->dims[f->dim[a]].name);
+    if (k < 0) break;
+    n += (size_t)k;
+  }
+}
+
+/* A stream may name its dimensions as it likes and carry extra fields, but
+ * every field the builtin schema knows must have the builtin's type and rank,
+ * fields that share a dimension in the builtin must share one in the stream
+ * (ids and vecs of a vectors record have the same n), per-record dimensions
+ * must stay per-record, and literal dimensions (the 2 of an offsets pair)
+ * must keep their value. Without this a program could index past an array
+ * whose length it takes from another field. */
+int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen) {
+  pthread_once(&builtin_once, load_builtins);
+  const rec_schema *b = NULL;
+  for (size_t i = 0; builtins[i]; i++)
+    if (strcmp(builtins[i]->record, s->record) == 0) b = builtins[i];
+  if (!b) return 0; /* a record type of the user's own: nothing to compare with */
+  int map[REC_MAX_DIMS];
+  for (int i = 0; i < REC_MAX_DIMS; i++) map[i] = -1;
+  for (int i = 0; i < b->nfields; i++) {
+    const rec_field *bf = &b->fields[i];
+    int j = rec_field_index(s, bf->name);
+    if (j < 0) {
+      if (bf->optional) continue;
+      return verr(err, errlen, "'%s' stream without its required field '%s'", s->record, bf->name);
+    }
+    const rec_field *sf = &s->fields[j];
+    char want[64], got[64];
+    print_shape(want, sizeof want, b, bf);
+    print_shape(got, sizeof got, s, sf);
+    if (sf->type != bf->type || sf->rank != bf->rank)
+      return verr(err, errlen, "'%s' stream: field '%s' is %s%s, expected %s%s", s->record, bf->name,
+                  rec_type_name(sf->type), got, rec_type_name(bf->type), want);
+    for (int a = 0; a < bf->rank; a++) {
+      int bd = bf->dim[a], sd = sf->dim[a];
+      int64_t bv = b->dims[bd].fixed, sv = s->dims[sd].fixed;
+      bool same_kind = bv == REC_DIM_PER_RECORD ? sv == REC_DIM_PER_RECORD
+                       : bv >= 0                 ? sv == bv
+                                                 : sv != REC_DIM_PER_RECORD; /* stream dim: fixed or unset */
+      bool consistent = map[bd] < 0 ? true : map[bd] == sd;
+      for (int o = 0; o < REC_MAX_DIMS && consistent; o++)
+        if (o != bd && map[o] == sd) consistent = false;
+      if (!same_kind || !consistent)
+        return verr(err, errlen, "'%s' stream: field '%s' has shape %s, expected %s", s->record, bf->name, got,
+                    want);
+      map[bd] = sd;
+    }
+  }
+  return 0;
+}
