@@ -861,6 +861,8 @@ int main(int argc, char **argv) {
   o.dim = xcalloc((size_t)argc, sizeof *o.dim);
   char shortopts[16];
   snprintf(shortopts, sizeof shortopts, "%s", sc->shortopts);
+  /* getopt names argv[0] in its messages: keep "rec", not the subcommand */
+  argv[1] = (char *)otc_prog();
   argv++;
   argc--;
   int c, li;
