@@ -522,13 +522,13 @@ static void write_pruned(const char *dir) {
 /* ---- main ---- */
 
 /* Read up to 8 bytes to tell a record stream (or zstd) from TSV. */
-static size_t sniff(int fd, char *head) {
+static size_t sniff(int fd, const char *name, char *head) {
   size_t got = 0;
   while (got < 8) {
     ssize_t k = read(fd, head + got, 8 - got);
     if (k < 0) {
       if (errno == EINTR) continue;
-      die_errno("read error");
+      die_errno("%s: read error", name);
     }
     if (k == 0) break;
     got += (size_t)k;
@@ -680,7 +680,7 @@ int main(int argc, char **argv) {
     int fd = open_input(nfiles == 1 ? argv[optind] : NULL);
     char head[8];
     /* --decode takes only streams: the reader's own messages say what is wrong */
-    size_t nh = opt.decode ? 0 : sniff(fd, head);
+    size_t nh = opt.decode ? 0 : sniff(fd, name, head);
     if (opt.decode || is_stream_magic(head, nh)) {
       char err[512];
       int rfd = nh ? unsniff(fd, head, nh) : fd;

@@ -41,11 +41,12 @@
  *
  * Threads: matrix products (the dense layers, ~95% of the FLOPs, and the
  * per-head attention products) use OpenBLAS (cblas_sgemm) with the thread
- * count set by otc_set_threads(); the elementwise loops (LayerNorm, GELU,
- * softmax) run on the calling thread. Output is bit-identical for the same
- * input, batch composition and thread count. The functions are not
- * thread-safe on one bert_acts or one model's gradients; separate
- * (model, acts) pairs may be used from separate threads.
+ * count set by otc_set_threads(); GELU and the LayerNorm forward are split
+ * by rows over otc_threads() threads (each row computed the same way
+ * whatever the split); softmax and the LayerNorm backward run on the calling
+ * thread. Output is bit-identical for the same input, batch composition and
+ * thread count. Calls sharing one bert_acts or one model's gradients must
+ * not run concurrently; separate (model, acts) pairs may.
  */
 #ifndef OTC_BERT_H
 #define OTC_BERT_H

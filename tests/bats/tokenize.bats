@@ -246,3 +246,16 @@ export -f pieces
   [ "$(wc -l < "$T/mapped")" -eq 1100 ]
   cmp "$T/mapped" "$T/small.ids"
 }
+
+@test "--zstd output, --model DIR without vocab.txt, --stats" {
+  run bash -c "printf 'a\thello\n' | tokenize --zstd --vocab '$MBERT' | rec dump | jq -c .ids"
+  assert_success
+  assert_output "[101,61694,10133,102]"
+  mkdir -p "$T/model"
+  run tokenize --model "$T/model" < /dev/null
+  assert_failure 1
+  assert_output --partial "model/vocab.txt"
+  run bash -c "printf 'a\thello\n' | tokenize --stats --vocab '$MBERT' 2>&1 >/dev/null"
+  assert_success
+  assert_output --regexp "1 texts, 5 bytes of text, 4 ids"
+}
