@@ -22,9 +22,11 @@ THREADS_LIST=${THREADS:-1 2}
 PAIRS=${PAIRS:-1000}
 EPOCHS=${EPOCHS:-2}
 BT=${BATCH_TOKENS:-2048}
-B=bin
 W=build/bench/distill
-mkdir -p "$W" bench/results
+mkdir -p "$W/bin" bench/results
+# a snapshot of the programs, so a rebuild during the run cannot disturb it
+for p in tokenize embed rec distill-step; do cp bin/$p "$W/bin/"; done
+B=$W/bin
 
 # data and models
 head -"$PAIRS" "$SHARED/data/bitext/tatoeba-challenge/deu-eng.tsv" |

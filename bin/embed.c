@@ -100,6 +100,7 @@ static void help(void) {
       "EXIT STATUS\n"
       "  0 success; 1 error (bad model folder naming the tensor, token id >= vocab_size\n"
       "  or a sequence too long naming the record, I/O); 2 bad usage.\n");
+  otc_close_stdout();
   exit(0);
 }
 

@@ -55,7 +55,7 @@ verdict() {
 #   fake.vec-f64     vectors with vecs f64          fake.vec-rows  vectors with 3 ids, 2 vec rows
 #   fake.vec-novecs  vectors without vecs           fake.pair-swapped  pair with src_vecs [m][d], tgt_vecs [n][d]
 #   fake.tok-i32     tokens with ids i32            fake.run-u32   run with docid u32
-#   fake.text-u32    text with text u32
+#   fake.text-u32    text with text u32             fake.tok-extra tokens plus a field 'source' (valid)
 audit_fake_schemas() {
   local T=$1 e='[1,0,0,0,0,0,0,0]' f='[0,1,0,0,0,0,0,0]' g='[0,0,1,0,0,0,0,0]'
   printf '%s\n' 'record: vectors' 'dims: {n: record, d: stream}' 'fields:' '  - {name: id, type: str}' \
@@ -74,6 +74,10 @@ audit_fake_schemas() {
     '  - {name: rank, type: u32}' '  - {name: score, type: f64}' >"$T/run-u32.yaml"
   printf '%s\n' 'record: text' 'dims: {}' 'fields:' '  - {name: id, type: str}' '  - {name: lang, type: str}' \
     '  - {name: text, type: u32}' >"$T/text-u32.yaml"
+  # and one that is fine: a builtin layout plus a field of its own
+  printf '%s\n' 'record: tokens' 'dims: {n: record}' 'fields:' '  - {name: id, type: str}' \
+    '  - {name: ids, type: u32, shape: [n]}' '  - {name: source, type: str}' >"$T/tok-extra.yaml"
+  echo '{"id":"x","ids":[2,5,3],"source":"audit"}' | rec encode --schema "$T/tok-extra.yaml" >"$T/fake.tok-extra"
   echo "{\"id\":\"x\",\"ids\":[1,2],\"vecs\":[$e,$f]}" | rec encode --schema "$T/vec-f64.yaml" >"$T/fake.vec-f64"
   echo "{\"id\":\"x\",\"ids\":[1,2,3],\"vecs\":[$e,$f]}" | rec encode --schema "$T/vec-rows.yaml" >"$T/fake.vec-rows"
   echo '{"id":"x","ids":[1,2]}' | rec encode --schema "$T/vec-novecs.yaml" >"$T/fake.vec-novecs"

@@ -325,6 +325,9 @@ stream_only_cases() { # PROG KIND WRONG GOT -- CMD...
   bad score layout-u32 text "$T/fake.run-u32" "record 0|docid|schema" -- score --qrels "$T/qrels"
   bad tokenize layout-u32 stream "$T/fake.text-u32" "record 0|text|schema" -- tokenize --vocab "$T/voc/vocab.txt"
   bad perturb layout-u32 stream "$T/fake.text-u32" "record 0|text|schema" -- perturb --typo 0.5
+  # a field the program does not know is no reason to refuse a stream
+  embed --model "$T/model" --threads 1 <"$T/fake.tok-extra" >"$BATS_TEST_TMPDIR/out" 2>"$BATS_TEST_TMPDIR/err" ||
+    flunk embed layout-extra "embed refuses a tokens stream with an extra field: $(head -c 200 "$BATS_TEST_TMPDIR/err")"
   verdict
 }
 
