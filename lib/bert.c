@@ -45,17 +45,6 @@
 #undef KERF
 #undef KEXP
 
-static int seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
 size_t bert_probs_size(int B, const int *len, int H) {
   size_t s = 0;
   for (int b = 0; b < B; b++) s += (size_t)H * len[b] * len[b];
@@ -162,13 +151,13 @@ static int get_int(const json_value *root, const char *key, int required, int de
                    char *err, size_t errlen) {
   const json_value *v = json_get(root, key);
   if (!v || v->type == JSON_NULL) {
-    if (required) return seterr(err, errlen, "missing \"%s\"", key);
+    if (required) return set_err(err, errlen, "missing \"%s\"", key);
     *out = def;
     return 0;
   }
   long long x;
   if (v->type != JSON_NUMBER || json_to_i64(v, &x) != 0 || x < min || x > (1LL << 30))
-    return seterr(err, errlen, "\"%s\" must be an integer >= %d", key, min);
+    return set_err(err, errlen, "\"%s\" must be an integer >= %d", key, min);
   *out = (int)x;
   return 0;
 }
@@ -176,12 +165,12 @@ static int get_int(const json_value *root, const char *key, int required, int de
 int bert_config_parse(const char *text, size_t len, bert_config *c, char *err, size_t errlen) {
   char jerr[200];
   json_doc *doc = json_parse(text, len, jerr, sizeof jerr);
-  if (!doc) return seterr(err, errlen, "not valid JSON: %s", jerr);
+  if (!doc) return set_err(err, errlen, "not valid JSON: %s", jerr);
   const json_value *r = json_root(doc);
   int rc = -1;
   memset(c, 0, sizeof *c);
   if (r->type != JSON_OBJECT) {
-    seterr(err, errlen, "not a JSON object");
+    set_err(err, errlen, "not a JSON object");
     goto done;
   }
   if (get_int(r, "vocab_size", 1, 0, 1, &c->vocab_size, err, errlen) ||
@@ -194,31 +183,31 @@ int bert_config_parse(const char *text, size_t len, bert_config *c, char *err, s
       get_int(r, "pad_token_id", 0, 0, 0, &c->pad_token_id, err, errlen))
     goto done;
   if (c->hidden % c->heads != 0) {
-    seterr(err, errlen, "hidden_size %d is not a multiple of num_attention_heads %d", c->hidden, c->heads);
+    set_err(err, errlen, "hidden_size %d is not a multiple of num_attention_heads %d", c->hidden, c->heads);
     goto done;
   }
   c->ln_eps = 1e-12f;
   c->init_range = 0.02f;
   const json_value *v = json_get(r, "layer_norm_eps");
   if (v && (v->type != JSON_NUMBER || json_to_f32(v, &c->ln_eps) != 0 || !(c->ln_eps >= 0))) {
-    seterr(err, errlen, "\"layer_norm_eps\" must be a non-negative number");
+    set_err(err, errlen, "\"layer_norm_eps\" must be a non-negative number");
     goto done;
   }
   v = json_get(r, "initializer_range");
   if (v && (v->type != JSON_NUMBER || json_to_f32(v, &c->init_range) != 0 || !(c->init_range >= 0))) {
-    seterr(err, errlen, "\"initializer_range\" must be a non-negative number");
+    set_err(err, errlen, "\"initializer_range\" must be a non-negative number");
     goto done;
   }
   v = json_get(r, "hidden_act");
   if (v && (v->type != JSON_STRING || strcmp(v->text, "gelu") != 0)) {
-    seterr(err, errlen, "hidden_act %s%s%s is not supported (only \"gelu\", the exact erf form)",
+    set_err(err, errlen, "hidden_act %s%s%s is not supported (only \"gelu\", the exact erf form)",
            v->type == JSON_STRING ? "\"" : "", v->type == JSON_STRING ? v->text : "(not a string)",
            v->type == JSON_STRING ? "\"" : "");
     goto done;
   }
   v = json_get(r, "position_embedding_type");
   if (v && (v->type != JSON_STRING || strcmp(v->text, "absolute") != 0)) {
-    seterr(err, errlen, "position_embedding_type must be \"absolute\"");
+    set_err(err, errlen, "position_embedding_type must be \"absolute\"");
     goto done;
   }
   if (c->pad_token_id >= c->vocab_size) c->pad_token_id = 0;
@@ -232,11 +221,11 @@ done:
 int bert_config_load(const char *path, bert_config *c, char *err, size_t errlen) {
   size_t len;
   char *text = read_file(path, &len);
-  if (!text) return seterr(err, errlen, "%s: %s", path, strerror(errno));
+  if (!text) return set_err(err, errlen, "%s: %s", path, strerror(errno));
   char e[300];
   int rc = bert_config_parse(text, len, c, e, sizeof e);
   free(text);
-  if (rc) return seterr(err, errlen, "%s: %s", path, e);
+  if (rc) return set_err(err, errlen, "%s: %s", path, e);
   return 0;
 }
 
@@ -437,7 +426,7 @@ void bert_set_vocab(bert_model *m, const char *text, size_t len) {
 int bert_load_vocab(bert_model *m, const char *path, char *err, size_t errlen) {
   size_t len;
   char *text = read_file(path, &len);
-  if (!text) return seterr(err, errlen, "%s: %s", path, strerror(errno));
+  if (!text) return set_err(err, errlen, "%s: %s", path, strerror(errno));
   free(m->vocab);
   m->vocab = text;
   m->vocab_len = len;
@@ -479,7 +468,7 @@ bert_model *bert_load(const char *dir, char *err, size_t errlen) {
     if (strcmp(nm, "pooler.dense.bias") == 0) pb = 1;
   }
   if (pw != pb) {
-    seterr(err, errlen, "%s: missing tensor 'pooler.dense.%s'", path, pw ? "bias" : "weight");
+    set_err(err, errlen, "%s: missing tensor 'pooler.dense.%s'", path, pw ? "bias" : "weight");
     st_close(f);
     return NULL;
   }
@@ -493,13 +482,13 @@ bert_model *bert_load(const char *dir, char *err, size_t errlen) {
     if (!is_encoder_name(nm)) continue;
     const bert_tensor *bt = bert_find_tensor(m, nm);
     if (!bt) {
-      seterr(err, errlen, "%s: tensor '%s' does not belong to a model with %s's config (%d layers)", path,
+      set_err(err, errlen, "%s: tensor '%s' does not belong to a model with %s's config (%d layers)", path,
              t->name, dir, c.layers);
       goto fail;
     }
     int k = (int)(bt - m->tensors);
     if (seen[k]) {
-      seterr(err, errlen, "%s: tensor '%s' appears twice (with and without a 'bert.' prefix?)", path, t->name);
+      set_err(err, errlen, "%s: tensor '%s' appears twice (with and without a 'bert.' prefix?)", path, t->name);
       goto fail;
     }
     seen[k] = 1;
@@ -510,21 +499,21 @@ bert_model *bert_load(const char *dir, char *err, size_t errlen) {
       for (int r = 0; r < t->rank && g < got + sizeof got - 24; r++)
         g += sprintf(g, "%s%llu", r ? ", " : "", (unsigned long long)t->shape[r]);
       if (bt->rank == 2)
-        seterr(err, errlen, "%s: tensor '%s' has shape [%s], config.json implies [%d, %d]", path, t->name, got,
+        set_err(err, errlen, "%s: tensor '%s' has shape [%s], config.json implies [%d, %d]", path, t->name, got,
                bt->shape[0], bt->shape[1]);
       else
-        seterr(err, errlen, "%s: tensor '%s' has shape [%s], config.json implies [%d]", path, t->name, got,
+        set_err(err, errlen, "%s: tensor '%s' has shape [%s], config.json implies [%d]", path, t->name, got,
                bt->shape[0]);
       goto fail;
     }
     if (st_read_f32(f, t, m->params + bt->offset, e, sizeof e) != 0) {
-      seterr(err, errlen, "%s", e);
+      set_err(err, errlen, "%s", e);
       goto fail;
     }
   }
   for (int k = 0; k < m->ntensors; k++)
     if (!seen[k]) {
-      seterr(err, errlen, "%s: missing tensor '%s'", path, m->tensors[k].name);
+      set_err(err, errlen, "%s: missing tensor '%s'", path, m->tensors[k].name);
       goto fail;
     }
   free(seen);
@@ -546,13 +535,13 @@ fail:
 
 static int write_file(const char *path, const void *data, size_t len, char *err, size_t errlen) {
   FILE *f = fopen(path, "wb");
-  if (!f) return seterr(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+  if (!f) return set_err(err, errlen, "cannot create '%s': %s", path, strerror(errno));
   if ((len && fwrite(data, 1, len, f) != len) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
     int e = errno;
     fclose(f);
-    return seterr(err, errlen, "write error on '%s': %s", path, strerror(e));
+    return set_err(err, errlen, "write error on '%s': %s", path, strerror(e));
   }
-  if (fclose(f) != 0) return seterr(err, errlen, "write error on '%s': %s", path, strerror(errno));
+  if (fclose(f) != 0) return set_err(err, errlen, "write error on '%s': %s", path, strerror(errno));
   return 0;
 }
 
@@ -583,10 +572,10 @@ int bert_save(const bert_model *m, const char *dir, char *err, size_t errlen) {
   if (exists) {
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (!S_ISDIR(sb.st_mode) || access(path, F_OK) != 0)
-      return seterr(err, errlen, "refusing to replace '%s': it exists and is not a model folder", dir);
+      return set_err(err, errlen, "refusing to replace '%s': it exists and is not a model folder", dir);
   }
   remove_model_dir(tmp);
-  if (mkdir(tmp, 0777) != 0) return seterr(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+  if (mkdir(tmp, 0777) != 0) return set_err(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
 
   snprintf(path, sizeof path, "%s/config.json", tmp);
   char *cfg = NULL;
@@ -619,11 +608,11 @@ int bert_save(const bert_model *m, const char *dir, char *err, size_t errlen) {
     if (write_file(path, m->vocab, m->vocab_len, err, errlen)) goto fail;
   }
   if (exists && rename(dir, old) != 0) {
-    seterr(err, errlen, "cannot move '%s' aside: %s", dir, strerror(errno));
+    set_err(err, errlen, "cannot move '%s' aside: %s", dir, strerror(errno));
     goto fail;
   }
   if (rename(tmp, dir) != 0) {
-    seterr(err, errlen, "cannot rename '%s' to '%s': %s", tmp, dir, strerror(errno));
+    set_err(err, errlen, "cannot rename '%s' to '%s': %s", tmp, dir, strerror(errno));
     if (exists) rename(old, dir);
     goto fail;
   }
@@ -700,8 +689,8 @@ int bert_copy_embeddings(bert_model *dst, const bert_model *src, int with_rest, 
   int d = dst->cfg.hidden;
   *copied = 0;
   if (src->cfg.hidden != d)
-    return seterr(err, errlen, "hidden sizes differ (%d in the source, %d here)", src->cfg.hidden, d);
-  if (!dst->vocab || !src->vocab) return seterr(err, errlen, "both models need a vocab.txt to match pieces");
+    return set_err(err, errlen, "hidden sizes differ (%d in the source, %d here)", src->cfg.hidden, d);
+  if (!dst->vocab || !src->vocab) return set_err(err, errlen, "both models need a vocab.txt to match pieces");
   piece *sp, *dp;
   int ns = split_vocab(src->vocab, src->vocab_len, &sp);
   int nd = split_vocab(dst->vocab, dst->vocab_len, &dp);
@@ -855,7 +844,7 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
   size_t N = 0;
   for (int b = 0; b < B; b++) {
     if (in->len[b] < 1 || in->len[b] > c->max_position)
-      return seterr(err, errlen, "sequence %d: length %d outside 1..%d (max_position_embeddings)", b, in->len[b],
+      return set_err(err, errlen, "sequence %d: length %d outside 1..%d (max_position_embeddings)", b, in->len[b],
                     c->max_position);
     a->len[b] = in->len[b];
     a->start[b] = (int)N;
@@ -863,14 +852,14 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
     for (int t = 0; t < in->len[b]; t++) {
       size_t row = N + t;
       if (!a->given[b] && in->ids[row] >= (uint32_t)c->vocab_size)
-        return seterr(err, errlen, "sequence %d, token %d: id %u >= vocab_size %d", b, t, in->ids[row],
+        return set_err(err, errlen, "sequence %d, token %d: id %u >= vocab_size %d", b, t, in->ids[row],
                       c->vocab_size);
       if (in->type_ids && in->type_ids[row] >= (uint32_t)c->type_vocab)
-        return seterr(err, errlen, "sequence %d, token %d: token type %u >= type_vocab_size %d", b, t,
+        return set_err(err, errlen, "sequence %d, token %d: token type %u >= type_vocab_size %d", b, t,
                       in->type_ids[row], c->type_vocab);
     }
     N += in->len[b];
-    if (N > (size_t)1 << 30) return seterr(err, errlen, "batch too large (%zu tokens)", N);
+    if (N > (size_t)1 << 30) return set_err(err, errlen, "batch too large (%zu tokens)", N);
   }
   a->B = B;
   a->N = (int)N;
@@ -1102,7 +1091,7 @@ int adamw_load(adamw_state *s, const bert_model *m, const char *path, char *err,
   char *end;
   if (!step || (s->step = strtoull(step, &end, 10), *end)) {
     st_close(f);
-    return seterr(err, errlen, "%s: no valid \"step\" in __metadata__", path);
+    return set_err(err, errlen, "%s: no valid \"step\" in __metadata__", path);
   }
   for (int i = 0; i < m->ntensors; i++) {
     const bert_tensor *t = &m->tensors[i];
@@ -1112,7 +1101,7 @@ int adamw_load(adamw_state *s, const bert_model *m, const char *path, char *err,
       const st_tensor *x = st_find(f, nm);
       if (!x || x->count != t->size) {
         st_close(f);
-        return seterr(err, errlen, "%s: %s tensor '%s'", path, x ? "wrong size of" : "missing", nm);
+        return set_err(err, errlen, "%s: %s tensor '%s'", path, x ? "wrong size of" : "missing", nm);
       }
       if (st_read_f32(f, x, (k ? s->v : s->m) + t->offset, err, errlen) != 0) {
         st_close(f);

@@ -45,14 +45,6 @@ struct rank_index {
   size_t tile_rows;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 void rank_opts_default(rank_opts *o) {
   memset(o, 0, sizeof *o);
   o->mode = RANK_DENSE;

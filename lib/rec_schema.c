@@ -104,14 +104,6 @@ const char *rec_meta_get(const rec_schema *s, const char *key) {
   return NULL;
 }
 
-static int verr(char *err, size_t errlen, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  if (err && errlen) vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-  return -1;
-}
-
 static bool valid_name(const char *s) {
   if (!s || !*s || strlen(s) > 255) return false;
   for (const char *p = s; *p; p++)
@@ -122,36 +114,36 @@ static bool valid_name(const char *s) {
 }
 
 int rec_schema_validate(const rec_schema *s, char *err, size_t errlen) {
-  if (!valid_name(s->record)) return verr(err, errlen, "invalid record type name");
+  if (!valid_name(s->record)) return set_err(err, errlen, "invalid record type name");
   if (s->nfields < 1 || s->nfields > REC_MAX_FIELDS)
-    return verr(err, errlen, "%d fields (between 1 and %d allowed)", s->nfields, REC_MAX_FIELDS);
+    return set_err(err, errlen, "%d fields (between 1 and %d allowed)", s->nfields, REC_MAX_FIELDS);
   if (s->ndims < 0 || s->ndims > REC_MAX_DIMS)
-    return verr(err, errlen, "%d dimensions (at most %d allowed)", s->ndims, REC_MAX_DIMS);
+    return set_err(err, errlen, "%d dimensions (at most %d allowed)", s->ndims, REC_MAX_DIMS);
   for (int i = 0; i < s->ndims; i++) {
-    if (!valid_name(s->dims[i].name)) return verr(err, errlen, "dimension %d: invalid name", i);
+    if (!valid_name(s->dims[i].name)) return set_err(err, errlen, "dimension %d: invalid name", i);
     for (int j = 0; j < i; j++)
       if (strcmp(s->dims[i].name, s->dims[j].name) == 0)
-        return verr(err, errlen, "dimension '%s' declared twice", s->dims[i].name);
+        return set_err(err, errlen, "dimension '%s' declared twice", s->dims[i].name);
     int64_t v = s->dims[i].fixed;
     if (v < REC_DIM_UNSET || v > UINT32_MAX)
-      return verr(err, errlen, "dimension '%s': invalid value %" PRId64, s->dims[i].name, v);
+      return set_err(err, errlen, "dimension '%s': invalid value %" PRId64, s->dims[i].name, v);
   }
   for (int i = 0; i < s->nfields; i++) {
     const rec_field *f = &s->fields[i];
-    if (!valid_name(f->name)) return verr(err, errlen, "field %d: invalid name", i);
+    if (!valid_name(f->name)) return set_err(err, errlen, "field %d: invalid name", i);
     for (int j = 0; j < i; j++)
-      if (strcmp(f->name, s->fields[j].name) == 0) return verr(err, errlen, "field '%s' declared twice", f->name);
-    if (f->type < REC_U8 || f->type > REC_STR) return verr(err, errlen, "field '%s': unknown type", f->name);
+      if (strcmp(f->name, s->fields[j].name) == 0) return set_err(err, errlen, "field '%s' declared twice", f->name);
+    if (f->type < REC_U8 || f->type > REC_STR) return set_err(err, errlen, "field '%s': unknown type", f->name);
     if (f->rank < 0 || f->rank > REC_MAX_RANK)
-      return verr(err, errlen, "field '%s': rank %d (at most %d)", f->name, f->rank, REC_MAX_RANK);
+      return set_err(err, errlen, "field '%s': rank %d (at most %d)", f->name, f->rank, REC_MAX_RANK);
     if (f->type == REC_STR && f->rank != 0)
-      return verr(err, errlen, "field '%s': str fields cannot have a shape", f->name);
+      return set_err(err, errlen, "field '%s': str fields cannot have a shape", f->name);
     for (int a = 0; a < f->rank; a++)
       if (f->dim[a] < 0 || f->dim[a] >= s->ndims)
-        return verr(err, errlen, "field '%s': shape refers to an undeclared dimension", f->name);
+        return set_err(err, errlen, "field '%s': shape refers to an undeclared dimension", f->name);
   }
   for (int i = 0; i < s->nmeta; i++)
-    if (!s->meta_key[i] || !*s->meta_key[i]) return verr(err, errlen, "empty metadata key");
+    if (!s->meta_key[i] || !*s->meta_key[i]) return set_err(err, errlen, "empty metadata key");
   return 0;
 }
 
@@ -171,8 +163,8 @@ rec_schema *rec_schema_from_yaml(const char *text, size_t len, char *err, size_t
   do {                                                                              \
     char m_[256];                                                                   \
     snprintf(m_, sizeof m_, __VA_ARGS__);                                           \
-    if (line > 0) verr(err, errlen, "line %d: %s", line, m_);                       \
-    else verr(err, errlen, "%s", m_);                                               \
+    if (line > 0) set_err(err, errlen, "line %d: %s", line, m_);                       \
+    else set_err(err, errlen, "%s", m_);                                               \
     goto fail;                                                                      \
   } while (0)
   if (!yaml_parser_initialize(&parser)) FAIL("cannot initialize the YAML parser");
@@ -402,14 +394,14 @@ int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen) {
     int j = rec_field_index(s, bf->name);
     if (j < 0) {
       if (bf->optional) continue;
-      return verr(err, errlen, "'%s' stream without its required field '%s'", s->record, bf->name);
+      return set_err(err, errlen, "'%s' stream without its required field '%s'", s->record, bf->name);
     }
     const rec_field *sf = &s->fields[j];
     char want[64], got[64];
     print_shape(want, sizeof want, b, bf);
     print_shape(got, sizeof got, s, sf);
     if (sf->type != bf->type || sf->rank != bf->rank)
-      return verr(err, errlen, "'%s' stream: field '%s' is %s%s, expected %s%s", s->record, bf->name,
+      return set_err(err, errlen, "'%s' stream: field '%s' is %s%s, expected %s%s", s->record, bf->name,
                   rec_type_name(sf->type), got, rec_type_name(bf->type), want);
     for (int a = 0; a < bf->rank; a++) {
       int bd = bf->dim[a], sd = sf->dim[a];
@@ -421,7 +413,7 @@ int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen) {
       for (int o = 0; o < REC_MAX_DIMS && consistent; o++)
         if (o != bd && map[o] == sd) consistent = false;
       if (!same_kind || !consistent)
-        return verr(err, errlen, "'%s' stream: field '%s' has shape %s, expected %s", s->record, bf->name, got,
+        return set_err(err, errlen, "'%s' stream: field '%s' has shape %s, expected %s", s->record, bf->name, got,
                     want);
       map[bd] = sd;
     }

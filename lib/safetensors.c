@@ -34,17 +34,6 @@ static const struct {
 const char *st_dtype_name(st_dtype d) { return (int)d >= 0 && (int)d < NDTYPES ? dtypes[d].name : "?"; }
 size_t st_dtype_size(st_dtype d) { return (int)d >= 0 && (int)d < NDTYPES ? dtypes[d].size : 0; }
 
-static int seterr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int seterr(char *err, size_t errlen, const char *fmt, ...) {
-  if (err && errlen) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
-
 /* ------------------------------------------------------------------ half */
 
 float st_f16_to_f32(uint16_t h) {
@@ -137,42 +126,42 @@ static int parse_entry(st_file *f, const char *name, const json_value *v, st_ten
                        size_t errlen) {
   const char *p = f->path;
   if (v->type != JSON_OBJECT)
-    return seterr(err, errlen, "%s: tensor '%s': header entry is a JSON %s, not an object", p, name,
+    return set_err(err, errlen, "%s: tensor '%s': header entry is a JSON %s, not an object", p, name,
                   json_type_name(v->type));
   const json_value *dt = json_get(v, "dtype"), *sh = json_get(v, "shape"), *off = json_get(v, "data_offsets");
   if (!dt || dt->type != JSON_STRING)
-    return seterr(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", p, name);
+    return set_err(err, errlen, "%s: tensor '%s': missing or non-string \"dtype\"", p, name);
   int d = parse_dtype(dt->text);
-  if (d < 0) return seterr(err, errlen, "%s: tensor '%s': unknown dtype '%s'", p, name, dt->text);
+  if (d < 0) return set_err(err, errlen, "%s: tensor '%s': unknown dtype '%s'", p, name, dt->text);
   t->dtype = (st_dtype)d;
   if (!sh || sh->type != JSON_ARRAY)
-    return seterr(err, errlen, "%s: tensor '%s': missing or non-array \"shape\"", p, name);
+    return set_err(err, errlen, "%s: tensor '%s': missing or non-array \"shape\"", p, name);
   if (sh->n > ST_MAX_RANK)
-    return seterr(err, errlen, "%s: tensor '%s': rank %zu above %d", p, name, sh->n, ST_MAX_RANK);
+    return set_err(err, errlen, "%s: tensor '%s': rank %zu above %d", p, name, sh->n, ST_MAX_RANK);
   t->rank = (int)sh->n;
   uint64_t count = 1;
   for (size_t i = 0; i < sh->n; i++) {
     unsigned long long x;
     if (sh->items[i]->type != JSON_NUMBER || json_to_u64(sh->items[i], &x) != 0)
-      return seterr(err, errlen, "%s: tensor '%s': shape entry %zu is not a non-negative integer", p,
+      return set_err(err, errlen, "%s: tensor '%s': shape entry %zu is not a non-negative integer", p,
                     name, i);
     t->shape[i] = x;
     if (x && count > UINT64_MAX / x)
-      return seterr(err, errlen, "%s: tensor '%s': shape overflows", p, name);
+      return set_err(err, errlen, "%s: tensor '%s': shape overflows", p, name);
     count *= x;
   }
   t->count = count;
   if (!off || off->type != JSON_ARRAY || off->n != 2)
-    return seterr(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", p, name);
+    return set_err(err, errlen, "%s: tensor '%s': \"data_offsets\" must be [begin, end]", p, name);
   unsigned long long b, e;
   if (json_to_u64(off->items[0], &b) != 0 || json_to_u64(off->items[1], &e) != 0 || b > e)
-    return seterr(err, errlen, "%s: tensor '%s': bad data_offsets (need integers 0 <= begin <= end)", p,
+    return set_err(err, errlen, "%s: tensor '%s': bad data_offsets (need integers 0 <= begin <= end)", p,
                   name);
   t->begin = b;
   t->end = e;
   uint64_t esz = dtypes[d].size;
   if (count > UINT64_MAX / esz || count * esz != e - b)
-    return seterr(err, errlen,
+    return set_err(err, errlen,
                   "%s: tensor '%s': shape holds %llu %s values (%llu bytes) but data_offsets span "
                   "%llu bytes",
                   p, name, (unsigned long long)count, dtypes[d].name,
@@ -188,23 +177,23 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
   st_tensor **order = NULL;
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    seterr(err, errlen, "%s: %s", path, strerror(errno));
+    set_err(err, errlen, "%s: %s", path, strerror(errno));
     goto fail;
   }
   struct stat sb;
   if (fstat(fd, &sb) != 0) {
-    seterr(err, errlen, "%s: %s", path, strerror(errno));
+    set_err(err, errlen, "%s: %s", path, strerror(errno));
     close(fd);
     goto fail;
   }
   if (!S_ISREG(sb.st_mode)) {
-    seterr(err, errlen, "%s: not a regular file", path);
+    set_err(err, errlen, "%s: not a regular file", path);
     close(fd);
     goto fail;
   }
   f->size = (size_t)sb.st_size;
   if (f->size < 8) {
-    seterr(err, errlen, "%s: file is %zu bytes, too short for a safetensors header", path, f->size);
+    set_err(err, errlen, "%s: file is %zu bytes, too short for a safetensors header", path, f->size);
     close(fd);
     goto fail;
   }
@@ -212,19 +201,19 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
   close(fd);
   if (m == MAP_FAILED) {
     f->size = 0;
-    seterr(err, errlen, "%s: cannot map: %s", path, strerror(errno));
+    set_err(err, errlen, "%s: cannot map: %s", path, strerror(errno));
     goto fail;
   }
   f->map = m;
   uint64_t hlen;
   memcpy(&hlen, f->map, 8);
   if (hlen > ST_MAX_HEADER) {
-    seterr(err, errlen, "%s: header length %llu exceeds the %u-byte cap (not a safetensors file?)", path,
+    set_err(err, errlen, "%s: header length %llu exceeds the %u-byte cap (not a safetensors file?)", path,
            (unsigned long long)hlen, ST_MAX_HEADER);
     goto fail;
   }
   if (hlen > f->size - 8) {
-    seterr(err, errlen, "%s: truncated: header length %llu but only %zu bytes follow", path,
+    set_err(err, errlen, "%s: truncated: header length %llu but only %zu bytes follow", path,
            (unsigned long long)hlen, f->size - 8);
     goto fail;
   }
@@ -232,12 +221,12 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
   char jerr[256];
   doc = json_parse((const char *)f->map + 8, (size_t)hlen, jerr, sizeof jerr);
   if (!doc) {
-    seterr(err, errlen, "%s: header is not valid JSON: %s", path, jerr);
+    set_err(err, errlen, "%s: header is not valid JSON: %s", path, jerr);
     goto fail;
   }
   const json_value *root = json_root(doc);
   if (root->type != JSON_OBJECT) {
-    seterr(err, errlen, "%s: header is a JSON %s, not an object", path, json_type_name(root->type));
+    set_err(err, errlen, "%s: header is a JSON %s, not an object", path, json_type_name(root->type));
     goto fail;
   }
   f->t = xcalloc(root->n ? root->n : 1, sizeof *f->t);
@@ -246,14 +235,14 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
     const json_value *v = root->items[i];
     if (strcmp(key, "__metadata__") == 0) {
       if (v->type != JSON_OBJECT) {
-        seterr(err, errlen, "%s: __metadata__ is not an object", path);
+        set_err(err, errlen, "%s: __metadata__ is not an object", path);
         goto fail;
       }
       f->meta_key = xcalloc(v->n + 1, sizeof(char *));
       f->meta_val = xcalloc(v->n + 1, sizeof(char *));
       for (size_t j = 0; j < v->n; j++) {
         if (v->items[j]->type != JSON_STRING) {
-          seterr(err, errlen, "%s: __metadata__ value of '%s' is not a string", path, v->keys[j]);
+          set_err(err, errlen, "%s: __metadata__ value of '%s' is not a string", path, v->keys[j]);
           goto fail;
         }
         f->meta_key[f->nmeta] = xstrdup(v->keys[j]);
@@ -263,7 +252,7 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
     }
     for (int j = 0; j < f->n; j++)
       if (strcmp(f->t[j].name, key) == 0) {
-        seterr(err, errlen, "%s: tensor '%s' appears twice in the header", path, key);
+        set_err(err, errlen, "%s: tensor '%s' appears twice in the header", path, key);
         goto fail;
       }
     st_tensor *t = &f->t[f->n];
@@ -281,12 +270,12 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
   for (int i = 0; i < f->n; i++) {
     const st_tensor *t = order[i];
     if (t->begin > pos) {
-      seterr(err, errlen, "%s: tensor '%s': data starts at byte %llu, leaving a hole after byte %llu", path,
+      set_err(err, errlen, "%s: tensor '%s': data starts at byte %llu, leaving a hole after byte %llu", path,
              t->name, (unsigned long long)t->begin, (unsigned long long)pos);
       goto fail;
     }
     if (t->begin < pos) {
-      seterr(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu) overlap tensor '%s'", path, t->name,
+      set_err(err, errlen, "%s: tensor '%s': data_offsets [%llu, %llu) overlap tensor '%s'", path, t->name,
              (unsigned long long)t->begin, (unsigned long long)t->end, order[i - 1]->name);
       goto fail;
     }
@@ -295,10 +284,10 @@ st_file *st_open(const char *path, char *err, size_t errlen) {
   if (pos != data_len) {
     if (pos > data_len) {
       const char *last = f->n ? order[f->n - 1]->name : "";
-      seterr(err, errlen, "%s: truncated: tensor '%s' ends at data byte %llu but the file has %zu data bytes",
+      set_err(err, errlen, "%s: truncated: tensor '%s' ends at data byte %llu but the file has %zu data bytes",
              path, last, (unsigned long long)pos, data_len);
     } else {
-      seterr(err, errlen, "%s: %zu bytes of data after the last tensor (data section %zu bytes, tensors cover %llu)",
+      set_err(err, errlen, "%s: %zu bytes of data after the last tensor (data section %zu bytes, tensors cover %llu)",
              path, data_len - (size_t)pos, data_len, (unsigned long long)pos);
     }
     goto fail;
@@ -353,7 +342,7 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *out, char *err, siz
     }
     return 0;
   default:
-    return seterr(err, errlen, "%s: tensor '%s': unsupported dtype %s (need F32, F16, BF16 or F64)", f->path,
+    return set_err(err, errlen, "%s: tensor '%s': unsupported dtype %s (need F32, F16, BF16 or F64)", f->path,
                   t->name, st_dtype_name(t->dtype));
   }
 }
@@ -371,7 +360,7 @@ int st_write(const char *path, const st_write_tensor *t, int n, const char *cons
   qsort(ord, n, sizeof *ord, cmp_wname);
   for (int i = 1; i < n; i++)
     if (strcmp(ord[i]->name, ord[i - 1]->name) == 0) {
-      seterr(err, errlen, "%s: tensor '%s' given twice", path, ord[i]->name);
+      set_err(err, errlen, "%s: tensor '%s' given twice", path, ord[i]->name);
       free(ord);
       return -1;
     }
@@ -418,7 +407,7 @@ int st_write(const char *path, const st_write_tensor *t, int n, const char *cons
   FILE *out = fopen(tmp, "wb");
   int rc = -1;
   if (!out) {
-    seterr(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+    set_err(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
     goto done;
   }
   uint64_t hl = hlen;
@@ -431,18 +420,18 @@ int st_write(const char *path, const st_write_tensor *t, int n, const char *cons
     if (count) fwrite(w->data, st_dtype_size(w->dtype), count, out);
   }
   if (fflush(out) != 0 || ferror(out) || fsync(fileno(out)) != 0) {
-    seterr(err, errlen, "write error on '%s': %s", tmp, strerror(errno));
+    set_err(err, errlen, "write error on '%s': %s", tmp, strerror(errno));
     fclose(out);
     unlink(tmp);
     goto done;
   }
   if (fclose(out) != 0) {
-    seterr(err, errlen, "write error on '%s': %s", tmp, strerror(errno));
+    set_err(err, errlen, "write error on '%s': %s", tmp, strerror(errno));
     unlink(tmp);
     goto done;
   }
   if (rename(tmp, path) != 0) {
-    seterr(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
+    set_err(err, errlen, "cannot rename '%s' to '%s': %s", tmp, path, strerror(errno));
     unlink(tmp);
     goto done;
   }

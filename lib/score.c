@@ -11,14 +11,6 @@
 
 #define MIN_GEO_MEAN 0.00001 /* trec_eval's floor before taking logs */
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 void score_opts_default(score_opts *o) {
   memset(o, 0, sizeof *o);
   o->relevance_level = 1;

@@ -25,14 +25,6 @@
 
 #define EMPTY_SLOT UINT32_MAX
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) {
-  if (!err || !errlen) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, errlen, fmt, ap);
-  va_end(ap);
-}
-
 static uint64_t hash_bytes(const char *p, size_t n, uint64_t seed) {
   uint64_t h = seed ^ ((uint64_t)n * 0x9e3779b97f4a7c15ULL);
   while (n >= 8) {

@@ -68,6 +68,16 @@ void print_version(void) {
   exit(OTC_EXIT_OK);
 }
 
+int set_err(char *err, size_t errlen, const char *fmt, ...) {
+  if (err && errlen) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
 void *xmalloc(size_t n) {
   void *p = malloc(n ? n : 1);
   if (!p) die("out of memory (%zu bytes)", n);

@@ -34,6 +34,10 @@ noreturn void die_usage(const char *usage);
 /* Print "PROG (otclir) VERSION" to stdout, exit 0. */
 noreturn void print_version(void);
 
+/* Library functions report errors into a caller's buffer rather than dying:
+ * format the message into err (when non-NULL) and return -1. */
+int set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
