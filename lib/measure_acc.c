@@ -6,16 +6,6 @@
 
 static const double defaults[] = {1};
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long first = -1;
-  for (long i = 0; i < t->num_ret; i++)
-    if (score_is_rel(t, o, i)) {
-      first = i;
-      break;
-    }
-  for (int c = 0; c < np; c++) out[c] = first >= 0 && first < score_cut(p[c]) ? 1.0 : 0.0;
-}
-
 const score_measure score_m_acc = {
     .name = "acc",
     .help = "XTREME-R accuracy@k (Tatoeba: acc.1): the top k holds a relevant document (default k=1).",
@@ -23,5 +13,5 @@ const score_measure score_m_acc = {
     .ndefault = 1,
     .defaults = defaults,
     .agg = SA_MEAN,
-    .calc = calc,
+    .calc = score_calc_success,
 };

@@ -3,7 +3,8 @@
 
 static const double defaults[] = {1, 5, 10};
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
+/* Shared with acc (XTREME-R's name for the same quantity). */
+void score_calc_success(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
   long first = -1;
   for (long i = 0; i < t->num_ret; i++)
     if (score_is_rel(t, o, i)) {
@@ -20,5 +21,5 @@ const score_measure score_m_success = {
     .ndefault = 3,
     .defaults = defaults,
     .agg = SA_MEAN,
-    .calc = calc,
+    .calc = score_calc_success,
 };

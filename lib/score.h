@@ -87,6 +87,9 @@ typedef struct score_measure {
    document count, and the log2 discount trec_eval uses (log2(rank + 1)). */
 static inline long score_cut(double k) { return (long)k; }
 
+/* 1 per cutoff k if a relevant document is within the top k (success, acc). */
+void score_calc_success(const score_topic *t, const score_opts *o, const double *p, int np, double *out);
+
 /* Gain of a retrieved document for the gain-based measures (ndcg, G, ...):
    its grade; 0 for grade 0, absent and unjudged documents. */
 static inline double score_gain(const score_topic *t, int32_t r) {
