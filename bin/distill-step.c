@@ -222,6 +222,9 @@ static void input_open(input_t *in) {
   if (!in->r) die("%s", err);
   const rec_schema *s = rec_reader_schema(in->r);
   if (strcmp(s->record, "pair") != 0) die("%s: expected a 'pair' stream, got '%s'", in->name, s->record);
+  const char *need[3] = {"src_ids", "tgt_ids", "tgt_vecs"};
+  for (int k = 0; k < 3; k++)
+    if (rec_field_index(s, need[k]) < 0) die("%s: 'pair' stream without field '%s'", in->name, need[k]);
   in->f_src = rec_field_index(s, "src_ids");
   in->f_tgt_ids = rec_field_index(s, "tgt_ids");
   in->f_tgt_vecs = rec_field_index(s, "tgt_vecs");
@@ -510,6 +513,7 @@ int main(int argc, char **argv) {
     if (in.fd < 0) die_errno("%s", o.input);
   }
   struct stat sb;
+  if (fstat(in.fd, &sb) == 0 && S_ISDIR(sb.st_mode)) die("%s: is a directory", in.name);
   in.seekable = fstat(in.fd, &sb) == 0 && S_ISREG(sb.st_mode) && lseek(in.fd, 0, SEEK_CUR) == 0;
   if (!in.seekable && o.epochs > 1)
     die("--epochs %d needs to read the input %d times: give a file (--input FILE or < FILE), not a pipe", o.epochs,

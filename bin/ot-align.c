@@ -240,14 +240,6 @@ static size_t align_pairs(const slot *sl, const config *c, uint32_t *out) {
   return k;
 }
 
-/* Shortest "%.Ng" that reads back to x, for metadata. */
-static void format_double(char *buf, size_t len, double x) {
-  for (int prec = 6; prec <= 17; prec++) {
-    snprintf(buf, len, "%.*g", prec, x);
-    if (strtod(buf, NULL) == x) return;
-  }
-}
-
 static const char *side_field(int side) { return side ? "tgt_vecs" : "src_vecs"; }
 
 int main(int argc, char **argv) {
@@ -322,8 +314,8 @@ int main(int argc, char **argv) {
     if (!os) die("no builtin 'plan' schema");
     for (int k = 0; k < is->nmeta; k++) rec_meta_set(os, is->meta_key[k], is->meta_val[k]);
     char buf[64];
-    format_double(buf, sizeof buf, o.eps), rec_meta_set(os, "ot_eps", buf);
-    format_double(buf, sizeof buf, o.tol), rec_meta_set(os, "ot_tol", buf);
+    fmt_double(buf, sizeof buf, o.eps), rec_meta_set(os, "ot_eps", buf);
+    fmt_double(buf, sizeof buf, o.tol), rec_meta_set(os, "ot_tol", buf);
     snprintf(buf, sizeof buf, "%d", o.max_iter), rec_meta_set(os, "ot_max_iter", buf);
     rec_meta_set(os, "ot_cost", cost);
     snprintf(buf, sizeof buf, "%s%s%s", c.skip_ends ? "ends," : "", c.skip_special ? "special," : "",

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "distill.h"
@@ -230,12 +231,21 @@ static void run_tsv(const opts_t *o, FILE *in, const char *name) {
 
 /* ---------------- text records ---------------- */
 
+/* A field the mode cannot do without (schema files may lack "required" ones). */
+static int need_field(const rec_schema *s, const char *field, const char *name) {
+  int i = rec_field_index(s, field);
+  if (i < 0) die("%s: '%s' stream without field '%s'", name, s->record, field);
+  return i;
+}
+
 static void copy_meta(rec_schema *dst, const rec_schema *src) {
   for (int i = 0; i < src->nmeta; i++) rec_meta_set(dst, src->meta_key[i], src->meta_val[i]);
 }
 
-static void run_text_records(const opts_t *o, rec_reader *r) {
+static void run_text_records(const opts_t *o, rec_reader *r, const char *name) {
   const rec_schema *is = rec_reader_schema(r);
+  need_field(is, "id", name);
+  need_field(is, "text", name);
   rec_schema *os = rec_schema_builtin("text");
   copy_meta(os, is);
   rec_writer *w = rec_writer_or_die("-", os, NULL);
@@ -461,8 +471,10 @@ static void worst_flush(worst_ctx *c) {
   c->held_tokens = 0;
 }
 
-static void run_pair_records(const opts_t *o, rec_reader *r) {
+static void run_pair_records(const opts_t *o, rec_reader *r, const char *name) {
   const rec_schema *is = rec_reader_schema(r);
+  static const char *const needed[] = {"id", "src_lang", "tgt_lang", "src_ids", "tgt_ids", "src_text"};
+  for (size_t k = 0; k < sizeof needed / sizeof *needed; k++) need_field(is, needed[k], name);
   rec_schema *os = rec_schema_builtin("pair");
   copy_meta(os, is);
   int64_t d = rec_get_dim(is, "d");
@@ -582,9 +594,12 @@ static void attack_flush(const opts_t *o, distill_trainer *tr, bert_model *m, re
   free(delta);
 }
 
-static void run_attack(const opts_t *o, rec_reader *r) {
+static void run_attack(const opts_t *o, rec_reader *r, const char *name) {
   const rec_schema *is = rec_reader_schema(r);
-  if (strcmp(is->record, "pair") != 0) die("--attack reads pair records (src_ids, tgt_vecs), got '%s'", is->record);
+  if (strcmp(is->record, "pair") != 0)
+    die("%s: --attack reads pair records (src_ids, tgt_vecs), got a '%s' stream", name, is->record);
+  static const char *const needed[] = {"id", "src_lang", "src_ids", "tgt_vecs"};
+  for (size_t k = 0; k < sizeof needed / sizeof *needed; k++) need_field(is, needed[k], name);
   char err[512];
   bert_model *m = bert_load(o->model_dir, err, sizeof err);
   if (!m) die("%s", err);
@@ -781,20 +796,22 @@ int main(int argc, char **argv) {
   if (strcmp(path, "-") != 0) {
     fd = open(path, O_RDONLY);
     if (fd < 0) die_errno("%s", path);
+    struct stat sb;
+    if (fstat(fd, &sb) == 0 && S_ISDIR(sb.st_mode)) die("%s: is a directory", path);
   }
   const char *name = strcmp(path, "-") ? path : "stdin";
   bool is_rec;
-  int in = perturb_peek_input(fd, &is_rec);
+  int in = perturb_peek_input(fd, name, &is_rec);
   if (is_rec) {
     rec_reader *r = rec_open_fd(in, name, err, sizeof err);
     if (!r) die("%s", err);
     const char *type = rec_reader_schema(r)->record;
-    if (o.attack) run_attack(&o, r);
+    if (o.attack) run_attack(&o, r, name);
     else if (!strcmp(type, "text")) {
       if (o.worst_of) die("--worst-of needs pair records (with src_text and tgt_vecs), got 'text'");
-      run_text_records(&o, r);
+      run_text_records(&o, r, name);
     } else if (!strcmp(type, "pair"))
-      run_pair_records(&o, r);
+      run_pair_records(&o, r, name);
     else
       die("%s: expected 'text' or 'pair' records, or TSV; got a '%s' stream", name, type);
     rec_close(r);

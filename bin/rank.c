@@ -128,19 +128,6 @@ typedef struct {
   uint64_t written;
 } emit_ctx;
 
-/* Shortest %.Ng, 9 <= N <= 17, that reads back as the same double (17
- * always does; if N digits do, N + 1 do: so a binary search). */
-static void format_score(char *buf, size_t n, double v) {
-  int lo = 9, hi = 17;
-  while (lo < hi) {
-    int mid = (lo + hi) / 2;
-    snprintf(buf, n, "%.*g", mid, v);
-    if (strtod(buf, NULL) == v) hi = mid;
-    else lo = mid + 1;
-  }
-  snprintf(buf, n, "%.*g", lo, v);
-}
-
 static void emit(void *ctx, size_t q, const rank_hit *hits, size_t nhits) {
   emit_ctx *e = ctx;
   const rank_item *qi = &e->qs->items[q];
@@ -156,7 +143,7 @@ static void emit(void *ctx, size_t q, const rank_hit *hits, size_t nhits) {
       memcpy(p, " Q0 ", 4), p += 4;
       memcpy(p, d->id, d->idlen), p += d->idlen;
       int len = snprintf(num, 40, " %zu ", i + 1);
-      format_score(num + len, sizeof num - (size_t)len, hits[i].score);
+      fmt_double(num + len, sizeof num - (size_t)len, hits[i].score);
       len += (int)strlen(num + len);
       memcpy(p, num, (size_t)len), p += len;
       *p++ = ' ';

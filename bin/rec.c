@@ -419,10 +419,7 @@ static void print_f32(FILE *f, float x) {
     fputs("null", f);
     return;
   }
-  for (int p = 6; p <= 9; p++) {
-    snprintf(b, sizeof b, "%.*g", p, (double)x);
-    if (p == 9 || strtof(b, NULL) == x) break;
-  }
+  fmt_float(b, sizeof b, x);
   fputs(b, f);
 }
 
@@ -432,10 +429,7 @@ static void print_f64(FILE *f, double x) {
     fputs("null", f);
     return;
   }
-  for (int p = 15; p <= 17; p++) {
-    snprintf(b, sizeof b, "%.*g", p, x);
-    if (p == 17 || strtod(b, NULL) == x) break;
-  }
+  fmt_double(b, sizeof b, x);
   fputs(b, f);
 }
 

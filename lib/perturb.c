@@ -639,13 +639,13 @@ done:
   return NULL;
 }
 
-int perturb_peek_input(int fd, bool *is_records) {
+int perturb_peek_input(int fd, const char *name, bool *is_records) {
   unsigned char head[8];
   size_t got = 0;
   while (got < sizeof head) {
     ssize_t n = read(fd, head + got, sizeof head - got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) die_errno("read");
+    if (n < 0) die_errno("%s: read", name);
     if (n == 0) break;
     got += (size_t)n;
   }

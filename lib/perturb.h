@@ -99,6 +99,6 @@ size_t perturb_utf8_check(const char *s, size_t len);
 /* Input that may be a record stream or TSV: read the first bytes of fd,
  * decide, and return a descriptor that yields the whole input again (a pipe
  * fed by a thread, or the same fd rewound when it is seekable). */
-int perturb_peek_input(int fd, bool *is_records);
+int perturb_peek_input(int fd, const char *name, bool *is_records);
 
 #endif

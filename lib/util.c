@@ -152,6 +152,28 @@ double parse_double(const char *opt, const char *arg, double min, double max) {
   return v;
 }
 
+/* If N significant digits read back as x, so do N + 1 (correctly rounded
+ * printf and strtod), so the shortest N is found by bisection. */
+void fmt_double(char *buf, size_t n, double x) {
+  int lo = 1, hi = 17;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (snprintf(buf, n, "%.*g", mid, x) < (int)n && strtod(buf, NULL) == x) hi = mid;
+    else lo = mid + 1;
+  }
+  if (snprintf(buf, n, "%.*g", lo, x) >= (int)n) die("fmt_double: buffer of %zu bytes too small", n);
+}
+
+void fmt_float(char *buf, size_t n, float x) {
+  int lo = 1, hi = 9;
+  while (lo < hi) {
+    int mid = (lo + hi) / 2;
+    if (snprintf(buf, n, "%.*g", mid, (double)x) < (int)n && strtof(buf, NULL) == x) hi = mid;
+    else lo = mid + 1;
+  }
+  if (snprintf(buf, n, "%.*g", lo, (double)x) >= (int)n) die("fmt_float: buffer of %zu bytes too small", n);
+}
+
 int otc_ncores(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;

@@ -56,6 +56,11 @@ void xfwrite_stdout(const void *buf, size_t n);
 long parse_long(const char *opt, const char *arg, long min, long max);
 double parse_double(const char *opt, const char *arg, double min, double max);
 
+/* The shortest "%.Ng" that reads back as exactly x (strtod / strtof): how
+ * every program prints a number meant to round-trip. buf needs 32 bytes. */
+void fmt_double(char *buf, size_t n, double x);
+void fmt_float(char *buf, size_t n, float x);
+
 /* Default thread count: the number of online cores. */
 int otc_ncores(void);
 /* Set the thread count used by OpenBLAS (and our own loops read it back). */

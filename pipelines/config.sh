@@ -31,7 +31,8 @@ SEED=${SEED:-1}
 # Training (distill-step). The prototype: Sinkhorn eps 0.05, AdamW 3e-3.
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-3e-3}
-BATCH_TOKENS=${BATCH_TOKENS:-4096}  # student tokens per step (about 250 Tatoeba pairs)
+BATCH_TOKENS=${BATCH_TOKENS:-4096}  # student tokens per step at most (about 250 Tatoeba pairs)
+MIN_STEPS=${MIN_STEPS:-100}         # optimizer steps per epoch at least (smaller batches)
 MAX_PAIRS=${MAX_PAIRS:-20000}       # per language, a seeded sample of the bitext
 ADV_EPS=${ADV_EPS:-0.05}            # embedding-space ball radius (per token, L2; the
                                     # embedded students' rows start at norm ~0.23)
@@ -75,6 +76,6 @@ if [ "${QUICK:-0}" = 1 ]; then
   LAREQA_CONDITIONS=clean
 fi
 
-export LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS \
+export LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
   MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
   CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

@@ -26,7 +26,14 @@ need distill-step perturb rec
 I=$WORK/lang/$L
 M=$WORK/models/$L
 pairs=$I/train.pairs.zst
-common=(--lr "$LR" --batch-tokens "$BATCH_TOKENS" --seed "$SEED" --threads "$THREADS")
+# Batches: at most BATCH_TOKENS student tokens and at most npairs/MIN_STEPS
+# pairs, so a small bitext still gets MIN_STEPS optimizer steps per epoch
+# (Javanese's 1,016 pairs would otherwise make 7 steps an epoch).
+npairs=$(unzst "$I/train.tsv.zst" | wc -l)
+bsize=$((npairs / MIN_STEPS))
+[ "$bsize" -ge 1 ] || bsize=1
+batch=(--batch-tokens "$BATCH_TOKENS" --batch-size "$bsize")
+common=(--lr "$LR" "${batch[@]}" --seed "$SEED" --threads "$THREADS")
 adv=()
 case $S in
   cos) loss=cos=1 ;;
@@ -38,7 +45,7 @@ case $S in
   *) fail "unknown system '$S' (known: lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok)" ;;
 esac
 dict=$WORK/data/dict/$L.tsv
-p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} epochs=$EPOCHS lr=$LR bt=$BATCH_TOKENS seed=$SEED k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
+p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} epochs=$EPOCHS lr=$LR bt=$BATCH_TOKENS min_steps=$MIN_STEPS seed=$SEED k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
 skip_if_fresh "$M/$S" -- "$pairs" "$I/init" "$p" "$0" && exit 0
 mkdir -p "$M"
 t0=$(date +%s.%N)
@@ -71,7 +78,7 @@ else
     # at the epoch's middle, a step-wise copy of the other systems' schedule.
     lr_e=$(awk -v lr="$LR" -v e="$e" -v n="$EPOCHS" 'BEGIN { printf "%.6g", lr * (1 - (e - 0.5) / n) }')
     distill-step --init "$cur" --out "$next" --loss "$loss" --epochs 1 --schedule constant \
-      --lr "$lr_e" --batch-tokens "$BATCH_TOKENS" --seed "$SEED" --threads "$THREADS" \
+      --lr "$lr_e" "${batch[@]}" --seed "$SEED" --threads "$THREADS" \
       --input "$ep" | zst > "$(tmp "$M/$S.epoch$e.log.zst")"
     publish "$M/$S.epoch$e.log.zst"
     rm -f "$ep"

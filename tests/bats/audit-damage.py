@@ -13,6 +13,7 @@
   audit-damage.py IN OUT huge      the first record frame claims a 4 GiB - 8 payload,
                                    header CRC fixed (a reader must refuse, not allocate)
   audit-damage.py IN OUT version V the major version byte becomes V
+  audit-damage.py IN OUT endcount  the end frame's record count is one too many, CRCs fixed
   audit-damage.py IN OUT mutate SEED
                                    1-4 random bytes of one random record's payload get
                                    random values, CRCs fixed (a structurally damaged
@@ -86,6 +87,12 @@ def main():
         for _ in range(rng.randint(1, 4)):
             at = off + 16 + rng.randrange(length)
             buf[at] = rng.choice([0x00, 0xFF, 0x7F, 0x80, rng.randrange(256)])
+        struct.pack_into("<I", buf, off + 8, crc32c(bytes(buf[off + 16:off + 16 + length])))
+        struct.pack_into("<I", buf, off + 12, crc32c(bytes(buf[off:off + 12])))
+    elif op == "endcount":
+        off, _, length = fr[-1]
+        count = struct.unpack_from("<Q", buf, off + 16)[0]
+        struct.pack_into("<Q", buf, off + 16, count + 1)
         struct.pack_into("<I", buf, off + 8, crc32c(bytes(buf[off + 16:off + 16 + length])))
         struct.pack_into("<I", buf, off + 12, crc32c(bytes(buf[off:off + 12])))
     elif op == "version":

@@ -3,6 +3,7 @@
 # record stream. For each reader, damaged copies of a valid input (cut inside
 # a frame, cut right before the end frame, a flipped byte, a cut zstd stream,
 # a frame length over the cap, an unknown major version, data after the end frame,
+# a wrong record count in the end frame,
 # NaN, invalid UTF-8), a stream of the wrong record type, empty input and
 # plain text must give exit 1, a message "PROG: ..." naming the place (record,
 # byte offset or line), and no output that passes for a complete result: the
@@ -18,7 +19,7 @@ setup_file() {
   audit_make_inputs "$T"
   local damage=("$ROOT/tests/bats/audit-damage.py")
   for b in t tok vec pair run; do
-    for m in cut-mid cut-end flip huge; do "${damage[@]}" "$T/$b.rec" "$T/$b.$m" "$m"; done
+    for m in cut-mid cut-end flip huge endcount; do "${damage[@]}" "$T/$b.rec" "$T/$b.$m" "$m"; done
     "${damage[@]}" "$T/$b.rec" "$T/$b.ver" version 2
     cat "$T/$b.rec" "$T/$b.rec" >"$T/$b.twice"
     rec cat --zstd "$T/$b.rec" >"$T/$b.zst"
@@ -111,7 +112,8 @@ REC_PLACE='record [0-9]+|byte [0-9]+'
 # The frame cases of a reader of stream B, KIND output: cut inside a frame,
 # before the end frame, flipped byte, cut zstd, a frame length over the cap,
 # an unknown major version (the message must say which version it knows),
-# two streams concatenated with cat (data after the end frame).
+# two streams concatenated with cat (data after the end frame), an end frame
+# whose record count disagrees.
 frame_cases() { # PROG KIND B -- CMD...
   local prog=$1 kind=$2 b=$3
   shift 4
@@ -123,6 +125,7 @@ frame_cases() { # PROG KIND B -- CMD...
   bad "$prog" huge "$kind" "$T/$b.huge" "$REC_PLACE" -- "$@"
   bad "$prog" version "$kind" "$T/$b.ver" "byte 0.*version 2.*version 1" -- "$@"
   bad "$prog" trailing "$kind" "$T/$b.twice" "byte [0-9]+.*trailing" -- "$@"
+  bad "$prog" endcount "$kind" "$T/$b.endcount" "$REC_PLACE" -- "$@"
 }
 
 # A program that only reads streams: empty input and plain text are errors

@@ -13,7 +13,7 @@ setup() {
 {"id":"d3","lang":"de","text":"Grüße, \"quoted\"\ttab \\ backslash 世界 🌍"}
 EOF
   cat > "$T/vectors.jsonl" <<'EOF'
-{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,1.5],[1.4013e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}
+{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,1.5],[1e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}
 {"id":"v2","lang":"fr","ids":[],"vecs":[]}
 {"id":"v3","ids":[5],"vecs":[[7,8,9]]}
 EOF
@@ -381,7 +381,7 @@ $T/run-002.rec.zst"
   assert_success
   run rec dump --allow-nonfinite "$T/inf.rec"
   assert_success
-  assert_line --index 0 '{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,null],[1.4013e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}'
+  assert_line --index 0 '{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,null],[1e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}'
 }
 
 @test "a missing or unreadable file" {

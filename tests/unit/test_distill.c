@@ -231,6 +231,56 @@ static void test_reproducible(void) {
   bert_free(ms[1]);
 }
 
+/* N steps, a checkpoint written and read back, N more steps == 2N steps. */
+static void test_resume(void) {
+  bert_config c = tiny_config(1);
+  distill_cfg dc;
+  distill_cfg_defaults(&dc);
+  dc.adv = DISTILL_ADV_PGD;
+  dc.adv_eps = 0.2;
+  dc.adv_steps = 2;
+  distill_batch b = make_batch(c.hidden);
+  char err[512] = "", dir[] = "/tmp/test_distill_ckptXXXXXX", path[600];
+  CHECK(mkdtemp(dir) != NULL, "temporary directory");
+  snprintf(path, sizeof path, "%s/model", dir);
+  distill_step_result r;
+  bert_model *full = bert_init(&c, 8);
+  distill_trainer *t = distill_trainer_new(full, &dc);
+  for (uint64_t s = 0; s < 8; s++) distill_train_step(t, &b, s, 5e-3f, &r, err, sizeof err);
+  distill_trainer_free(t);
+
+  bert_model *half = bert_init(&c, 8);
+  t = distill_trainer_new(half, &dc);
+  for (uint64_t s = 0; s < 4; s++) distill_train_step(t, &b, s, 5e-3f, &r, err, sizeof err);
+  int rc = distill_checkpoint_save(half, distill_trainer_adamw(t), "{}\n", path, err, sizeof err);
+  CHECK(rc == 0, "checkpoint written %s", err);
+  /* a second save replaces the first (the exchange path) */
+  rc = distill_checkpoint_save(half, distill_trainer_adamw(t), "{\"again\": 1}\n", path, err, sizeof err);
+  CHECK(rc == 0, "checkpoint replaced %s", err);
+  distill_trainer_free(t);
+  bert_free(half);
+
+  bert_model *back = bert_load(path, err, sizeof err);
+  CHECK(back != NULL, "checkpoint reloads %s", err);
+  if (back) {
+    t = distill_trainer_new(back, &dc);
+    char opath[700];
+    snprintf(opath, sizeof opath, "%s/optimizer.safetensors", path);
+    CHECK(adamw_load(distill_trainer_adamw(t), back, opath, err, sizeof err) == 0 &&
+              distill_trainer_adamw(t)->step == 4,
+          "optimizer state reloads at step 4 %s", err);
+    for (uint64_t s = 4; s < 8; s++) distill_train_step(t, &b, s, 5e-3f, &r, err, sizeof err);
+    CHECK(memcmp(full->params, back->params, full->nparams * sizeof(float)) == 0,
+          "4 steps + checkpoint + 4 steps == 8 steps, bit for bit");
+    distill_trainer_free(t);
+    bert_free(back);
+  }
+  bert_free(full);
+  snprintf(path, sizeof path, "%s/model", dir);
+  distill_remove_dir(path);
+  rmdir(dir);
+}
+
 static void test_helpers(void) {
   distill_loss_cfg c;
   distill_loss_defaults(&c);
@@ -419,5 +469,6 @@ int main(void) {
   test_ot_gradient(1, DISTILL_ADV_FGSM);
   test_ot_gradient(1, DISTILL_ADV_PGD);
   test_reproducible();
+  test_resume();
   return check_done();
 }
