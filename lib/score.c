@@ -302,9 +302,10 @@ int score_evaluate(const trec_set *s, const trec_run *run, const score_selection
       for (size_t i = 0; i < n; i++) hash[i] = trec_hash_docid(scratch[i].docid, scratch[i].docid_len);
       const trec_entry *d = find_duplicate(scratch, hash, n, &dup_tab, &dup_cap);
       if (d) {
-        set_err(err, errlen, "%s: line %llu: docid '%.*s' occurs twice in topic '%s'",
-                run->name, (unsigned long long)trec_run_entry_line(run, d), (int)(d->docid_len > 80 ? 80 : d->docid_len),
-                d->docid, tp->qid);
+        char place[48];
+        trec_run_entry_place(run, d, place, sizeof place);
+        set_err(err, errlen, "%s: %s: docid '%.*s' occurs twice in topic '%s'", run->name, place,
+                (int)(d->docid_len > 80 ? 80 : d->docid_len), d->docid, tp->qid);
         rc = -1;
         break;
       }

@@ -9,6 +9,8 @@
  */
 #include "trec.h"
 
+#include <stdbool.h>
+
 #include <errno.h>
 #include <float.h>
 #include <fcntl.h>
@@ -678,6 +680,15 @@ void trec_run_add(trec_set *s, trec_run *r, const char *qid, size_t qlen, const 
     free(r->tag);
     r->tag = xstrdup(tag);
   }
+}
+
+void trec_run_entry_place(const trec_run *r, const trec_entry *e, char *buf, size_t n) {
+  uint64_t line = trec_run_entry_line(r, e);
+  bool from_stream = false;
+  for (size_t i = 0; i < r->nbufs; i++)
+    if (e->docid >= r->bufs[i].p && e->docid < r->bufs[i].p + r->bufs[i].len) from_stream = r->bufs[i].chunk;
+  if (from_stream && line) snprintf(buf, n, "record %llu", (unsigned long long)(line - 1));
+  else snprintf(buf, n, "line %llu", (unsigned long long)line);
 }
 
 uint64_t trec_run_entry_line(const trec_run *r, const trec_entry *e) {

@@ -127,6 +127,9 @@ void trec_run_free(trec_run *r);
 int trec_run_parse_owned(trec_set *s, trec_run *r, trec_buf *b, char *err, size_t errlen);
 /* Line (text) or record number (streams) of an entry, 1-based; 0 if unknown. */
 uint64_t trec_run_entry_line(const trec_run *r, const trec_entry *e);
+/* Where an entry came from, as messages say it: "line N" (text, 1-based) or
+ * "record N" (record streams, 0-based like every rec reader). */
+void trec_run_entry_place(const trec_run *r, const trec_entry *e, char *buf, size_t n);
 /* Add one retrieved document (strings are copied); for record streams. */
 void trec_run_add(trec_set *s, trec_run *r, const char *qid, size_t qlen, const char *docid,
                   size_t dlen, double score, const char *tag, uint64_t line);

@@ -31,8 +31,8 @@ SEED=${SEED:-1}
 # Training (distill-step). The prototype: Sinkhorn eps 0.05, AdamW 3e-3.
 EPOCHS=${EPOCHS:-3}
 LR=${LR:-3e-3}
-BATCH_TOKENS=${BATCH_TOKENS:-4096}  # student tokens per step at most (about 250 Tatoeba pairs)
-MIN_STEPS=${MIN_STEPS:-100}         # optimizer steps per epoch at least (smaller batches)
+MIN_STEPS=${MIN_STEPS:-100}         # optimizer steps per epoch: batches of pairs/MIN_STEPS pairs
+BATCH_TOKENS=${BATCH_TOKENS:-65536} # memory bound only (tokens per batch)
 MAX_PAIRS=${MAX_PAIRS:-20000}       # per language, a seeded sample of the bitext
 ADV_EPS=${ADV_EPS:-0.05}            # embedding-space ball radius (per token, L2; the
                                     # embedded students' rows start at norm ~0.23)

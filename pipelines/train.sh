@@ -26,12 +26,14 @@ need distill-step perturb rec
 I=$WORK/lang/$L
 M=$WORK/models/$L
 pairs=$I/train.pairs.zst
-# Batches: at most BATCH_TOKENS student tokens and at most npairs/MIN_STEPS
-# pairs, so a small bitext still gets MIN_STEPS optimizer steps per epoch
-# (Javanese's 1,016 pairs would otherwise make 7 steps an epoch).
+# Batches of npairs/MIN_STEPS pairs, so a small bitext still gets MIN_STEPS
+# optimizer steps per epoch (Javanese's 1,016 pairs would make 7 steps of
+# 4096 tokens), and every epoch has the same number of steps, noisy or
+# clean (BATCH_TOKENS only bounds memory; it does not bind at MAX_LEN 64).
 npairs=$(unzst "$I/train.tsv.zst" | wc -l)
 bsize=$((npairs / MIN_STEPS))
 [ "$bsize" -ge 1 ] || bsize=1
+total_steps=$((EPOCHS * ((npairs + bsize - 1) / bsize)))
 batch=(--batch-tokens "$BATCH_TOKENS" --batch-size "$bsize")
 common=(--lr "$LR" "${batch[@]}" --seed "$SEED" --threads "$THREADS")
 adv=()
@@ -73,12 +75,11 @@ else
     rm -f "$noisy"
     next=$(tmp "$M/$S.epoch$e")
     # One distill-step run per epoch (the noise is chosen by the previous
-    # epoch's student), so AdamW restarts each epoch; the learning rate is
-    # constant within an epoch at the value a single run's linear decay has
-    # at the epoch's middle, a step-wise copy of the other systems' schedule.
-    lr_e=$(awk -v lr="$LR" -v e="$e" -v n="$EPOCHS" 'BEGIN { printf "%.6g", lr * (1 - (e - 0.5) / n) }')
-    distill-step --init "$cur" --out "$next" --loss "$loss" --epochs 1 --schedule constant \
-      --lr "$lr_e" "${batch[@]}" --seed "$SEED" --threads "$THREADS" \
+    # epoch's student); --continue carries the AdamW state, the step count
+    # and the linear schedule over the whole chain, as in ot's single run.
+    from=(--init "$cur")
+    [ "$e" -gt 1 ] && from=(--continue "$cur")
+    distill-step "${from[@]}" --out "$next" --loss "$loss" --total-steps "$total_steps" "${common[@]}" \
       --input "$ep" | zst > "$(tmp "$M/$S.epoch$e.log.zst")"
     publish "$M/$S.epoch$e.log.zst"
     rm -f "$ep"

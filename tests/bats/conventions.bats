@@ -1,5 +1,8 @@
 #!/usr/bin/env bats
-# Audit: the command-line conventions of issue 2, checked on every program.
+# Audit: the command-line conventions of issue 2, checked on every program
+# (--help, --version, usage errors, option values, closed pipes, /dev/full,
+# stdout = data only), and determinism (same input + seed = same bytes; the
+# same bytes for any --threads where a program promises it).
 # Programs are discovered (every bin/NAME.c), so a new program is audited
 # without an edit here, except for its data command in data_cmd below (a
 # program without one fails the /dev/full and closed-pipe tests on purpose).
@@ -212,6 +215,37 @@ EOF
     ! grep -qE 'Sanitizer|runtime error:' "$BATS_TEST_TMPDIR/err" || flunk "$p" full "'${CMD[*]}' > /dev/full: sanitizer report"
     grep -qE "^$p: .*write error" "$BATS_TEST_TMPDIR/err" || flunk "$p" full "'${CMD[*]}' > /dev/full says '$(head -c 200 "$BATS_TEST_TMPDIR/err")'"
   done
+  verdict
+}
+
+@test "conventions: every other way of writing data to /dev/full also exits 1 with a write error" {
+  local spec prog in rc D=$BATS_TEST_TMPDIR
+  # PROG STDIN COMMAND... (one per line; quoted words, $T expanded by eval)
+  while IFS= read -r spec; do
+    eval "set -- $spec"
+    prog=$1 in=$2
+    shift 2
+    rc=0
+    "$@" <"$in" >/dev/full 2>"$D/err" || rc=$?
+    [ "$rc" -eq 1 ] || flunk "$prog" full-more "'$*' > /dev/full exits $rc, not 1"
+    grep -qE "^$prog: .*write error" "$D/err" || flunk "$prog" full-more "'$*' > /dev/full says '$(head -c 200 "$D/err")'"
+  done <<'EOF'
+rec /dev/null rec cat "$T/t.rec"
+rec /dev/null rec count "$T/t.rec"
+rec /dev/null rec check "$T/t.rec"
+rec /dev/null rec schema "$T/t.rec"
+rec /dev/null rec schema --list
+rec /dev/null rec head -n 2 "$T/t.rec"
+rec /dev/null rec shuffle --seed 1 "$T/t.rec"
+rec /dev/null rec from-tsv --lang de "$T/text.txt"
+tokenize /dev/null tokenize --decode --vocab "$T/voc/vocab.txt" "$T/tok.rec"
+tokenize /dev/null tokenize --pair --vocab "$T/voc/vocab.txt" "$T/bi.tsv"
+embed /dev/null embed --model "$T/model" --side tgt --threads 1 "$T/pair.rec"
+ot-align /dev/null ot-align --text --align --threads 1 "$T/pair.rec"
+perturb /dev/null perturb --typo 0.3 "$T/t.rec"
+rank "$T/vec.rec" rank --docs "$T/vec.rec" --trec --threads 1
+score /dev/null score -q --qrels "$T/qrels" "$T/run.rec"
+EOF
   verdict
 }
 
