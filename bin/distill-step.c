@@ -495,7 +495,8 @@ int main(int argc, char **argv) {
     default: die_usage(usage);
     }
   }
-  if (optind != argc) die_usage(usage);
+  if (optind != argc)
+    die_usage_msg(usage, "unexpected operand '%s' (the input is stdin or --input FILE)", argv[optind]);
   if (!o.out) die_usage("distill-step: --out DIR is required\n");
   if (!o.init && !o.resume && !o.cont) die_usage("distill-step: --init DIR is required (or --resume, --continue)\n");
   if (!!o.init + !!o.cont > 1) die_usage("distill-step: --init and --continue exclude each other\n");

@@ -421,10 +421,13 @@ int main(int argc, char **argv) {
     }
   }
   if (init) {
-    if (!out || model || optind != argc) die_usage(usage);
+    if (optind != argc) die_usage_msg(usage, "unexpected operand '%s' (--init takes no input)", argv[optind]);
+    if (!out || model) die_usage_msg(usage, "--init needs --out DIR and excludes --model");
     return run_init(init, out, seed, vocab, from, no_positions);
   }
-  if (!model || out || vocab || from || no_positions || argc - optind > 1) die_usage(usage);
+  if (argc - optind > 1) die_usage_msg(usage, "unexpected operand '%s' (at most one input FILE)", argv[optind + 1]);
+  if (!model) die_usage_msg(usage, "--model DIR (or --init CONFIG) is required");
+  if (out || vocab || from || no_positions) die_usage_msg(usage, "--out, --vocab, --init-from and --no-positions go with --init");
   const char *path = optind < argc ? argv[optind] : "-";
   otc_set_threads(threads);
 

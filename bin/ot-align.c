@@ -293,7 +293,7 @@ int main(int argc, char **argv) {
   if (strcmp(cost, "cosine") == 0) o.cost = OT_COST_COSINE;
   else if (strcmp(cost, "sqeuclid") == 0) o.cost = OT_COST_SQEUCLID;
   else die_usage(usage_text);
-  if (argc - optind > 1) die_usage(usage_text);
+  if (argc - optind > 1) die_usage_msg(usage_text, "unexpected operand '%s' (at most one input FILE)", argv[optind + 1]);
   if (c.threshold > 0 && !c.want_align && !c.text) c.want_align = true;
   const char *path = optind < argc ? argv[optind] : "-";
   otc_set_threads(threads);

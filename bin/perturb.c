@@ -766,7 +766,7 @@ int main(int argc, char **argv) {
     default: die_usage(usage);
     }
   }
-  if (optind + 1 < argc) die_usage(usage);
+  if (optind + 1 < argc) die_usage_msg(usage, "unexpected operand '%s' (at most one input FILE)", argv[optind + 1]);
   const char *path = optind < argc ? argv[optind] : "-";
   if (o.lang_column && o.pair) die_usage("perturb: --lang-column and --pair exclude each other\n");
   if (sw >= 0 && !dict_path) die_usage("perturb: --switch needs --dict FILE\n");

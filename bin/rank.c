@@ -297,7 +297,7 @@ int main(int argc, char **argv) {
     default: die_usage(usage);
     }
   }
-  if (optind < argc) die_usage(usage);
+  if (optind < argc) die_usage_msg(usage, "unexpected operand '%s' (queries come on stdin; documents with --docs FILE)", argv[optind]);
   if (!docs_path) die_usage("rank: --docs FILE is required\n");
   if (skip_special && skip_list) die_usage("rank: --skip-special and --skip-ids exclude each other\n");
   if (tag && (!*tag || has_space(tag, strlen(tag)))) die_usage("rank: --tag: a TREC tag is one word\n");

@@ -357,11 +357,11 @@ int main(int argc, char **argv) {
   int npos = argc - optind;
   const char *run_a = "-";
   if (!qrels) {
-    if (npos != 2) die_usage(usage);
+    if (npos != 2) die_usage_msg(usage, "expected --qrels QRELS [RUN] or QRELS RUN, got %d operand(s)", npos);
     qrels = argv[optind];
     run_a = argv[optind + 1];
   } else {
-    if (npos > 1) die_usage(usage);
+    if (npos > 1) die_usage_msg(usage, "unexpected operand '%s' (one RUN at most; compare with --compare)", argv[optind + 1]);
     if (npos == 1) run_a = argv[optind];
   }
   if (run_b && groups_path) {

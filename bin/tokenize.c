@@ -636,7 +636,8 @@ int main(int argc, char **argv) {
     fprintf(stderr, "%s: no vocabulary: give --vocab FILE or --model DIR\n", otc_prog());
     die_usage(usage_text);
   }
-  if (nfiles > (opt.pair && !opt.decode ? 2 : 1)) die_usage(usage_text);
+  if (nfiles > (opt.pair && !opt.decode ? 2 : 1))
+    die_usage_msg(usage_text, "unexpected operand '%s' (one input FILE, or two with --pair)", argv[argc - 1]);
   if (opt.pair && (opt.lang_column || opt.lang || opt.offsets)) {
     fprintf(stderr, "%s: --pair takes --src-lang/--tgt-lang; --lang, --lang-column and --offsets are for single texts\n", otc_prog());
     die_usage(usage_text);

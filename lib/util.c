@@ -62,6 +62,16 @@ void die_usage(const char *usage) {
   exit(OTC_EXIT_USAGE);
 }
 
+void die_usage_msg(const char *usage, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog_name);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+  die_usage(usage);
+}
+
 void print_version(void) {
   printf("%s (otclir) %s\n", prog_name, OTC_VERSION);
   otc_close_stdout();

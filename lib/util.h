@@ -31,6 +31,8 @@ noreturn void die_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2
 void warnx_(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Print the short usage text to stderr and exit 2. */
 noreturn void die_usage(const char *usage);
+/* Say what was wrong ("PROG: unexpected operand 'x'"), then the usage; exit 2. */
+noreturn void die_usage_msg(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Print "PROG (otclir) VERSION" to stdout, exit 0. */
 noreturn void print_version(void);
 
