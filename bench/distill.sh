@@ -110,5 +110,8 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
   echo "| threads | step | steps | distill-step steps/s (loop) | distill-step steps/s (whole command) | PyTorch steps/s | ratio (loop) | ratio (whole) |"
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
+  echo
+  echo "Notes. The 2-core machine is usually shared; when the cores are oversubscribed PyTorch's OpenMP"
+  echo "threads spin-wait, which can collapse its 2-thread figures: compare the 1-thread rows first."
 } >bench/results/distill.md
 cat bench/results/distill.md
