@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pipelines/config.sh: the experiment's settings, sourced by lib.sh. Every
 # variable can be set in the environment (LANGS="swh deu" pipelines/run).
 # QUICK=1 is a smoke subset (about 5 minutes on 2 cores); ALL=1 runs all 41

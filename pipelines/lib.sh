@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pipelines/lib.sh: what every stage script and pipelines/run share. Source it:
 #   . "$(dirname "$0")/lib.sh"
 #
