@@ -221,7 +221,7 @@ static void input_open(input_t *in) {
   in->r = rec_open_fd(in->fd, in->name, err, sizeof err);
   if (!in->r) die("%s", err);
   const rec_schema *s = rec_reader_schema(in->r);
-  if (strcmp(s->record, "pair") != 0) die("%s: expected a 'pair' stream, got '%s'", in->name, s->record);
+  if (rec_schema_expect(s, (const char *const[]){"pair", NULL}, err, sizeof err) != 0) die("%s: %s", in->name, err);
   const char *need[3] = {"src_ids", "tgt_ids", "tgt_vecs"};
   for (int k = 0; k < 3; k++)
     if (rec_field_index(s, need[k]) < 0) die("%s: 'pair' stream without field '%s'", in->name, need[k]);

@@ -598,9 +598,10 @@ static void run_attack(const opts_t *o, rec_reader *r, const char *name) {
   const rec_schema *is = rec_reader_schema(r);
   if (strcmp(is->record, "pair") != 0)
     die("%s: --attack reads pair records (src_ids, tgt_vecs), got a '%s' stream", name, is->record);
+  char err[512];
+  if (rec_schema_expect(is, (const char *const[]){"pair", NULL}, err, sizeof err) != 0) die("%s: %s", name, err);
   static const char *const needed[] = {"id", "src_lang", "src_ids", "tgt_vecs"};
   for (size_t k = 0; k < sizeof needed / sizeof *needed; k++) need_field(is, needed[k], name);
-  char err[512];
   bert_model *m = bert_load(o->model_dir, err, sizeof err);
   if (!m) die("%s", err);
   int d = m->cfg.hidden;

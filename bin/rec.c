@@ -149,12 +149,8 @@ static const struct option long_opts[] = {
     {"ignore-meta", no_argument, 0, O_IGNMETA}, {"allow-nonfinite", no_argument, 0, O_NONFINITE},
     {"help", no_argument, 0, O_HELP}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
 
-static void usage_error(const char *fmt, const char *arg) {
-  fprintf(stderr, "%s: ", otc_prog());
-  fprintf(stderr, fmt, arg);
-  fputc('\n', stderr);
-  die_usage(usage_text);
-}
+/* Bad usage of a subcommand: say what, then the usage (exit 2). */
+#define usage_error(...) die_usage_msg(usage_text, __VA_ARGS__)
 
 static void show_help(void) {
   xfwrite_stdout(manual, sizeof manual - 1);
@@ -713,9 +709,9 @@ static int cmd_check(opts_t *o, int argc, char **argv) {
     }
     if (o->allow_nonfinite) rec_reader_allow_nonfinite(r, true);
     const char *type = rec_reader_schema(r)->record;
-    if (o->expect && strcmp(type, o->expect) != 0) {
-      fprintf(stderr, "%s: %s: expected a '%s' stream, got '%s'\n", otc_prog(), strcmp(argv[i], "-") ? argv[i] : "stdin",
-              o->expect, type);
+    char why[512];
+    if (o->expect && rec_schema_expect(rec_reader_schema(r), (const char *const[]){o->expect, NULL}, why, sizeof why)) {
+      fprintf(stderr, "%s: %s: %s\n", otc_prog(), strcmp(argv[i], "-") ? argv[i] : "stdin", why);
       bad = 1;
       rec_close(r);
       continue;

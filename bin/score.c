@@ -146,7 +146,7 @@ static void load_run_rec(trec_set *s, trec_run *r, trec_buf *b, const char *name
   rec_reader *rd = rec_open_mem(b->p, b->len, name, err, sizeof err);
   if (!rd) die("%s", err);
   const rec_schema *sc = rec_reader_schema(rd);
-  if (strcmp(sc->record, "run")) die("%s: expected a 'run' stream, got '%s'", name, sc->record);
+  if (rec_schema_expect(sc, (const char *const[]){"run", NULL}, err, sizeof err) != 0) die("%s: %s", name, err);
   int fq = rec_field_index(sc, "qid"), fd = rec_field_index(sc, "docid"),
       fs = rec_field_index(sc, "score");
   if (fq < 0 || fd < 0 || fs < 0) die("%s: 'run' stream lacks qid, docid or score", name);

@@ -434,7 +434,8 @@ static void run_two_files(line_reader *a, line_reader *b) {
 static void run_records(rec_reader *rr, const char *name) {
   const rec_schema *s = rec_reader_schema(rr);
   if (opt.pair) die("%s: --pair reads TSV, not a '%s' record stream", name, s->record);
-  if (strcmp(s->record, "text") != 0) die("%s: expected a 'text' stream, got '%s'", name, s->record);
+  char err[512];
+  if (rec_schema_expect(s, (const char *const[]){"text", NULL}, err, sizeof err) != 0) die("%s: %s", name, err);
   int fi = rec_field_index(s, "id"), fl = rec_field_index(s, "lang"), ft = rec_field_index(s, "text");
   rec_record rec;
   loc_kind = "record";
@@ -456,8 +457,10 @@ static void run_records(rec_reader *rr, const char *name) {
 
 static void run_decode(rec_reader *rr, const char *name) {
   const rec_schema *s = rec_reader_schema(rr);
+  char err[512];
+  if (rec_schema_expect(s, (const char *const[]){"tokens", "pair", NULL}, err, sizeof err) != 0)
+    die("%s: %s", name, err);
   int pair = !strcmp(s->record, "pair");
-  if (!pair && strcmp(s->record, "tokens") != 0) die("%s: expected a 'tokens' or 'pair' stream, got '%s'", name, s->record);
   const char *keys[2] = {pair ? "src_vocab" : "vocab", "tgt_vocab"};
   side *sides[2] = {&src_side, &tgt_side};
   for (int k = 0; k < (pair ? 2 : 1); k++) {

@@ -223,13 +223,9 @@ rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, si
   if (!dc->reader) goto fail;
   const rec_schema *s = rec_reader_schema(dc->reader);
   dc->schema = s;
-  if (strcmp(s->record, "vectors") != 0) {
-    set_err(err, errlen, "%s: expected a 'vectors' stream, got '%s'", path, s->record);
-    goto fail;
-  }
   char why[512];
-  if (rec_schema_conforms(s, why, sizeof why) != 0) {
-    set_err(err, errlen, "%s: schema frame (byte 8): %s", path, why);
+  if (rec_schema_expect(s, (const char *const[]){"vectors", NULL}, why, sizeof why) != 0) {
+    set_err(err, errlen, "%s: %s", path, why);
     goto fail;
   }
   int f_id = rec_field_index(s, "id"), f_ids = rec_field_index(s, "ids"), f_vecs = rec_field_index(s, "vecs"),

@@ -828,20 +828,9 @@ rec_reader *rec_open_or_die(const char *path) {
 
 rec_reader *rec_open_expect_any(const char *path, const char *const *records) {
   rec_reader *r = rec_open_or_die(path);
-  for (const char *const *p = records; *p; p++) {
-    if (strcmp(r->schema->record, *p) != 0) continue;
-    char err[512];
-    if (rec_schema_conforms(r->schema, err, sizeof err) != 0) die("%s: schema frame (byte 8): %s", r->name, err);
-    return r;
-  }
-  char want[256] = "";
-  size_t n = 0;
-  for (const char *const *p = records; *p; p++) {
-    int k = snprintf(want + n, sizeof want - n, "%s'%s'", p == records ? "" : p[1] ? ", " : " or ", *p);
-    if (k < 0 || (size_t)k >= sizeof want - n) break;
-    n += (size_t)k;
-  }
-  die("%s: expected a %s stream, got '%s'", r->name, want, r->schema->record);
+  char err[512];
+  if (rec_schema_expect(r->schema, records, err, sizeof err) != 0) die("%s: %s", r->name, err);
+  return r;
 }
 
 rec_reader *rec_open_expect(const char *path, const char *record) {

@@ -78,6 +78,11 @@ int rec_schema_validate(const rec_schema *s, char *err, size_t errlen);
  * (types, ranks, shared and per-record dimensions of every known field);
  * 0 if it conforms or the type is not builtin, -1 with the reason in err. */
 int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen);
+/* What every reader checks at open: the record type is one of `records`
+ * (NULL-terminated) and the layout conforms to that builtin schema. 0, or -1
+ * with "expected a 'x' or 'y' stream, got 'z'" / "schema frame (byte 8): ..."
+ * in err (the caller prefixes the input's name). */
+int rec_schema_expect(const rec_schema *s, const char *const *records, char *err, size_t errlen);
 
 int rec_field_index(const rec_schema *s, const char *name);  /* -1 if absent */
 int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */

@@ -420,3 +420,20 @@ int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen) {
   }
   return 0;
 }
+
+int rec_schema_expect(const rec_schema *s, const char *const *records, char *err, size_t errlen) {
+  for (const char *const *p = records; *p; p++) {
+    if (strcmp(s->record, *p) != 0) continue;
+    char why[448];
+    if (rec_schema_conforms(s, why, sizeof why) != 0) return set_err(err, errlen, "schema frame (byte 8): %s", why);
+    return 0;
+  }
+  char want[256] = "";
+  size_t n = 0;
+  for (const char *const *p = records; *p; p++) {
+    int k = snprintf(want + n, sizeof want - n, "%s'%s'", p == records ? "" : p[1] ? ", " : " or ", *p);
+    if (k < 0 || (size_t)k >= sizeof want - n) break;
+    n += (size_t)k;
+  }
+  return set_err(err, errlen, "expected a %s stream, got '%s'", want, s->record);
+}
