@@ -1,6 +1,6 @@
 # otclir build. Everything is discovered by pattern, so adding a program,
 # a library file or a test needs no edit here:
-#   lib/*.c           -> lib/libotclir.a
+#   lib/LAYER/*.c     -> build/VARIANT/libotclir.a (layers: lib/README.md)
 #   bin/NAME.c        -> bin/NAME
 #   tests/unit/test_*.c -> C unit tests (TAP on stdout, exit non-zero on failure)
 #   tests/bats/*.bats -> one bats file per program
@@ -12,24 +12,27 @@ OPT     ?= -O2 -march=x86-64-v2
 CFLAGS  ?= $(OPT) -g
 WARN     = -Wall -Wextra -Wno-unused-parameter
 CPPFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Ilib -I$(GEN) $(CPPFLAGS)
+# --as-needed: a program links a shared library only if it calls it, so rec,
+# tokenize and score (no matrix products) do not load OpenBLAS
+# (tests/bats/layers.bats checks this with ldd).
+LDFLAGS_ALL = -Wl,--as-needed $(LDFLAGS)
 LDLIBS   = -lzstd -lyaml -lopenblas -lm -lpthread
 PREFIX  ?= /usr/local
 SHELL    = /bin/bash
 
 # Variant layout: release objects under build/release, asan under build/asan.
 VARIANT ?= release
+LIBA = build/$(VARIANT)/libotclir.a
 ifeq ($(VARIANT),release)
-  LIBA   = lib/libotclir.a
   BINDIR = bin
 else
-  LIBA   = build/$(VARIANT)/libotclir.a
   BINDIR = build/$(VARIANT)/bin
 endif
 OBJ = build/$(VARIANT)/obj
 GEN = build/gen
 TESTBIN = build/$(VARIANT)/tests
 
-LIB_SRC  = $(sort $(wildcard lib/*.c))
+LIB_SRC  = $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
 BIN_SRC  = $(sort $(wildcard bin/*.c))
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
 SCHEMAS  = $(sort $(wildcard schemas/*.yaml))
@@ -37,7 +40,7 @@ PROGS    = $(patsubst bin/%.c,$(BINDIR)/%,$(BIN_SRC))
 TESTS    = $(patsubst tests/unit/%.c,$(TESTBIN)/%,$(TEST_SRC))
 LIB_OBJ  = $(patsubst lib/%.c,$(OBJ)/lib/%.o,$(LIB_SRC)) $(OBJ)/gen/schemas_gen.o
 
-.PHONY: all asan test test-release test-asan check unit bats install uninstall man clean bench fuzz progs tests
+.PHONY: unicode-tables all asan test test-release test-asan check unit bats install uninstall man clean bench fuzz progs tests
 all: progs
 progs: $(LIBA) $(PROGS)
 tests: $(TESTS)
@@ -46,7 +49,9 @@ $(GEN)/schemas_gen.c: $(SCHEMAS) scripts/embed-schemas
 	@mkdir -p $(GEN)
 	scripts/embed-schemas $(SCHEMAS) > $@.tmp && mv $@.tmp $@
 
-$(OBJ)/lib/%.o: lib/%.c $(wildcard lib/*.h)
+# Header dependencies come from the compiler (-MMD): each object is rebuilt
+# when a header it includes changes, and only then.
+$(OBJ)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
@@ -59,14 +64,21 @@ $(LIBA): $(LIB_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
 $(BINDIR)/%: bin/%.c $(LIBA)
-	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+	@mkdir -p $(dir $@) $(OBJ)/bin
+	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) -MMD -MP -MF $(OBJ)/bin/$*.d -MT $@ $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LDLIBS)
 
-$(TESTBIN)/%: tests/unit/%.c tests/unit/check.h $(LIBA)
+$(TESTBIN)/%: tests/unit/%.c $(LIBA)
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CFLAGS) $(WARN) $(LDFLAGS) -o $@ $< $(LIBA) $(LDLIBS)
+	$(CC) $(CPPFLAGS_ALL) -Itests/unit $(CFLAGS) $(WARN) -MMD -MP -MF $@.d -MT $@ $(LDFLAGS_ALL) -o $@ $< $(LIBA) $(LDLIBS)
 
--include $(wildcard build/$(VARIANT)/obj/lib/*.d)
+-include $(shell find build/$(VARIANT) -name '*.d' 2>/dev/null)
+
+# ---- generated code: the tokenizer's Unicode tables (committed) ----
+# `make unicode-tables` regenerates them from the installed UCD (Debian's
+# unicode-data); tests/bats/layers.bats checks the committed file equals a
+# fresh generation whenever the UCD is installed.
+unicode-tables:
+	scripts/gen-unicode-tables /usr/share/unicode lib/text
 
 # ---- sanitizer variant ----
 ASAN_FLAGS = -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -115,10 +127,10 @@ bench: progs
 # ---- fuzzing (not in CI): libFuzzer on the frame reader, fixed budget ----
 FUZZ_SECONDS ?= 300
 fuzz:
-	$(MAKE) VARIANT=fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" $(LIBA) build/fuzz/libotclir.a
+	$(MAKE) VARIANT=fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzz/libotclir.a
 	@mkdir -p build/fuzz/corpus
-	clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
+	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/gen -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
 	build/fuzz/fuzz_rec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus tests/fuzz/seeds
 
 clean:
-	rm -rf build lib/libotclir.a $(PROGS)
+	rm -rf build $(PROGS)

@@ -30,7 +30,7 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 make -s progs >/dev/null
 cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -fPIC -shared -o "$tmp/libembedbench.so" bench/embed_bench.c \
-  lib/bert.c lib/safetensors.c lib/json.c lib/util.c -lopenblas -lm -lpthread
+  lib/model/bert.c lib/model/safetensors.c lib/base/json.c lib/base/util.c lib/cli/cli.c lib/kernels/blas.c -lopenblas -lm -lpthread
 
 cat > "$tmp/config.json" <<EOF
 {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": $LAYERS, "num_attention_heads": 12,
@@ -85,7 +85,7 @@ mkdir -p bench/results
   echo "- Input: $SEQS sequences, $tokens tokens (log-normal lengths 4..160), batches of $BATCH sequences; $THREADS threads on both sides"
   echo "- sgemm peak (OpenBLAS, 2048x768 by 768x3072, $THREADS threads, best of the measurements): $peak GFLOP/s"
   echo
-  echo "| | C (lib/bert.c, packed) | PyTorch, padded batches | PyTorch, length-sorted batches | C / PyTorch padded | C / PyTorch sorted |"
+  echo "| | C (lib/model/bert.c, packed) | PyTorch, padded batches | PyTorch, length-sorted batches | C / PyTorch padded | C / PyTorch sorted |"
   echo "|---|---|---|---|---|---|"
   echo "| inference tokens/s | $(tps "$inf" c) | $(tps "$inf" torch-padded) | $(tps "$inf" torch-sorted) | $(ratio "$inf" torch-padded) | $(ratio "$inf" torch-sorted) |"
   echo "| inference GFLOP/s | $(gf "$inf" c) | $(gf "$inf" torch-padded) | $(gf "$inf" torch-sorted) | | |"

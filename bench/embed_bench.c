@@ -21,9 +21,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
-#include "rng.h"
-#include "util.h"
+#include "model/bert.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 typedef struct {
   int B;

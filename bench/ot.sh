@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/ot.sh: Sinkhorn plans per second, lib/ot.c against POT (python3-pot), in one run.
+# bench/ot.sh: Sinkhorn plans per second, lib/ot/ot.c against POT (python3-pot), in one run.
 #
 # Same problems (token-vector pairs, d = 768 like mBERT, written once by
 # `ot_bench gen`), same eps (0.05), same tolerance (1e-6) and the same stop
@@ -15,8 +15,8 @@ PY=/usr/bin/python3              # Debian's python3 with python3-pot and numpy
 EPS=0.05 TOL=1e-6 D=768
 out=build/bench
 mkdir -p "$out" bench/results
-[ -f lib/libotclir.a ] || make -s lib/libotclir.a
-cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/ot_bench" bench/ot_bench.c lib/libotclir.a \
+make -s progs
+cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/ot_bench" bench/ot_bench.c build/release/libotclir.a \
   -lzstd -lyaml -lopenblas -lm -lpthread
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
@@ -63,7 +63,7 @@ limits=$(awk -v e="$exp_ns" -v rd="$rd" -v k="$k512" 'BEGIN{
   printf "- A plain log-domain iteration needs 2nm exps: at the measured %.2f ns per exp that alone is **%.0f us** per iteration at 512x512 (%.0fx ours). The stabilised kernel computes exps only when it rebuilds the kernel (start and rare absorptions).\n", e, texp, texp/k }')
 
 {
-  echo "# OT benchmark: lib/ot.c vs POT"
+  echo "# OT benchmark: lib/ot/ot.c vs POT"
   echo
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'); machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); POT $("$PY" -c 'import ot; print(ot.__version__)'), numpy $("$PY" -c 'import numpy; print(numpy.__version__)')"
   echo "- Command: \`bash bench/ot.sh\` (eps $EPS, tol $TOL, POT's stop rule on both sides: L2 column error every 10th iteration; d = $D; cost 1 - cos computed per plan on both sides)"

@@ -20,9 +20,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "ot.h"
-#include "rng.h"
-#include "util.h"
+#include "ot/ot.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 static float *load(const char *path, size_t count) {
   FILE *f = fopen(path, "rb");

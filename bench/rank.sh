@@ -27,7 +27,7 @@ ND_MAX=${ND_MAX:-1000} LD_MAX=32 NQ_MAX=${NQ_MAX:-256} LQ_MAX=16
 out=build/bench
 mkdir -p "$out" bench/results
 [ -x bin/rank ] || make -s progs
-cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/rank_bench" bench/rank_bench.c lib/libotclir.a \
+cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/rank_bench" bench/rank_bench.c build/release/libotclir.a \
   -lzstd -lyaml -lopenblas -lm -lpthread
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }

@@ -11,9 +11,10 @@
 
 #include <cblas.h>
 
-#include "rec.h"
-#include "rng.h"
-#include "util.h"
+#include "stream/rec.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 static int gen(int argc, char **argv) {
   if (argc != 7) die_usage("rank_bench gen N L D SEED PREFIX\n");

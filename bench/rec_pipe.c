@@ -3,8 +3,9 @@
  * floats to stdout; `rec_pipe read` reads a stream from stdin, touches every
  * float and prints "PAYLOAD_BYTES SECONDS". The `raw` variants move the same
  * float bytes with no framing, checksums or validation: the pipe's own ceiling. */
-#include "rec.h"
-#include "util.h"
+#include "stream/rec.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distill.h"
-#include "json.h"
-#include "rec.h"
-#include "rng.h"
-#include "util.h"
+#include "train/distill.h"
+#include "base/json.h"
+#include "stream/rec.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
 
 static const char usage[] =
     "usage: distill-step --init DIR --out DIR [--loss ot=1,cos=0.5] [--epochs E] [--lr LR]\n"
@@ -502,7 +504,7 @@ int main(int argc, char **argv) {
   if (!!o.init + !!o.cont > 1) die_usage("distill-step: --init and --continue exclude each other\n");
   if (o.dc.adv_alpha < 0) o.dc.adv_alpha = o.dc.adv_eps / 4;
   if (!o.threads) o.threads = otc_ncores();
-  otc_set_threads(o.threads);
+  kern_set_threads(o.threads);
   o.dc.loss.ot.threads = o.threads;
 
   /* the input */

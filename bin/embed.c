@@ -7,9 +7,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bert.h"
-#include "rec.h"
-#include "util.h"
+#include "model/bert.h"
+#include "stream/rec.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
 
 static const char usage[] =
     "usage: embed --model DIR [--layer L] [--pool mean|cls] [--normalize] [--truncate]\n"
@@ -429,7 +431,7 @@ int main(int argc, char **argv) {
   if (!model) die_usage_msg(usage, "--model DIR (or --init CONFIG) is required");
   if (out || vocab || from || no_positions) die_usage_msg(usage, "--out, --vocab, --init-from and --no-positions go with --init");
   const char *path = optind < argc ? argv[optind] : "-";
-  otc_set_threads(threads);
+  kern_set_threads(threads);
 
   char err[1024];
   bert_model *m = bert_load(model, err, sizeof err);

@@ -15,9 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ot.h"
-#include "rec.h"
-#include "util.h"
+#include "ot/ot.h"
+#include "stream/rec.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
 
 #define BATCH 128           /* records solved together (and held in memory) */
 #define MAX_REPORTED_IDS 5  /* non-converged record ids named in the summary warning */
@@ -296,7 +298,7 @@ int main(int argc, char **argv) {
   if (argc - optind > 1) die_usage_msg(usage_text, "unexpected operand '%s' (at most one input FILE)", argv[optind + 1]);
   if (c.threshold > 0 && !c.want_align && !c.text) c.want_align = true;
   const char *path = optind < argc ? argv[optind] : "-";
-  otc_set_threads(threads);
+  kern_set_threads(threads);
   o.threads = otc_threads();
 
   rec_reader *in = rec_open_expect(path, "pair");

@@ -13,12 +13,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "distill.h"
-#include "perturb.h"
-#include "rec.h"
-#include "util.h"
-#include "vocab.h"
-#include "wordpiece.h"
+#include "train/distill.h"
+#include "text/perturb.h"
+#include "stream/rec.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
+#include "text/vocab.h"
+#include "text/wordpiece.h"
 
 static const char usage[] =
     "usage: perturb [--typo R] [--dict FILE [--switch R]] [--drop R] [--swap R] [--seed N]\n"
@@ -783,7 +785,7 @@ int main(int argc, char **argv) {
   if ((o.attack || o.worst_of) && !o.model_dir) die_usage("perturb: --attack and --worst-of need --model DIR\n");
   if (!o.attack && !have_noise) die_usage("perturb: no noise asked for (--typo, --dict, --drop, --swap, --attack)\n");
   if (o.alpha < 0) o.alpha = o.eps / 4;
-  otc_set_threads(threads > 0 ? threads : otc_ncores());
+  kern_set_threads(threads > 0 ? threads : otc_ncores());
 
   char err[1024];
   perturb_dict *dict = NULL;

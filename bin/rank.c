@@ -6,9 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rank.h"
-#include "rec.h"
-#include "util.h"
+#include "search/rank.h"
+#include "stream/rec.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
 
 static const char usage[] =
     "Usage: rank --docs FILE [--mode dense|maxsim|maxsim-sym|ot] [--sim cos|dot] [--csls K]\n"
@@ -301,7 +303,7 @@ int main(int argc, char **argv) {
   if (!docs_path) die_usage("rank: --docs FILE is required\n");
   if (skip_special && skip_list) die_usage("rank: --skip-special and --skip-ids exclude each other\n");
   if (tag && (!*tag || has_space(tag, strlen(tag)))) die_usage("rank: --tag: a TREC tag is one word\n");
-  otc_set_threads(threads);
+  kern_set_threads(threads);
   o.threads = otc_threads();
 
   char err[1024];

@@ -5,10 +5,11 @@
  * shuffle, split, from-tsv). The format and the record types are documented in
  * schemas/README.md; the work is done by lib/rec.c.
  */
-#include "json.h"
-#include "rec.h"
-#include "rng.h"
-#include "util.h"
+#include "base/json.h"
+#include "stream/rec.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -12,10 +12,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "rec.h"
-#include "score.h"
-#include "trec.h"
-#include "util.h"
+#include "stream/rec.h"
+#include "eval/score.h"
+#include "eval/trec.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 static const char usage[] =
     "Usage: score [-q] [-c] [-J] [-M N] [-l N] [-m MEASURE]... --qrels QRELS [RUN]\n"

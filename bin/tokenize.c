@@ -15,11 +15,12 @@
 #include <unistd.h>
 #include <fcntl.h>
 
-#include "rec.h"
-#include "unicode.h"
-#include "util.h"
-#include "vocab.h"
-#include "wordpiece.h"
+#include "stream/rec.h"
+#include "text/unicode.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "text/vocab.h"
+#include "text/wordpiece.h"
 
 static const char usage_text[] =
     "usage: tokenize (--vocab FILE | --model DIR) [--lower] [--max-len N] [--offsets]\n"

@@ -7,7 +7,7 @@
  * bit makes the harness recompute every frame's CRCs before reading, since
  * random mutations would otherwise almost never get past the checksums to
  * the schema and record decoders. */
-#include "rec.h"
+#include "stream/rec.h"
 
 #include <stdlib.h>
 #include <string.h>

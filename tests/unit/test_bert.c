@@ -9,12 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "bert.h"
+#include "model/bert.h"
 #include "check.h"
-#include "json.h"
-#include "rng.h"
-#include "safetensors.h"
-#include "util.h"
+#include "base/json.h"
+#include "base/rng.h"
+#include "model/safetensors.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
 
 #define MAXSEQ 64
 
@@ -135,10 +137,10 @@ static void test_fixture(void) {
   CHECK(rc == 0 && wb <= 1e-5, "forward, 20 sequences in one packed batch: max diff %.3g", wb);
 
   /* two threads (row-parallel LayerNorm and GELU, threaded sgemm): same numbers */
-  otc_set_threads(2);
+  kern_set_threads(2);
   rc = bert_forward(m, a, &all, -1, err, sizeof err);
   double wt = rc ? 1 : max_abs_diff(bert_output(a), fx.expected, (size_t)fx.N * d);
-  otc_set_threads(1);
+  kern_set_threads(1);
   CHECK(rc == 0 && wt <= 1e-5, "forward with 2 threads: max diff %.3g", wt);
 
   /* input embeddings in place of the lookup, and a zero delta: identical */
@@ -166,9 +168,9 @@ static void test_fixture(void) {
         "nlayers = 0 gives the same embedding output in train and inference mode");
 
   /* loss and gradients */
-  otc_set_threads(2);
+  kern_set_threads(2);
   rc = bert_forward(m, t, &all, -1, err, sizeof err);
-  otc_set_threads(1);
+  kern_set_threads(1);
   double L = 0;
   const float *out = bert_output(t);
   for (size_t i = 0; i < (size_t)fx.N * d; i++) L += (double)out[i] * fx.R[i];
@@ -176,9 +178,9 @@ static void test_fixture(void) {
   bert_alloc_grads(m);
   bert_zero_grads(m);
   float *dinp = malloc((size_t)fx.N * d * sizeof(float));
-  otc_set_threads(2); /* the backward's threaded GELU too */
+  kern_set_threads(2); /* the backward's threaded GELU too */
   bert_backward(m, t, fx.R, dinp);
-  otc_set_threads(1);
+  kern_set_threads(1);
   st_file *gf = st_open(check_shared("fixtures/embed/grads.safetensors"), err, sizeof err);
   CHECK(gf != NULL, "open grads.safetensors%s%s", gf ? "" : ": ", gf ? "" : err);
   if (gf) {
@@ -248,10 +250,10 @@ static void test_fixture(void) {
   for (int s = 0; s < fx.n; s++) emb[s] = NULL;
   row = 0;
   for (int s = 0; s < fx.n; s++) emb[s] = rows + (row += 0, row) * d, row += fx.len[s];
-  otc_set_threads(2); /* as for dinp above: bit-identical needs the same thread count */
+  kern_set_threads(2); /* as for dinp above: bit-identical needs the same thread count */
   rc = bert_forward(m, t, &given, -1, err, sizeof err);
   bert_backward(m, t, fx.R, dinp2);
-  otc_set_threads(1);
+  kern_set_threads(1);
   double wz = 0;
   for (size_t k = 0; k < (size_t)m->cfg.vocab_size * d; k++) wz = fmax(wz, fabs(m->g.word_emb[k]));
   CHECK(rc == 0 && wz == 0 && max_abs_diff(dinp, dinp2, (size_t)fx.N * d) == 0,
@@ -886,7 +888,7 @@ static void rm_rf(const char *d) {
 
 int main(void) {
   otc_init("test_bert");
-  otc_set_threads(1);
+  kern_set_threads(1);
   rng_seed(&R, 1234);
   snprintf(tmpdir, sizeof tmpdir, "/tmp/test_bert.XXXXXX");
   if (!mkdtemp(tmpdir)) die_errno("mkdtemp");

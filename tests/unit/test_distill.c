@@ -7,10 +7,12 @@
 #include <unistd.h>
 
 #include "check.h"
-#include "distill.h"
-#include "perturb.h"
-#include "rng.h"
-#include "util.h"
+#include "train/distill.h"
+#include "text/perturb.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "kernels/blas.h"
 
 /* ---------------------------------------------------------------- fixtures */
 
@@ -459,7 +461,7 @@ static void test_perturb(void) {
 }
 
 int main(void) {
-  otc_set_threads(1);
+  kern_set_threads(1);
   test_helpers();
   test_perturb();
   test_input_gradient("ot");

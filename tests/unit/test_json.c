@@ -2,7 +2,7 @@
 #include <string.h>
 
 #include "check.h"
-#include "json.h"
+#include "base/json.h"
 
 static json_doc *parse(const char *s, char *err) { return json_parse(s, strlen(s), err, 256); }
 

@@ -4,10 +4,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "json.h"
-#include "ot.h"
-#include "rng.h"
-#include "util.h"
+#include "base/json.h"
+#include "ot/ot.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 /* ---- fixture reading ---- */
 

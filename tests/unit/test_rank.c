@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "check.h"
-#include "ot.h"
-#include "rank.h"
-#include "rec.h"
-#include "rng.h"
-#include "util.h"
+#include "ot/ot.h"
+#include "search/rank.h"
+#include "stream/rec.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 /* ---- random collections ---- */
 

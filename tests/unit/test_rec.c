@@ -2,9 +2,10 @@
  * built-in record type (plain, zstd, in place from memory), and each kind of
  * corruption detected with a message that says what and where. */
 #include "check.h"
-#include "rec.h"
-#include "rng.h"
-#include "util.h"
+#include "stream/rec.h"
+#include "base/rng.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 #include <fcntl.h>
 #include <stdlib.h>

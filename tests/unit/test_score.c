@@ -9,10 +9,11 @@
 #include <string.h>
 
 #include "check.h"
-#include "rng.h"
-#include "score.h"
-#include "trec.h"
-#include "util.h"
+#include "base/rng.h"
+#include "eval/score.h"
+#include "eval/trec.h"
+#include "base/util.h"
+#include "cli/cli.h"
 
 /* ---------------- helpers ---------------- */
 

@@ -6,11 +6,12 @@
 #include <string.h>
 
 #include "check.h"
-#include "json.h"
-#include "unicode.h"
-#include "util.h"
-#include "vocab.h"
-#include "wordpiece.h"
+#include "base/json.h"
+#include "text/unicode.h"
+#include "base/util.h"
+#include "cli/cli.h"
+#include "text/vocab.h"
+#include "text/wordpiece.h"
 
 static char *slurp(const char *path, size_t *len) {
   char *b = read_file(path, len);

@@ -1,8 +1,0 @@
-/* runid: the tag (6th field) of the run's last line. Summary only. */
-#include "score.h"
-
-const score_measure score_m_runid = {
-    .name = "runid",
-    .help = "Run identifier: the tag of the last run line.",
-    .agg = SA_RUNID,
-};

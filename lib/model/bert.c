@@ -1,0 +1,1115 @@
+/* bert.c: the BERT encoder of bert.h: config, parameter block and its
+ * index, load/save of Hugging Face folders, forward and backward passes. */
+#include "model/bert.h"
+
+#include <cblas.h>
+#undef I /* <complex.h> via OpenBLAS: we use I for the intermediate size */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/json.h"
+#include "base/rng.h"
+#include "model/safetensors.h"
+#include "base/util.h"
+#include "cli/cli.h"
+
+/* ------------------------------------------------------------ kernels */
+
+#define REAL float
+#define SFX
+#define GEMM cblas_sgemm
+#define KERF erff
+#define KEXP expf
+#include "model/bert_kernels.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef KERF
+#undef KEXP
+
+#define REAL double
+#define SFX _d
+#define GEMM cblas_dgemm
+#define KERF erf
+#define KEXP exp
+#include "model/bert_kernels.h"
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef KERF
+#undef KEXP
+
+size_t bert_probs_size(int B, const int *len, int H) {
+  size_t s = 0;
+  for (int b = 0; b < B; b++) s += (size_t)H * len[b] * len[b];
+  return s;
+}
+
+double bert_forward_flops(const bert_config *c, int B, const int *len) {
+  double d = c->hidden, I = c->intermediate, f = 0;
+  for (int b = 0; b < B; b++) {
+    double T = len[b];
+    f += c->layers * (2.0 * T * (4 * d * d + 2 * d * I) + 4.0 * T * T * d);
+  }
+  return f;
+}
+
+/* ------------------------------------------------------- parallel loops */
+
+/* Split [0, n) into otc_threads() contiguous chunks (at least min_chunk
+ * items each) and run fn on them, the first on the calling thread. Each item
+ * is computed the same way whatever the split, so results do not depend on
+ * the thread count. */
+typedef struct {
+  void (*fn)(void *, size_t, size_t);
+  void *ctx;
+  size_t begin, end;
+} chunk_job;
+
+static void *chunk_run(void *p) {
+  chunk_job *j = p;
+  j->fn(j->ctx, j->begin, j->end);
+  return NULL;
+}
+
+#define MAX_LOOP_THREADS 64
+static void parallel_for(size_t n, size_t min_chunk, void (*fn)(void *, size_t, size_t), void *ctx) {
+  size_t T = (size_t)otc_threads();
+  if (T > MAX_LOOP_THREADS) T = MAX_LOOP_THREADS;
+  if (T > n / min_chunk) T = n / min_chunk;
+  if (T <= 1) {
+    fn(ctx, 0, n);
+    return;
+  }
+  pthread_t th[MAX_LOOP_THREADS];
+  chunk_job jobs[MAX_LOOP_THREADS];
+  size_t started = 1;
+  for (size_t t = 1; t < T; t++) {
+    jobs[t] = (chunk_job){fn, ctx, n * t / T, n * (t + 1) / T};
+    if (pthread_create(&th[t], NULL, chunk_run, &jobs[t]) != 0) {
+      fn(ctx, jobs[t].begin, jobs[t].end); /* no thread: do it here */
+      th[t] = 0;
+      continue;
+    }
+    started++;
+  }
+  fn(ctx, 0, n / T);
+  for (size_t t = 1; t < T; t++)
+    if (th[t]) pthread_join(th[t], NULL);
+  (void)started;
+}
+
+typedef struct {
+  float *out, *mean, *rstd;
+  const float *inp, *w, *b, *dout;
+  int C;
+  double eps;
+} ew_ctx;
+
+static void ln_rows(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  size_t C = (size_t)c->C;
+  bert_layernorm_forward(c->out + b * C, c->mean + b, c->rstd + b, c->inp + b * C, c->w, c->b, (int)(e - b), c->C,
+                         c->eps);
+}
+
+static void layernorm_forward_mt(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                                 const float *b, int N, int C, double eps) {
+  ew_ctx c = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .C = C, .eps = eps};
+  parallel_for((size_t)N, 64, ln_rows, &c);
+}
+
+static void gelu_range(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  bert_gelu_forward(c->out + b, c->inp + b, e - b);
+}
+
+static void gelu_back_range(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  bert_gelu_backward(c->out + b, c->inp + b, c->dout + b, e - b);
+}
+
+static void gelu_forward_mt(float *out, const float *inp, size_t n) {
+  ew_ctx c = {.out = out, .inp = inp};
+  parallel_for(n, 16384, gelu_range, &c);
+}
+
+static void gelu_backward_mt(float *dinp, const float *inp, const float *dout, size_t n) {
+  ew_ctx c = {.out = dinp, .inp = inp, .dout = dout};
+  parallel_for(n, 16384, gelu_back_range, &c);
+}
+
+/* -------------------------------------------------------------- config */
+
+static int get_int(const json_value *root, const char *key, int required, int def, int min, int *out,
+                   char *err, size_t errlen) {
+  const json_value *v = json_get(root, key);
+  if (!v || v->type == JSON_NULL) {
+    if (required) return set_err(err, errlen, "missing \"%s\"", key);
+    *out = def;
+    return 0;
+  }
+  long long x;
+  if (v->type != JSON_NUMBER || json_to_i64(v, &x) != 0 || x < min || x > (1LL << 30))
+    return set_err(err, errlen, "\"%s\" must be an integer >= %d", key, min);
+  *out = (int)x;
+  return 0;
+}
+
+int bert_config_parse(const char *text, size_t len, bert_config *c, char *err, size_t errlen) {
+  char jerr[200];
+  json_doc *doc = json_parse(text, len, jerr, sizeof jerr);
+  if (!doc) return set_err(err, errlen, "not valid JSON: %s", jerr);
+  const json_value *r = json_root(doc);
+  int rc = -1;
+  memset(c, 0, sizeof *c);
+  if (r->type != JSON_OBJECT) {
+    set_err(err, errlen, "not a JSON object");
+    goto done;
+  }
+  if (get_int(r, "vocab_size", 1, 0, 1, &c->vocab_size, err, errlen) ||
+      get_int(r, "hidden_size", 1, 0, 1, &c->hidden, err, errlen) ||
+      get_int(r, "num_hidden_layers", 1, 0, 0, &c->layers, err, errlen) ||
+      get_int(r, "num_attention_heads", 1, 0, 1, &c->heads, err, errlen) ||
+      get_int(r, "intermediate_size", 1, 0, 1, &c->intermediate, err, errlen) ||
+      get_int(r, "max_position_embeddings", 0, 512, 1, &c->max_position, err, errlen) ||
+      get_int(r, "type_vocab_size", 0, 2, 1, &c->type_vocab, err, errlen) ||
+      get_int(r, "pad_token_id", 0, 0, 0, &c->pad_token_id, err, errlen))
+    goto done;
+  if (c->hidden % c->heads != 0) {
+    set_err(err, errlen, "hidden_size %d is not a multiple of num_attention_heads %d", c->hidden, c->heads);
+    goto done;
+  }
+  c->ln_eps = 1e-12f;
+  c->init_range = 0.02f;
+  const json_value *v = json_get(r, "layer_norm_eps");
+  if (v && (v->type != JSON_NUMBER || json_to_f32(v, &c->ln_eps) != 0 || !(c->ln_eps >= 0))) {
+    set_err(err, errlen, "\"layer_norm_eps\" must be a non-negative number");
+    goto done;
+  }
+  v = json_get(r, "initializer_range");
+  if (v && (v->type != JSON_NUMBER || json_to_f32(v, &c->init_range) != 0 || !(c->init_range >= 0))) {
+    set_err(err, errlen, "\"initializer_range\" must be a non-negative number");
+    goto done;
+  }
+  v = json_get(r, "hidden_act");
+  if (v && (v->type != JSON_STRING || strcmp(v->text, "gelu") != 0)) {
+    set_err(err, errlen, "hidden_act %s%s%s is not supported (only \"gelu\", the exact erf form)",
+           v->type == JSON_STRING ? "\"" : "", v->type == JSON_STRING ? v->text : "(not a string)",
+           v->type == JSON_STRING ? "\"" : "");
+    goto done;
+  }
+  v = json_get(r, "position_embedding_type");
+  if (v && (v->type != JSON_STRING || strcmp(v->text, "absolute") != 0)) {
+    set_err(err, errlen, "position_embedding_type must be \"absolute\"");
+    goto done;
+  }
+  if (c->pad_token_id >= c->vocab_size) c->pad_token_id = 0;
+  c->has_pooler = 1;
+  rc = 0;
+done:
+  json_free(doc);
+  return rc;
+}
+
+int bert_config_load(const char *path, bert_config *c, char *err, size_t errlen) {
+  size_t len;
+  char *text = read_file(path, &len);
+  if (!text) return set_err(err, errlen, "%s: %s", path, strerror(errno));
+  char e[300];
+  int rc = bert_config_parse(text, len, c, e, sizeof e);
+  free(text);
+  if (rc) return set_err(err, errlen, "%s: %s", path, e);
+  return 0;
+}
+
+void bert_config_write(FILE *f, const bert_config *c) {
+  fprintf(f,
+          "{\n"
+          "  \"architectures\": [\"BertModel\"],\n"
+          "  \"model_type\": \"bert\",\n"
+          "  \"vocab_size\": %d,\n"
+          "  \"hidden_size\": %d,\n"
+          "  \"num_hidden_layers\": %d,\n"
+          "  \"num_attention_heads\": %d,\n"
+          "  \"intermediate_size\": %d,\n"
+          "  \"hidden_act\": \"gelu\",\n"
+          "  \"max_position_embeddings\": %d,\n"
+          "  \"type_vocab_size\": %d,\n"
+          "  \"layer_norm_eps\": %.9g,\n"
+          "  \"initializer_range\": %.9g,\n"
+          "  \"pad_token_id\": %d,\n"
+          "  \"hidden_dropout_prob\": 0.1,\n"
+          "  \"attention_probs_dropout_prob\": 0.1,\n"
+          "  \"position_embedding_type\": \"absolute\",\n"
+          "  \"torch_dtype\": \"float32\"\n"
+          "}\n",
+          c->vocab_size, c->hidden, c->layers, c->heads, c->intermediate, c->max_position, c->type_vocab,
+          (double)c->ln_eps, (double)c->init_range, c->pad_token_id);
+}
+
+/* --------------------------------------------------------------- layout */
+
+/* Tensors start on 64-byte boundaries so rows are vector-aligned. */
+#define ALIGN_FLOATS 16
+
+static void add_tensor(bert_model *m, int *cap, const char *name, int rank, int s0, int s1, int decay,
+                       int group) {
+  if (m->ntensors == *cap) {
+    *cap = *cap ? 2 * *cap : 64;
+    m->tensors = xrealloc(m->tensors, (size_t)*cap * sizeof *m->tensors);
+  }
+  bert_tensor *t = &m->tensors[m->ntensors++];
+  memset(t, 0, sizeof *t);
+  snprintf(t->name, sizeof t->name, "%s", name);
+  t->rank = rank;
+  t->shape[0] = s0;
+  t->shape[1] = rank == 2 ? s1 : 1;
+  t->size = (size_t)s0 * (rank == 2 ? (size_t)s1 : 1);
+  t->decay = decay;
+  t->group = group;
+  t->offset = m->nparams;
+  m->nparams += (t->size + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+/* Consecutive tensors (query, key, value) packed without padding, so that
+ * the three weights form one [3d][d] matrix for a single sgemm. */
+static void add_packed(bert_model *m, int *cap, const char *const *names, int n, int rank, int s0, int s1,
+                       int decay, int group) {
+  size_t start = m->nparams, each = (size_t)s0 * (rank == 2 ? (size_t)s1 : 1);
+  for (int i = 0; i < n; i++) {
+    add_tensor(m, cap, names[i], rank, s0, s1, decay, group);
+    m->tensors[m->ntensors - 1].offset = start + i * each;
+    m->nparams = start + (i + 1) * each;
+  }
+  m->nparams = (m->nparams + ALIGN_FLOATS - 1) / ALIGN_FLOATS * ALIGN_FLOATS;
+}
+
+static void build_index(bert_model *m) {
+  const bert_config *c = &m->cfg;
+  int cap = 0, d = c->hidden, I = c->intermediate;
+  add_tensor(m, &cap, "embeddings.word_embeddings.weight", 2, c->vocab_size, d, 1, -1);
+  add_tensor(m, &cap, "embeddings.position_embeddings.weight", 2, c->max_position, d, 1, -1);
+  add_tensor(m, &cap, "embeddings.token_type_embeddings.weight", 2, c->type_vocab, d, 1, -1);
+  add_tensor(m, &cap, "embeddings.LayerNorm.weight", 1, d, 0, 0, -1);
+  add_tensor(m, &cap, "embeddings.LayerNorm.bias", 1, d, 0, 0, -1);
+  for (int l = 0; l < c->layers; l++) {
+    char n[3][96];
+    const char *p[3] = {n[0], n[1], n[2]};
+    const char *qkv[3] = {"query", "key", "value"};
+    for (int i = 0; i < 3; i++) snprintf(n[i], 96, "encoder.layer.%d.attention.self.%s.weight", l, qkv[i]);
+    add_packed(m, &cap, p, 3, 2, d, d, 1, l);
+    for (int i = 0; i < 3; i++) snprintf(n[i], 96, "encoder.layer.%d.attention.self.%s.bias", l, qkv[i]);
+    add_packed(m, &cap, p, 3, 1, d, 0, 0, l);
+    char nm[96];
+#define T_(suffix, rank, s0, s1, decay)                         \
+  snprintf(nm, sizeof nm, "encoder.layer.%d.%s", l, suffix); \
+  add_tensor(m, &cap, nm, rank, s0, s1, decay, l)
+    T_("attention.output.dense.weight", 2, d, d, 1);
+    T_("attention.output.dense.bias", 1, d, 0, 0);
+    T_("attention.output.LayerNorm.weight", 1, d, 0, 0);
+    T_("attention.output.LayerNorm.bias", 1, d, 0, 0);
+    T_("intermediate.dense.weight", 2, I, d, 1);
+    T_("intermediate.dense.bias", 1, I, 0, 0);
+    T_("output.dense.weight", 2, d, I, 1);
+    T_("output.dense.bias", 1, d, 0, 0);
+    T_("output.LayerNorm.weight", 1, d, 0, 0);
+    T_("output.LayerNorm.bias", 1, d, 0, 0);
+#undef T_
+  }
+  if (c->has_pooler) {
+    add_tensor(m, &cap, "pooler.dense.weight", 2, d, d, 1, c->layers);
+    add_tensor(m, &cap, "pooler.dense.bias", 1, d, 0, 0, c->layers);
+  }
+}
+
+void bert_make_view(const bert_model *m, float *block, bert_view *v) {
+  const bert_tensor *t = m->tensors;
+  memset(v, 0, sizeof *v);
+  v->word_emb = block + t[0].offset;
+  v->pos_emb = block + t[1].offset;
+  v->type_emb = block + t[2].offset;
+  v->emb_ln_w = block + t[3].offset;
+  v->emb_ln_b = block + t[4].offset;
+  v->layer = xcalloc(m->cfg.layers ? m->cfg.layers : 1, sizeof *v->layer);
+  for (int l = 0; l < m->cfg.layers; l++) {
+    const bert_tensor *u = t + 5 + 16 * l;
+    bert_layer_view *L = &v->layer[l];
+    L->qkv_w = block + u[0].offset;
+    L->qkv_b = block + u[3].offset;
+    L->ao_w = block + u[6].offset;
+    L->ao_b = block + u[7].offset;
+    L->ln1_w = block + u[8].offset;
+    L->ln1_b = block + u[9].offset;
+    L->fc_w = block + u[10].offset;
+    L->fc_b = block + u[11].offset;
+    L->proj_w = block + u[12].offset;
+    L->proj_b = block + u[13].offset;
+    L->ln2_w = block + u[14].offset;
+    L->ln2_b = block + u[15].offset;
+  }
+  if (m->cfg.has_pooler) {
+    const bert_tensor *u = t + 5 + 16 * m->cfg.layers;
+    v->pool_w = block + u[0].offset;
+    v->pool_b = block + u[1].offset;
+  }
+}
+
+void bert_view_free(bert_view *v) {
+  free(v->layer);
+  v->layer = NULL;
+}
+
+bert_model *bert_new(const bert_config *c) {
+  bert_model *m = xcalloc(1, sizeof *m);
+  m->cfg = *c;
+  build_index(m);
+  m->params = xcalloc(m->nparams ? m->nparams : 1, sizeof(float));
+  bert_make_view(m, m->params, &m->p);
+  m->trainable = xmalloc((size_t)m->ntensors);
+  memset(m->trainable, 1, (size_t)m->ntensors);
+  return m;
+}
+
+void bert_free(bert_model *m) {
+  if (!m) return;
+  bert_view_free(&m->p);
+  bert_view_free(&m->g);
+  free(m->params);
+  free(m->grads);
+  free(m->tensors);
+  free(m->vocab);
+  free(m->trainable);
+  free(m);
+}
+
+const bert_tensor *bert_find_tensor(const bert_model *m, const char *name) {
+  for (int i = 0; i < m->ntensors; i++)
+    if (strcmp(m->tensors[i].name, name) == 0) return &m->tensors[i];
+  return NULL;
+}
+
+static int is_layernorm(const char *name) { return strstr(name, "LayerNorm.") != NULL; }
+
+bert_model *bert_init(const bert_config *c, uint64_t seed) {
+  bert_model *m = bert_new(c);
+  rng_t r;
+  rng_seed(&r, seed);
+  for (int i = 0; i < m->ntensors; i++) {
+    const bert_tensor *t = &m->tensors[i];
+    float *p = m->params + t->offset;
+    if (t->rank == 2) {
+      for (size_t k = 0; k < t->size; k++) p[k] = (float)(rng_normal(&r) * c->init_range);
+    } else if (is_layernorm(t->name) && strstr(t->name, ".weight")) {
+      for (size_t k = 0; k < t->size; k++) p[k] = 1.0f;
+    } /* biases stay 0 */
+  }
+  /* transformers zeroes the padding row of nn.Embedding(padding_idx=pad) */
+  memset(m->p.word_emb + (size_t)c->pad_token_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
+  return m;
+}
+
+void bert_set_vocab(bert_model *m, const char *text, size_t len) {
+  free(m->vocab);
+  m->vocab = xmalloc(len + 1);
+  memcpy(m->vocab, text, len);
+  m->vocab[len] = 0;
+  m->vocab_len = len;
+}
+
+int bert_load_vocab(bert_model *m, const char *path, char *err, size_t errlen) {
+  size_t len;
+  char *text = read_file(path, &len);
+  if (!text) return set_err(err, errlen, "%s: %s", path, strerror(errno));
+  free(m->vocab);
+  m->vocab = text;
+  m->vocab_len = len;
+  return 0;
+}
+
+/* ----------------------------------------------------------------- load */
+
+/* HF name from a file name: strip "bert.", map LayerNorm gamma/beta. */
+static void canonical_name(const char *in, char *out, size_t outlen) {
+  if (strncmp(in, "bert.", 5) == 0) in += 5;
+  snprintf(out, outlen, "%s", in);
+  size_t n = strlen(out);
+  if (strstr(out, "LayerNorm.")) {
+    if (n > 6 && strcmp(out + n - 6, ".gamma") == 0) snprintf(out + n - 6, outlen - (n - 6), ".weight");
+    else if (n > 5 && strcmp(out + n - 5, ".beta") == 0) snprintf(out + n - 5, outlen - (n - 5), ".bias");
+  }
+}
+
+static int is_encoder_name(const char *n) {
+  if (strcmp(n, "embeddings.position_ids") == 0) return 0; /* a buffer, not a parameter */
+  return strncmp(n, "embeddings.", 11) == 0 || strncmp(n, "encoder.", 8) == 0 || strncmp(n, "pooler.", 7) == 0;
+}
+
+bert_model *bert_load(const char *dir, char *err, size_t errlen) {
+  char path[4096], e[512];
+  bert_config c;
+  snprintf(path, sizeof path, "%s/config.json", dir);
+  if (bert_config_load(path, &c, err, errlen) != 0) return NULL;
+  snprintf(path, sizeof path, "%s/model.safetensors", dir);
+  st_file *f = st_open(path, err, errlen);
+  if (!f) return NULL;
+  /* Pooler present? Both tensors or neither. */
+  int pw = 0, pb = 0;
+  for (int i = 0; i < f->n; i++) {
+    char nm[256];
+    canonical_name(f->t[i].name, nm, sizeof nm);
+    if (strcmp(nm, "pooler.dense.weight") == 0) pw = 1;
+    if (strcmp(nm, "pooler.dense.bias") == 0) pb = 1;
+  }
+  if (pw != pb) {
+    set_err(err, errlen, "%s: missing tensor 'pooler.dense.%s'", path, pw ? "bias" : "weight");
+    st_close(f);
+    return NULL;
+  }
+  c.has_pooler = pw;
+  bert_model *m = bert_new(&c);
+  unsigned char *seen = xcalloc((size_t)m->ntensors, 1);
+  for (int i = 0; i < f->n; i++) {
+    const st_tensor *t = &f->t[i];
+    char nm[256];
+    canonical_name(t->name, nm, sizeof nm);
+    if (!is_encoder_name(nm)) continue;
+    const bert_tensor *bt = bert_find_tensor(m, nm);
+    if (!bt) {
+      set_err(err, errlen, "%s: tensor '%s' does not belong to a model with %s's config (%d layers)", path,
+             t->name, dir, c.layers);
+      goto fail;
+    }
+    int k = (int)(bt - m->tensors);
+    if (seen[k]) {
+      set_err(err, errlen, "%s: tensor '%s' appears twice (with and without a 'bert.' prefix?)", path, t->name);
+      goto fail;
+    }
+    seen[k] = 1;
+    int ok = t->rank == bt->rank && t->shape[0] == (uint64_t)bt->shape[0] &&
+             (bt->rank == 1 || t->shape[1] == (uint64_t)bt->shape[1]);
+    if (!ok) {
+      char got[128] = "", *g = got;
+      for (int r = 0; r < t->rank && g < got + sizeof got - 24; r++)
+        g += sprintf(g, "%s%llu", r ? ", " : "", (unsigned long long)t->shape[r]);
+      if (bt->rank == 2)
+        set_err(err, errlen, "%s: tensor '%s' has shape [%s], config.json implies [%d, %d]", path, t->name, got,
+               bt->shape[0], bt->shape[1]);
+      else
+        set_err(err, errlen, "%s: tensor '%s' has shape [%s], config.json implies [%d]", path, t->name, got,
+               bt->shape[0]);
+      goto fail;
+    }
+    if (st_read_f32(f, t, m->params + bt->offset, e, sizeof e) != 0) {
+      set_err(err, errlen, "%s", e);
+      goto fail;
+    }
+  }
+  for (int k = 0; k < m->ntensors; k++)
+    if (!seen[k]) {
+      set_err(err, errlen, "%s: missing tensor '%s'", path, m->tensors[k].name);
+      goto fail;
+    }
+  free(seen);
+  st_close(f);
+  snprintf(path, sizeof path, "%s/vocab.txt", dir);
+  if (access(path, F_OK) == 0 && bert_load_vocab(m, path, err, errlen) != 0) {
+    bert_free(m);
+    return NULL;
+  }
+  return m;
+fail:
+  free(seen);
+  st_close(f);
+  bert_free(m);
+  return NULL;
+}
+
+/* ----------------------------------------------------------------- save */
+
+static int write_file(const char *path, const void *data, size_t len, char *err, size_t errlen) {
+  FILE *f = fopen(path, "wb");
+  if (!f) return set_err(err, errlen, "cannot create '%s': %s", path, strerror(errno));
+  if ((len && fwrite(data, 1, len, f) != len) || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+    int e = errno;
+    fclose(f);
+    return set_err(err, errlen, "write error on '%s': %s", path, strerror(e));
+  }
+  if (fclose(f) != 0) return set_err(err, errlen, "write error on '%s': %s", path, strerror(errno));
+  return 0;
+}
+
+/* Remove a directory we wrote (regular files only, then the directory). */
+static void remove_model_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *e;
+  char p[4096];
+  while ((e = readdir(d))) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+    struct stat sb;
+    if (lstat(p, &sb) == 0 && S_ISREG(sb.st_mode)) unlink(p);
+  }
+  closedir(d);
+  rmdir(dir);
+}
+
+int bert_save(const bert_model *m, const char *dir, char *err, size_t errlen) {
+  char tmp[4096], path[4200], old[4096];
+  size_t dl = strlen(dir);
+  while (dl > 1 && dir[dl - 1] == '/') dl--;
+  snprintf(tmp, sizeof tmp, "%.*s.tmp.%ld", (int)dl, dir, (long)getpid());
+  snprintf(old, sizeof old, "%.*s.old.%ld", (int)dl, dir, (long)getpid());
+  struct stat sb;
+  int exists = stat(dir, &sb) == 0;
+  if (exists) {
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (!S_ISDIR(sb.st_mode) || access(path, F_OK) != 0)
+      return set_err(err, errlen, "refusing to replace '%s': it exists and is not a model folder", dir);
+  }
+  remove_model_dir(tmp);
+  if (mkdir(tmp, 0777) != 0) return set_err(err, errlen, "cannot create '%s': %s", tmp, strerror(errno));
+
+  snprintf(path, sizeof path, "%s/config.json", tmp);
+  char *cfg = NULL;
+  size_t cfglen = 0;
+  FILE *cf = open_memstream(&cfg, &cfglen);
+  if (!cf) die_errno("open_memstream");
+  bert_config_write(cf, &m->cfg);
+  fclose(cf);
+  int rc = write_file(path, cfg, cfglen, err, errlen);
+  free(cfg);
+  if (rc) goto fail;
+
+  st_write_tensor *w = xcalloc((size_t)m->ntensors, sizeof *w);
+  for (int i = 0; i < m->ntensors; i++) {
+    const bert_tensor *t = &m->tensors[i];
+    w[i].name = t->name;
+    w[i].dtype = ST_F32;
+    w[i].rank = t->rank;
+    w[i].shape[0] = (uint64_t)t->shape[0];
+    w[i].shape[1] = (uint64_t)t->shape[1];
+    w[i].data = m->params + t->offset;
+  }
+  const char *mk[] = {"format"}, *mv[] = {"pt"};
+  snprintf(path, sizeof path, "%s/model.safetensors", tmp);
+  rc = st_write(path, w, m->ntensors, mk, mv, 1, err, errlen);
+  free(w);
+  if (rc) goto fail;
+  if (m->vocab) {
+    snprintf(path, sizeof path, "%s/vocab.txt", tmp);
+    if (write_file(path, m->vocab, m->vocab_len, err, errlen)) goto fail;
+  }
+  if (exists && rename(dir, old) != 0) {
+    set_err(err, errlen, "cannot move '%s' aside: %s", dir, strerror(errno));
+    goto fail;
+  }
+  if (rename(tmp, dir) != 0) {
+    set_err(err, errlen, "cannot rename '%s' to '%s': %s", tmp, dir, strerror(errno));
+    if (exists) rename(old, dir);
+    goto fail;
+  }
+  if (exists) remove_model_dir(old);
+  return 0;
+fail:
+  remove_model_dir(tmp);
+  return -1;
+}
+
+/* ------------------------------------------------------------------- id */
+
+void bert_model_id(const bert_model *m, char out[24]) {
+  /* FNV-1a over 32-bit words, then a splitmix finaliser: fast enough for
+   * mBERT's 178M parameters (a fraction of a second) and stable across
+   * load/save since the block is stored exactly. */
+  uint64_t h = 0xcbf29ce484222325ULL;
+  const bert_config *c = &m->cfg;
+  int dims[] = {c->vocab_size, c->hidden, c->layers, c->heads, c->intermediate, c->max_position, c->type_vocab};
+  for (size_t i = 0; i < sizeof dims / sizeof dims[0]; i++) h = (h ^ (uint32_t)dims[i]) * 0x100000001b3ULL;
+  uint32_t eps;
+  memcpy(&eps, &c->ln_eps, 4);
+  h = (h ^ eps) * 0x100000001b3ULL;
+  for (int i = 0; i < m->ntensors; i++) {
+    const bert_tensor *t = &m->tensors[i];
+    const uint32_t *w = (const uint32_t *)(m->params + t->offset);
+    for (size_t k = 0; k < t->size; k++) h = (h ^ w[k]) * 0x100000001b3ULL;
+  }
+  uint64_t x = h;
+  uint64_t z = rng_splitmix64(&x);
+  snprintf(out, 24, "bert-%016llx", (unsigned long long)z);
+}
+
+/* ------------------------------------------------------- copy embeddings */
+
+typedef struct {
+  const char *s;
+  size_t len;
+  int idx;
+} piece;
+
+static int cmp_piece(const void *a, const void *b) {
+  const piece *x = a, *y = b;
+  size_t n = x->len < y->len ? x->len : y->len;
+  int c = memcmp(x->s, y->s, n);
+  if (c) return c;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
+  return x->idx - y->idx;
+}
+
+/* Lines of a vocab.txt (without "\n" / "\r\n"); returns the count. */
+static int split_vocab(const char *text, size_t len, piece **out) {
+  int n = 0, cap = 1024;
+  piece *p = xmalloc((size_t)cap * sizeof *p);
+  size_t i = 0;
+  while (i < len) {
+    size_t j = i;
+    while (j < len && text[j] != '\n') j++;
+    size_t e = j;
+    if (e > i && text[e - 1] == '\r') e--;
+    if (n == cap) p = xrealloc(p, (size_t)(cap *= 2) * sizeof *p);
+    p[n].s = text + i;
+    p[n].len = e - i;
+    p[n].idx = n;
+    n++;
+    i = j + 1;
+  }
+  *out = p;
+  return n;
+}
+
+int bert_copy_embeddings(bert_model *dst, const bert_model *src, int with_rest, size_t *copied, char *err,
+                         size_t errlen) {
+  int d = dst->cfg.hidden;
+  *copied = 0;
+  if (src->cfg.hidden != d)
+    return set_err(err, errlen, "hidden sizes differ (%d in the source, %d here)", src->cfg.hidden, d);
+  if (!dst->vocab || !src->vocab) return set_err(err, errlen, "both models need a vocab.txt to match pieces");
+  piece *sp, *dp;
+  int ns = split_vocab(src->vocab, src->vocab_len, &sp);
+  int nd = split_vocab(dst->vocab, dst->vocab_len, &dp);
+  if (ns > src->cfg.vocab_size) ns = src->cfg.vocab_size;
+  if (nd > dst->cfg.vocab_size) nd = dst->cfg.vocab_size;
+  qsort(sp, (size_t)ns, sizeof *sp, cmp_piece);
+  for (int i = 0; i < nd; i++) {
+    /* binary search for the first occurrence of dp[i] among source pieces */
+    int lo = 0, hi = ns;
+    piece key = dp[i];
+    key.idx = -1;
+    while (lo < hi) {
+      int mid = (lo + hi) / 2;
+      if (cmp_piece(&sp[mid], &key) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    if (lo < ns && sp[lo].len == dp[i].len && memcmp(sp[lo].s, dp[i].s, dp[i].len) == 0) {
+      memcpy(dst->p.word_emb + (size_t)dp[i].idx * d, src->p.word_emb + (size_t)sp[lo].idx * d,
+             (size_t)d * sizeof(float));
+      (*copied)++;
+    }
+  }
+  free(sp);
+  free(dp);
+  if (with_rest) {
+    int np = dst->cfg.max_position < src->cfg.max_position ? dst->cfg.max_position : src->cfg.max_position;
+    int nt = dst->cfg.type_vocab < src->cfg.type_vocab ? dst->cfg.type_vocab : src->cfg.type_vocab;
+    memcpy(dst->p.pos_emb, src->p.pos_emb, (size_t)np * d * sizeof(float));
+    memcpy(dst->p.type_emb, src->p.type_emb, (size_t)nt * d * sizeof(float));
+    memcpy(dst->p.emb_ln_w, src->p.emb_ln_w, (size_t)d * sizeof(float));
+    memcpy(dst->p.emb_ln_b, src->p.emb_ln_b, (size_t)d * sizeof(float));
+  }
+  return 0;
+}
+
+int bert_copy_matching(bert_model *dst, const bert_model *src) {
+  int n = 0;
+  for (int i = 1; i < dst->ntensors; i++) { /* tensor 0 is the word embeddings */
+    const bert_tensor *t = &dst->tensors[i], *u = bert_find_tensor(src, t->name);
+    if (!u || u->rank != t->rank || u->shape[0] != t->shape[0] || u->shape[1] != t->shape[1]) continue;
+    memcpy(dst->params + t->offset, src->params + u->offset, t->size * sizeof(float));
+    n++;
+  }
+  return n;
+}
+
+/* ----------------------------------------------------------- activations */
+
+typedef struct {
+  float *qkv, *probs, *ctx, *att_res, *ln1_mean, *ln1_rstd, *ln1_out;
+  float *fc, *gelu, *ffn_res, *ln2_mean, *ln2_rstd, *ln2_out;
+} layer_acts;
+
+struct bert_acts {
+  int train, L, d, I, H;
+  /* batch of the last forward */
+  int B, N, nlayers_run;
+  int *len, *start;
+  uint32_t *ids, *type_ids;
+  unsigned char *given; /* [B]: sequence came as embeds (no word-embedding gradient) */
+  int has_type_ids;
+  size_t cap_tokens, cap_probs, cap_B;
+  float *emb_sum, *emb_mean, *emb_rstd, *x0;
+  layer_acts *layer; /* [L] in train mode, [1] (shared) otherwise */
+  float *block;      /* one allocation for all the float buffers above */
+  /* backward scratch */
+  float *scratch;
+  size_t cap_scratch_tokens, cap_scratch_probs;
+};
+
+bert_acts *bert_acts_new(const bert_model *m, int train) {
+  bert_acts *a = xcalloc(1, sizeof *a);
+  a->train = train;
+  a->L = m->cfg.layers;
+  a->d = m->cfg.hidden;
+  a->I = m->cfg.intermediate;
+  a->H = m->cfg.heads;
+  a->layer = xcalloc(a->L ? (size_t)a->L : 1, sizeof *a->layer);
+  return a;
+}
+
+void bert_acts_free(bert_acts *a) {
+  if (!a) return;
+  free(a->len);
+  free(a->start);
+  free(a->ids);
+  free(a->type_ids);
+  free(a->given);
+  free(a->layer);
+  free(a->block);
+  free(a->scratch);
+  free(a);
+}
+
+static void acts_reserve(bert_acts *a, size_t N, size_t P) {
+  if (N <= a->cap_tokens && P <= a->cap_probs) return;
+  if (N < a->cap_tokens) N = a->cap_tokens;
+  if (P < a->cap_probs) P = a->cap_probs;
+  size_t d = (size_t)a->d, I = (size_t)a->I;
+  int nsets = a->train ? a->L : (a->L ? 1 : 0);
+  size_t per_layer = N * (3 * d + d + d + d + I + I + d + d) + 4 * N + P;
+  size_t total = N * (2 * d) + 2 * N + (size_t)nsets * per_layer;
+  free(a->block);
+  a->block = xmalloc(xmul(total ? total : 1, sizeof(float)));
+  float *p = a->block;
+#define TAKE(n) (p += (n), p - (n))
+  a->emb_sum = TAKE(N * d);
+  a->emb_mean = TAKE(N);
+  a->emb_rstd = TAKE(N);
+  a->x0 = TAKE(N * d);
+  for (int s = 0; s < nsets; s++) {
+    layer_acts *l = &a->layer[s];
+    l->qkv = TAKE(N * 3 * d);
+    l->probs = TAKE(P);
+    l->ctx = TAKE(N * d);
+    l->att_res = TAKE(N * d);
+    l->ln1_mean = TAKE(N);
+    l->ln1_rstd = TAKE(N);
+    l->ln1_out = TAKE(N * d);
+    l->fc = TAKE(N * I);
+    l->gelu = TAKE(N * I);
+    l->ffn_res = TAKE(N * d);
+    l->ln2_mean = TAKE(N);
+    l->ln2_rstd = TAKE(N);
+    l->ln2_out = TAKE(N * d);
+  }
+#undef TAKE
+  if (!a->train)
+    for (int s = 1; s < a->L; s++) a->layer[s] = a->layer[0];
+  a->cap_tokens = N;
+  a->cap_probs = P;
+}
+
+const float *bert_output(const bert_acts *a) {
+  if (a->nlayers_run == 0) return a->x0;
+  return a->layer[a->train ? a->nlayers_run - 1 : 0].ln2_out;
+}
+int bert_ntokens(const bert_acts *a) { return a->N; }
+int bert_seq_start(const bert_acts *a, int b) { return a->start[b]; }
+
+int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers, char *err, size_t errlen) {
+  const bert_config *c = &m->cfg;
+  int B = in->B, d = c->hidden, I = c->intermediate, H = c->heads;
+  if (nlayers < 0 || nlayers > c->layers) nlayers = c->layers;
+  if ((size_t)B > a->cap_B) {
+    a->cap_B = (size_t)B;
+    a->len = xrealloc(a->len, (size_t)B * sizeof *a->len);
+    a->start = xrealloc(a->start, (size_t)B * sizeof *a->start);
+    a->given = xrealloc(a->given, (size_t)B);
+  }
+  size_t N = 0;
+  for (int b = 0; b < B; b++) {
+    if (in->len[b] < 1 || in->len[b] > c->max_position)
+      return set_err(err, errlen, "sequence %d: length %d outside 1..%d (max_position_embeddings)", b, in->len[b],
+                    c->max_position);
+    a->len[b] = in->len[b];
+    a->start[b] = (int)N;
+    a->given[b] = in->embeds && in->embeds[b];
+    for (int t = 0; t < in->len[b]; t++) {
+      size_t row = N + t;
+      if (!a->given[b] && in->ids[row] >= (uint32_t)c->vocab_size)
+        return set_err(err, errlen, "sequence %d, token %d: id %u >= vocab_size %d", b, t, in->ids[row],
+                      c->vocab_size);
+      if (in->type_ids && in->type_ids[row] >= (uint32_t)c->type_vocab)
+        return set_err(err, errlen, "sequence %d, token %d: token type %u >= type_vocab_size %d", b, t,
+                      in->type_ids[row], c->type_vocab);
+    }
+    N += in->len[b];
+    if (N > (size_t)1 << 30) return set_err(err, errlen, "batch too large (%zu tokens)", N);
+  }
+  a->B = B;
+  a->N = (int)N;
+  a->nlayers_run = nlayers;
+  acts_reserve(a, N, bert_probs_size(B, in->len, H));
+  /* keep ids and type ids for the backward pass (word-embedding gradient) */
+  a->ids = xrealloc(a->ids, (N ? N : 1) * sizeof *a->ids);
+  for (size_t i = 0; i < N; i++) a->ids[i] = 0;
+  {
+    size_t row = 0;
+    for (int b = 0; b < B; b++) {
+      if (!a->given[b]) memcpy(a->ids + row, in->ids + row, (size_t)a->len[b] * sizeof *a->ids);
+      row += a->len[b];
+    }
+  }
+  a->has_type_ids = in->type_ids != NULL;
+  if (in->type_ids) {
+    a->type_ids = xrealloc(a->type_ids, (N ? N : 1) * sizeof *a->type_ids);
+    memcpy(a->type_ids, in->type_ids, N * sizeof *a->type_ids);
+  }
+
+  bert_embeddings_forward(a->emb_sum, B, a->len, a->ids, in->embeds, in->delta, in->type_ids, m->p.word_emb,
+                          m->p.pos_emb, m->p.type_emb, d);
+  layernorm_forward_mt(a->x0, a->emb_mean, a->emb_rstd, a->emb_sum, m->p.emb_ln_w, m->p.emb_ln_b, (int)N, d,
+                         c->ln_eps);
+  const float *x = a->x0;
+  for (int l = 0; l < nlayers; l++) {
+    layer_acts *A = &a->layer[a->train ? l : 0];
+    const bert_layer_view *W = &m->p.layer[l];
+    int n = (int)N;
+    bert_linear_forward(A->qkv, x, W->qkv_w, W->qkv_b, n, d, 3 * d);
+    bert_attention_forward(A->ctx, A->probs, A->qkv, B, a->len, H, d);
+    bert_linear_forward(A->att_res, A->ctx, W->ao_w, W->ao_b, n, d, d);
+    bert_residual_forward(A->att_res, A->att_res, x, N * d);
+    layernorm_forward_mt(A->ln1_out, A->ln1_mean, A->ln1_rstd, A->att_res, W->ln1_w, W->ln1_b, n, d, c->ln_eps);
+    bert_linear_forward(A->fc, A->ln1_out, W->fc_w, W->fc_b, n, d, I);
+    gelu_forward_mt(A->gelu, A->fc, N * I);
+    bert_linear_forward(A->ffn_res, A->gelu, W->proj_w, W->proj_b, n, I, d);
+    bert_residual_forward(A->ffn_res, A->ffn_res, A->ln1_out, N * d);
+    /* In inference mode ln2_out is also this layer's input x: x is no
+     * longer read once ffn_res exists. */
+    layernorm_forward_mt(A->ln2_out, A->ln2_mean, A->ln2_rstd, A->ffn_res, W->ln2_w, W->ln2_b, n, d, c->ln_eps);
+    x = A->ln2_out;
+  }
+  return 0;
+}
+
+/* ------------------------------------------------------------- backward */
+
+void bert_alloc_grads(bert_model *m) {
+  if (m->grads) return;
+  m->grads = xcalloc(m->nparams ? m->nparams : 1, sizeof(float));
+  bert_make_view(m, m->grads, &m->g);
+}
+
+void bert_zero_grads(bert_model *m) {
+  if (m->grads) memset(m->grads, 0, m->nparams * sizeof(float));
+}
+
+static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, int params) {
+  if (!a->train) die("bert_backward: activations were made for inference (train = 0)");
+  if (a->nlayers_run != m->cfg.layers) die("bert_backward: the forward pass did not run every layer");
+  if (params) bert_alloc_grads(m);
+  size_t N = (size_t)a->N, d = (size_t)a->d, I = (size_t)a->I;
+  int n = a->N, H = a->H, id = (int)d, iI = (int)I;
+  size_t P = bert_probs_size(a->B, a->len, H);
+  if (N > a->cap_scratch_tokens || P > a->cap_scratch_probs) {
+    free(a->scratch);
+    a->cap_scratch_tokens = N > a->cap_scratch_tokens ? N : a->cap_scratch_tokens;
+    a->cap_scratch_probs = P > a->cap_scratch_probs ? P : a->cap_scratch_probs;
+    size_t tot = a->cap_scratch_tokens * (7 * d + 2 * I) + a->cap_scratch_probs;
+    a->scratch = xmalloc(xmul(tot ? tot : 1, sizeof(float)));
+  }
+  size_t cN = a->cap_scratch_tokens;
+  float *dx = a->scratch, *dres = dx + cN * d, *dln1 = dres + cN * d, *dctx = dln1 + cN * d;
+  float *dqkv = dctx + cN * d, *dgelu = dqkv + cN * 3 * d, *dfc = dgelu + cN * I, *dprobs = dfc + cN * I;
+  memcpy(dx, d_hidden, N * d * sizeof(float));
+  for (int l = a->L - 1; l >= 0; l--) {
+    const layer_acts *A = &a->layer[l];
+    const bert_layer_view *W = &m->p.layer[l];
+    bert_layer_view G0 = {0}, *G = params ? &m->g.layer[l] : &G0; /* NULL gradients: skipped */
+    const float *x = l == 0 ? a->x0 : a->layer[l - 1].ln2_out;
+    /* x_out = LN2(ffn_res), ffn_res = ln1_out + proj(gelu(fc(ln1_out))) */
+    memset(dres, 0, N * d * sizeof(float));
+    bert_layernorm_backward(dres, G->ln2_w, G->ln2_b, dx, A->ffn_res, W->ln2_w, A->ln2_mean, A->ln2_rstd, n, id);
+    memcpy(dln1, dres, N * d * sizeof(float));
+    memset(dgelu, 0, N * I * sizeof(float));
+    bert_linear_backward(dgelu, G->proj_w, G->proj_b, dres, A->gelu, W->proj_w, n, iI, id);
+    memset(dfc, 0, N * I * sizeof(float));
+    gelu_backward_mt(dfc, A->fc, dgelu, N * I);
+    bert_linear_backward(dln1, G->fc_w, G->fc_b, dfc, A->ln1_out, W->fc_w, n, id, iI);
+    /* ln1_out = LN1(att_res), att_res = x + ao(attention(qkv(x))) */
+    memset(dres, 0, N * d * sizeof(float));
+    bert_layernorm_backward(dres, G->ln1_w, G->ln1_b, dln1, A->att_res, W->ln1_w, A->ln1_mean, A->ln1_rstd, n, id);
+    memcpy(dx, dres, N * d * sizeof(float));
+    memset(dctx, 0, N * d * sizeof(float));
+    bert_linear_backward(dctx, G->ao_w, G->ao_b, dres, A->ctx, W->ao_w, n, id, id);
+    memset(dqkv, 0, N * 3 * d * sizeof(float));
+    bert_attention_backward(dqkv, dprobs, dctx, A->qkv, A->probs, a->B, a->len, H, id);
+    bert_linear_backward(dx, G->qkv_w, G->qkv_b, dqkv, x, W->qkv_w, n, id, 3 * id);
+  }
+  memset(dres, 0, N * d * sizeof(float));
+  bert_layernorm_backward(dres, params ? m->g.emb_ln_w : NULL, params ? m->g.emb_ln_b : NULL, dx, a->emb_sum,
+                          m->p.emb_ln_w, a->emb_mean, a->emb_rstd, n, id);
+  /* sequences given as embeds get no word-embedding gradient */
+  const float *const *given_marks = NULL;
+  const float **marks = NULL;
+  int any_given = 0;
+  for (int b = 0; b < a->B; b++) any_given |= a->given[b];
+  if (any_given) {
+    marks = xcalloc((size_t)a->B, sizeof *marks);
+    for (int b = 0; b < a->B; b++) marks[b] = a->given[b] ? dres : NULL; /* any non-NULL pointer marks it */
+    given_marks = marks;
+  }
+  if (params)
+    bert_embeddings_backward(m->g.word_emb, m->g.pos_emb, m->g.type_emb, d_input, dres, a->B, a->len, a->ids,
+                             given_marks, a->has_type_ids ? a->type_ids : NULL, id);
+  else if (d_input)
+    memcpy(d_input, dres, N * d * sizeof(float));
+  free(marks);
+}
+
+void bert_backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input) {
+  backward(m, a, d_hidden, d_input, 1);
+}
+
+void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input) {
+  backward(m, a, d_hidden, d_input, 0);
+}
+
+/* -------------------------------------------------------------- freezing */
+
+void bert_freeze(bert_model *m, int embeddings, int first_layers) {
+  for (int i = 0; i < m->ntensors; i++) {
+    int g = m->tensors[i].group;
+    m->trainable[i] = !((g == -1 && embeddings) || (g >= 0 && g < first_layers && g < m->cfg.layers));
+  }
+}
+
+/* ----------------------------------------------------------------- AdamW */
+
+adamw_config adamw_defaults(void) {
+  adamw_config c = {5e-5f, 0.9f, 0.999f, 1e-8f, 0.01f, 1.0f};
+  return c;
+}
+
+adamw_state *adamw_new(const bert_model *m) {
+  adamw_state *s = xcalloc(1, sizeof *s);
+  s->n = m->nparams;
+  s->m = xcalloc(s->n ? s->n : 1, sizeof(float));
+  s->v = xcalloc(s->n ? s->n : 1, sizeof(float));
+  return s;
+}
+
+void adamw_free(adamw_state *s) {
+  if (!s) return;
+  free(s->m);
+  free(s->v);
+  free(s);
+}
+
+double bert_grad_norm(const bert_model *m) {
+  if (!m->grads) return 0;
+  double s = 0;
+  for (int i = 0; i < m->ntensors; i++) {
+    if (!m->trainable[i]) continue;
+    const float *g = m->grads + m->tensors[i].offset;
+    for (size_t k = 0; k < m->tensors[i].size; k++) s += (double)g[k] * g[k];
+  }
+  return sqrt(s);
+}
+
+double bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c) {
+  if (!m->grads) bert_alloc_grads(m);
+  if (s->n != m->nparams) die("bert_adamw_step: optimizer state does not match the model");
+  double norm = bert_grad_norm(m);
+  float gscale = 1.0f;
+  if (c->clip_norm > 0 && norm > c->clip_norm) gscale = (float)(c->clip_norm / (norm + 1e-6));
+  s->step++;
+  double bc1 = 1.0 - pow(c->beta1, (double)s->step), bc2 = 1.0 - pow(c->beta2, (double)s->step);
+  float step_size = (float)(c->lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+  float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
+  for (int i = 0; i < m->ntensors; i++) {
+    if (!m->trainable[i]) continue;
+    const bert_tensor *t = &m->tensors[i];
+    float *p = m->params + t->offset, *g = m->grads + t->offset, *mm = s->m + t->offset, *vv = s->v + t->offset;
+    float decay = t->decay ? 1.0f - c->lr * c->weight_decay : 1.0f;
+    for (size_t k = 0; k < t->size; k++) {
+      float gk = g[k] * gscale;
+      p[k] *= decay;
+      mm[k] = b1 * mm[k] + (1 - b1) * gk;
+      vv[k] = b2 * vv[k] + (1 - b2) * gk * gk;
+      p[k] -= step_size * mm[k] / (sqrtf(vv[k]) * inv_sqrt_bc2 + eps);
+    }
+  }
+  return norm;
+}
+
+int adamw_save(const adamw_state *s, const bert_model *m, const char *path, char *err, size_t errlen) {
+  int n = m->ntensors;
+  st_write_tensor *w = xcalloc((size_t)2 * n, sizeof *w);
+  char (*names)[100] = xcalloc((size_t)2 * n, sizeof *names);
+  for (int i = 0; i < n; i++) {
+    const bert_tensor *t = &m->tensors[i];
+    for (int k = 0; k < 2; k++) {
+      st_write_tensor *x = &w[2 * i + k];
+      snprintf(names[2 * i + k], 100, "%s.%s", k ? "v" : "m", t->name);
+      x->name = names[2 * i + k];
+      x->dtype = ST_F32;
+      x->rank = t->rank;
+      x->shape[0] = (uint64_t)t->shape[0];
+      x->shape[1] = (uint64_t)t->shape[1];
+      x->data = (k ? s->v : s->m) + t->offset;
+    }
+  }
+  char step[32];
+  snprintf(step, sizeof step, "%llu", (unsigned long long)s->step);
+  const char *mk[] = {"format", "step"}, *mv[] = {"otclir-adamw", step};
+  int rc = st_write(path, w, 2 * n, mk, mv, 2, err, errlen);
+  free(names);
+  free(w);
+  return rc;
+}
+
+int adamw_load(adamw_state *s, const bert_model *m, const char *path, char *err, size_t errlen) {
+  st_file *f = st_open(path, err, errlen);
+  if (!f) return -1;
+  const char *step = st_meta(f, "step");
+  char *end;
+  if (!step || (s->step = strtoull(step, &end, 10), *end)) {
+    st_close(f);
+    return set_err(err, errlen, "%s: no valid \"step\" in __metadata__", path);
+  }
+  for (int i = 0; i < m->ntensors; i++) {
+    const bert_tensor *t = &m->tensors[i];
+    for (int k = 0; k < 2; k++) {
+      char nm[128];
+      snprintf(nm, sizeof nm, "%s.%s", k ? "v" : "m", t->name);
+      const st_tensor *x = st_find(f, nm);
+      if (!x || x->count != t->size) {
+        st_close(f);
+        return set_err(err, errlen, "%s: %s tensor '%s'", path, x ? "wrong size of" : "missing", nm);
+      }
+      if (st_read_f32(f, x, (k ? s->v : s->m) + t->offset, err, errlen) != 0) {
+        st_close(f);
+        return -1;
+      }
+    }
+  }
+  st_close(f);
+  return 0;
+}
