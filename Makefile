@@ -16,7 +16,7 @@ CPPFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Ilib -I$(GEN) $(CPPFLAGS)
 # tokenize and score (no matrix products) do not load OpenBLAS
 # (tests/bats/layers.bats checks this with ldd).
 LDFLAGS_ALL = -Wl,--as-needed $(LDFLAGS)
-LDLIBS   = -lzstd -lyaml -lopenblas -lm -lpthread
+LDLIBS   = -lzstd -lyaml -lmd -lopenblas -lm -lpthread
 PREFIX  ?= /usr/local
 SHELL    = /bin/bash
 

@@ -17,7 +17,7 @@ out=build/bench
 mkdir -p "$out" bench/results
 make -s progs
 cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/ot_bench" bench/ot_bench.c build/release/libotclir.a \
-  -lzstd -lyaml -lopenblas -lm -lpthread
+  -lzstd -lyaml -lmd -lopenblas -lm -lpthread
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 

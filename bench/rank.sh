@@ -28,7 +28,7 @@ out=build/bench
 mkdir -p "$out" bench/results
 [ -x bin/rank ] || make -s progs
 cc -std=c11 -D_GNU_SOURCE -Ilib -O2 -march=x86-64-v2 -o "$out/rank_bench" bench/rank_bench.c build/release/libotclir.a \
-  -lzstd -lyaml -lopenblas -lm -lpthread
+  -lzstd -lyaml -lmd -lopenblas -lm -lpthread
 
 field() { sed -n "s/.*$1=\([^ ]*\).*/\1/p"; }
 min() { awk -v a="$1" -v b="$2" 'BEGIN{print (a == "" || b + 0 < a + 0) ? b : a}'; }

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${REC_BENCH_RECORDS:-2000} N=128 D=768
 B=build/bench; mkdir -p "$B"
-cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -o "$B/rec_pipe" bench/rec_pipe.c build/release/libotclir.a -lzstd -lyaml -lopenblas -lm -lpthread
+cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -o "$B/rec_pipe" bench/rec_pipe.c build/release/libotclir.a -lzstd -lyaml -lmd -lopenblas -lm -lpthread
 P=$B/rec_pipe
 best() { # best of 3 runs of a pipeline printing "bytes seconds": GB/s
   local best=0

@@ -37,7 +37,5 @@ int32_t vocab_cont_state(const vocab *v);
  * -1 (no prefix matches). */
 int32_t vocab_longest(const vocab *v, int32_t state, const unsigned char *s, size_t n, size_t *matched);
 
-/* SHA-256 of a buffer as 64 hex chars + NUL (out has 65 bytes). */
-void otc_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

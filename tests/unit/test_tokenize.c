@@ -10,6 +10,7 @@
 #include "text/unicode.h"
 #include "base/util.h"
 #include "cli/cli.h"
+#include "base/sha256.h"
 #include "text/vocab.h"
 #include "text/wordpiece.h"
 
