@@ -239,3 +239,8 @@ int cli_threads(const char *opt, const char *arg) {
   otc_set_threads(n);
   return n;
 }
+
+void cli_renamed(const char *old_name, const char *new_name) {
+  fprintf(stderr, "%s: warning: %s is now %s; the old name is accepted until otclir 0.3 (docs/options.md)\n",
+          otc_prog(), old_name, new_name);
+}

@@ -62,6 +62,9 @@ uint64_t cli_seed(const char *opt, const char *arg);
 /* --threads N: 1..4096, or 0 for all cores; sets otc_threads() and returns it.
  * Programs that multiply matrices also pass it to kern_set_threads(). */
 int cli_threads(const char *opt, const char *arg);
+/* An option given by its old name (kept as an alias for one release): one
+ * warning on stderr naming the new one. */
+void cli_renamed(const char *old_name, const char *new_name);
 
 noreturn void die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* die() with ": strerror(errno)" appended. */
