@@ -84,7 +84,8 @@ static const char manual[] =
     "     --keep-text src_text, tgt_text.\n"
     "  Stream metadata: producer, vocab (SHA-256 of the vocabulary file),\n"
     "  special_ids (the begin and end ids ascending: \"101,102\" for mBERT, \"0,2\"\n"
-    "  for XLM-R), lower, max_len, max_word_len, unicode, and for SentencePiece\n"
+    "  for XLM-R), lower (tgt_lower when a pair's sides differ), max_len,\n"
+    "  max_word_len, unicode, and for SentencePiece\n"
     "  tokenizer: sentencepiece-xlmr (--pair: also src_vocab, tgt_vocab,\n"
     "  src_special_ids, tgt_special_ids). embed refuses ids whose vocab differs\n"
     "  from its model's vocabulary file.\n"
@@ -100,6 +101,9 @@ static const char manual[] =
     "                      vocabulary for src, the teacher's for tgt); each\n"
     "                      defaults to --vocab/--spm/--model\n"
     "  --lower             uncased WordPiece vocabularies: lowercase, NFD, drop Mn\n"
+    "                      (a --model folder whose tokenizer_config.json says\n"
+    "                      \"do_lower_case\": true, as bert-base-uncased and ColBERT\n"
+    "                      checkpoints, is lower-cased without it)\n"
     "  --max-len N         keep at most N ids per text, begin and end included\n"
     "                      (N >= 2; pairs: each side); default: no limit\n"
     "  --max-word-len N    WordPiece: longest word in code points before it is\n"
@@ -183,7 +187,8 @@ static void open_output(void) {
   rec_schema *ws = rec_writer_schema(out);
   char buf[64];
   rec_meta_set(ws, "producer", "tokenize (otclir " OTC_VERSION ")");
-  rec_meta_set(ws, "lower", opt.lower ? "1" : "0");
+  rec_meta_set(ws, "lower", tok_lower(side[0]) ? "1" : "0");
+  if (opt.pair && tok_lower(side[0]) != tok_lower(side[1])) rec_meta_set(ws, "tgt_lower", tok_lower(side[1]) ? "1" : "0");
   snprintf(buf, sizeof buf, "%zu", opt.max_len);
   rec_meta_set(ws, "max_len", buf);
   snprintf(buf, sizeof buf, "%zu", opt.max_word_len ? opt.max_word_len : (size_t)WP_DEFAULT_MAX_WORD_CHARS);

@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/json.h"
 #include "base/util.h"
 #include "text/spm.h"
 #include "text/vocab.h"
@@ -21,6 +22,7 @@ struct tok_tokenizer {
   tok_kind kind;
   char *path;
   char special[32];
+  int lower;
   /* WordPiece */
   vocab *v;
   wp_tokenizer *wp;
@@ -68,6 +70,7 @@ tok_tokenizer *tok_open(const char *path, tok_kind kind, const tok_options *o, c
       goto fail;
     }
     a = wp_cls_id(t->wp), b = wp_sep_id(t->wp);
+    t->lower = wo.lower;
   } else {
     if (o && o->lower) {
       set_err(err, errlen, "%s: lower-casing is for WordPiece vocabularies (a SentencePiece model normalizes itself)",
@@ -93,11 +96,40 @@ fail:
   return NULL;
 }
 
+/* tokenizer_config.json's do_lower_case (Hugging Face BERT folders, e.g.
+ * bert-base-uncased and ColBERT checkpoints made from it): 1, 0, or -1
+ * when the file or the key is absent. */
+static int folder_lower_case(const char *dir, char *err, size_t errlen) {
+  char path[4200], e[200];
+  snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+  size_t len;
+  char *text = read_file(path, &len);
+  if (!text) return -1;
+  json_doc *doc = json_parse(text, len, e, sizeof e);
+  int rc = -1;
+  if (!doc) {
+    rc = -2;
+    set_err(err, errlen, "%s: not valid JSON: %s", path, e);
+  } else {
+    const json_value *v = json_get(json_root(doc), "do_lower_case");
+    if (v && (v->type == JSON_TRUE || v->type == JSON_FALSE)) rc = v->type == JSON_TRUE;
+  }
+  json_free(doc);
+  free(text);
+  return rc;
+}
+
 tok_tokenizer *tok_open_dir(const char *dir, const tok_options *o, char *err, size_t errlen) {
   char path[4096];
   tok_kind kind;
   if (tok_find(dir, path, sizeof path, &kind, err, errlen) != 0) return NULL;
-  return tok_open(path, kind, o, err, errlen);
+  tok_options so = o ? *o : (tok_options){0};
+  if (kind == TOK_WORDPIECE && !so.lower) {
+    int lc = folder_lower_case(dir, err, errlen);
+    if (lc == -2) return NULL;
+    if (lc == 1) so.lower = 1;
+  }
+  return tok_open(path, kind, &so, err, errlen);
 }
 
 void tok_free(tok_tokenizer *t) {
@@ -111,6 +143,7 @@ void tok_free(tok_tokenizer *t) {
 }
 
 tok_kind tok_kind_of(const tok_tokenizer *t) { return t->kind; }
+int tok_lower(const tok_tokenizer *t) { return t->lower; }
 const char *tok_path(const tok_tokenizer *t) { return t->path; }
 const char *tok_sha256(const tok_tokenizer *t) { return t->v ? vocab_sha256(t->v) : spm_sha256(t->spm); }
 uint32_t tok_size(const tok_tokenizer *t) { return t->v ? vocab_size(t->v) : (uint32_t)spm_size(t->spm) + 2; }

@@ -43,11 +43,14 @@ int tok_find(const char *dir, char *path, size_t pathlen, tok_kind *kind, char *
 
 /* Open a vocabulary file of the given kind (o may be NULL). */
 tok_tokenizer *tok_open(const char *path, tok_kind kind, const tok_options *o, char *err, size_t errlen);
-/* Open a model folder's vocabulary (tok_find). */
+/* Open a model folder's vocabulary (tok_find). A WordPiece folder whose
+ * tokenizer_config.json says "do_lower_case": true (bert-base-uncased,
+ * ColBERT checkpoints made from it) is lower-cased even without o->lower. */
 tok_tokenizer *tok_open_dir(const char *dir, const tok_options *o, char *err, size_t errlen);
 void tok_free(tok_tokenizer *t);
 
 tok_kind tok_kind_of(const tok_tokenizer *t);
+int tok_lower(const tok_tokenizer *t); /* WordPiece lower-cases (option or tokenizer_config.json) */
 const char *tok_path(const tok_tokenizer *t);
 /* SHA-256 of the vocabulary file (the stream's `vocab` metadata). */
 const char *tok_sha256(const tok_tokenizer *t);
