@@ -1,6 +1,7 @@
 # otclir build. Everything is discovered by pattern, so adding a program,
 # a library file or a test needs no edit here:
 #   lib/LAYER/*.c     -> build/VARIANT/libotclir.a (layers: lib/README.md)
+#   lib/LAYER/*.cc    -> the same archive (C++: only the SentencePiece shim)
 #   bin/NAME.c        -> bin/NAME
 #   tests/unit/test_*.c -> C unit tests (TAP on stdout, exit non-zero on failure)
 #   tests/bats/*.bats -> one bats file per program

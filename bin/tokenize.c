@@ -201,11 +201,10 @@ static void open_output(void) {
     rec_meta_set(ws, "special_ids", tok_special_ids(side[0]));
   }
   if (opt.pair) {
-    static const char *const keys[2][2] = {{"src_vocab", "src_special_ids"}, {"tgt_vocab", "tgt_special_ids"}};
-    for (int k = 0; k < 2; k++) {
-      rec_meta_set(ws, keys[k][0], tok_sha256(side[k]));
-      rec_meta_set(ws, keys[k][1], tok_special_ids(side[k]));
-    }
+    rec_meta_set(ws, "src_vocab", tok_sha256(side[0]));
+    rec_meta_set(ws, "tgt_vocab", tok_sha256(side[1]));
+    rec_meta_set(ws, "src_special_ids", tok_special_ids(side[0]));
+    rec_meta_set(ws, "tgt_special_ids", tok_special_ids(side[1]));
   }
   f_id = rec_field_index(ws, "id"), f_lang = rec_field_index(ws, "lang");
   f_ids = rec_field_index(ws, "ids"), f_offsets = rec_field_index(ws, "offsets");

@@ -399,3 +399,30 @@ EOF
   assert_failure 1
   assert_output --partial "no ColBERT projection ('linear.weight'"
 }
+
+@test "XLM-R: a folder with a missing tensor is an error naming the file and the tensor" {
+  X=$ROOT/tests/fixtures/xlmr
+  mkdir "$T/x"
+  cp "$X/model/config.json" "$X/model/sentencepiece.bpe.model" "$T/x/"
+  python3 - "$X/model/model.safetensors" "$T/x/model.safetensors" <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+drop = "roberta.encoder.layer.1.output.dense.bias"
+keep = sorted(k for k in h if k not in ("__metadata__", drop))
+out, blobs, off = {}, [], 0
+for k in keep:
+    s, e = h[k]["data_offsets"]
+    blobs.append(b[8 + n + s: 8 + n + e])
+    out[k] = dict(h[k], data_offsets=[off, off + e - s])
+    off += e - s
+hb = json.dumps(out).encode()
+hb += b" " * (-len(hb) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hb)) + hb + b"".join(blobs))
+EOF
+  echo '{"id":"x","ids":[0,5,2]}' | rec encode --schema tokens > "$T/x.rec"
+  run embed --model "$T/x" "$T/x.rec"
+  assert_failure 1
+  assert_output --partial "x/model.safetensors: missing tensor 'encoder.layer.1.output.dense.bias'"
+}
