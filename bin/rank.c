@@ -1,5 +1,5 @@
 /*
- * rank: exact dense, late-interaction (MaxSim) and OT retrieval of query vectors against a document collection
+ * rank: exact dense, late-interaction (MaxSim), OT and BM25 retrieval of queries against a document collection
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -14,10 +14,11 @@
 
 static const char usage[] =
     "Usage: rank --docs FILE [--mode dense|maxsim|maxsim-sym|ot] [--sim cos|dot] [--csls K]\n"
-    "            [-k N] [--skip-special | --skip-ids LIST] [--trec [--tag T]] [--threads N] < QUERIES\n";
+    "            [-k N] [--skip-special | --skip-ids LIST] [--trec [--tag T]] [--threads N] < QUERIES\n"
+    "       rank --docs FILE --mode bm25 [--k1 X] [--b X] [-k N] [--skip-ids LIST] [--trec] < QUERIES\n";
 
 static const char manual[] =
-    "rank: search a document collection with query vectors, exactly.\n"
+    "rank: search a document collection with queries, exactly.\n"
     "\n"
     "Reads `vectors` records (id, ids[n], vecs[n][d], optional vec[d]) on stdin, the\n"
     "queries, and searches the `vectors` stream in the file given by --docs. Writes one\n"
@@ -35,10 +36,28 @@ static const char manual[] =
     "  ot          the top R documents of --ot-base (default maxsim-sym) reranked by\n"
     "              -<P, C>, P the entropic OT plan (Sinkhorn) between the token sets\n"
     "              under the cost C = 1 - cos, uniform weights. Returns at most R.\n"
+    "  bm25        Lucene's BM25 (as Anserini) over word-piece ids: queries and\n"
+    "              documents are `tokens` streams of one vocabulary (see below).\n"
     "The search is exact: float32 matrix products (OpenBLAS sgemm) of every query\n"
     "token against every document token, reduced in double.\n"
     "\n"
-    "Hubness correction (--csls K, any mode): score = 2 s(q,d) - r_q - r_d, with r_q\n"
+    "BM25 (--mode bm25): DOCS and the queries are `tokens` streams (tokenize's\n"
+    "output); a stream of another type, or streams whose `vocab` metadata differ\n"
+    "(set on one side only counts), are refused whatever --allow-model-mismatch.\n"
+    "  score = sum over the query's ids t (repeats count once per occurrence) of\n"
+    "    idf(t) f (k1 + 1) / (f + k1 (1 - b + b dl / avgdl)),\n"
+    "    idf(t) = ln(1 + (N - n + 0.5) / (n + 0.5)),\n"
+    "  f the count of t in the document, n the documents containing t, dl the\n"
+    "  document's ids, N the documents with at least one id, avgdl their mean dl.\n"
+    "  The ids in each stream's `special_ids` metadata ([CLS], [SEP]) and those of\n"
+    "  --skip-ids are left out everywhere (a stream without `special_ids` needs\n"
+    "  --skip-ids). Only documents sharing an id with the query are returned (all\n"
+    "  others would score 0), so a query may get fewer than -k hits. dl is exact\n"
+    "  (Lucene rounds it to one byte). The inverted index is built in memory from\n"
+    "  the memory-mapped file at start (a few seconds per million documents).\n"
+    "  --csls is refused: BM25 scores have no common scale for a hubness correction.\n"
+    "\n"
+    "Hubness correction (--csls K, not bm25): score = 2 s(q,d) - r_q - r_d, with r_q\n"
     "the mean of q's K best similarities over all documents and r_d the mean of d's\n"
     "K best similarities over ALL queries of the input. So with --csls, rank reads\n"
     "every query into memory before writing anything, and computes the similarities\n"
@@ -68,7 +87,7 @@ static const char manual[] =
     "\n"
     "Options:\n"
     "  --docs FILE           the document `vectors` stream (required)\n"
-    "  --mode M              dense (default), maxsim, maxsim-sym or ot\n"
+    "  --mode M              dense (default), maxsim, maxsim-sym, ot or bm25\n"
     "  --sim cos|dot         cosine (default: every vector normalised) or dot product\n"
     "  --maxsim-mean         maxsim: average over query tokens instead of the sum\n"
     "  --pool vec|mean       dense: the pooled `vec` when present (default), or the\n"
@@ -88,6 +107,8 @@ static const char manual[] =
     "  --ot-eps E            ot: entropic regularisation (default 0.05)\n"
     "  --ot-iter N           ot: Sinkhorn iteration cap (default 1000)\n"
     "  --ot-tol T            ot: stop at this L1 marginal error (default 1e-6)\n"
+    "  --k1 X                bm25: term-frequency saturation (default 0.9)\n"
+    "  --b X                 bm25: length normalisation in [0, 1] (default 0.4)\n"
     "  --trec                write a TREC run (text) instead of `run` records\n"
     "  --tag T               run name: the TREC tag column, or the `runid` metadata\n"
     "                        of the run stream (default otclir-MODE)\n"
@@ -106,6 +127,8 @@ static const char manual[] =
     "  tokenize --model M < queries.tsv | embed --model M |\n"
     "      rank --docs docs.rec.zst --mode maxsim-sym --csls 10 --skip-special --trec > run.txt\n"
     "  score --qrels qrels.txt run.txt\n"
+    "  tokenize --vocab vocab.txt --lower < docs.tsv > docs.tok\n"
+    "  tokenize --vocab vocab.txt --lower < queries.tsv | rank --docs docs.tok --mode bm25 -k 1000 --trec\n"
     "  rank --docs docs.rec --mode ot --ot-base dense --ot-candidates 50 -k 10 < q.rec | rec dump\n"
     "\n"
     "Exit status: 0 on success, 1 on an error (bad or truncated input, metadata\n"
@@ -194,12 +217,14 @@ static bool read_queries(rec_reader *r, query_set *qs, size_t max, int f[4], siz
     it->id = idc;
     it->idlen = idlen;
     const uint32_t *ids = rec_u32(&rec, f[1], &n);
+    it->n = (uint32_t)n;
+    it->ids = dup_mem(ids, n * sizeof *ids);
+    it->vecs = it->vec = NULL;
+    if (f[2] < 0) continue; /* tokens (bm25): ids only */
     const float *vecs = rec_f32(&rec, f[2], &nv);
     if (rec.v[f[2]].shape[1] != d)
       die("stdin: query record %llu ('%s'): d = %u, documents have d = %zu", (unsigned long long)rec.index, idc,
           rec.v[f[2]].shape[1], d);
-    it->n = (uint32_t)n;
-    it->ids = dup_mem(ids, n * sizeof *ids);
     it->vecs = dup_mem(vecs, nv * sizeof *vecs);
     it->vec = rec_has(&rec, f[3]) ? dup_mem(rec_f32(&rec, f[3], NULL), d * sizeof(float)) : NULL;
   }
@@ -221,10 +246,25 @@ static void special_ids(const rec_schema *s, const char *what, uint32_t **ids, s
   if (rank_parse_ids(v, ids, n) != 0) die("the %s stream's 'special_ids' metadata '%s' is not a list of ids", what, v);
 }
 
+/* bm25: the stream's specials (required unless --skip-ids is given) plus --skip-ids. */
+static void bm25_skip(const rec_schema *s, const char *what, const uint32_t *extra, size_t nextra, uint32_t **ids,
+                      size_t *n) {
+  *ids = NULL, *n = 0;
+  const char *v = rec_meta_get(s, "special_ids");
+  if (!v && !nextra)
+    die("--mode bm25: the %s stream has no 'special_ids' metadata, so its [CLS]/[SEP] would count as words: "
+        "name the ids to leave out with --skip-ids (tokenize writes this metadata)",
+        what);
+  if (v && rank_parse_ids(v, ids, n) != 0) die("the %s stream's 'special_ids' metadata '%s' is not a list of ids", what, v);
+  *ids = xrealloc(*ids, (*n + nextra + 1) * sizeof **ids);
+  if (nextra) memcpy(*ids + *n, extra, nextra * sizeof *extra);
+  *n += nextra;
+}
+
 enum {
   OPT_DOCS = 256, OPT_MODE, OPT_SIM, OPT_MAXSIM_MEAN, OPT_POOL, OPT_CSLS, OPT_SKIP_SPECIAL, OPT_SKIP_IDS,
   OPT_TIES, OPT_OT_BASE, OPT_OT_CAND, OPT_OT_EPS, OPT_OT_ITER, OPT_OT_TOL, OPT_TREC, OPT_TAG, OPT_ALLOW,
-  OPT_BATCH, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_HELP, OPT_VERSION
+  OPT_BATCH, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_HELP, OPT_VERSION, OPT_K1, OPT_B
 };
 
 int main(int argc, char **argv) {
@@ -242,18 +282,19 @@ int main(int argc, char **argv) {
       {"batch", required_argument, 0, OPT_BATCH},       {"block-rows", required_argument, 0, OPT_BLOCK},
             {"cache-dir", required_argument, 0, OPT_CACHE},
       {"threads", required_argument, 0, OPT_THREADS},   {"progress", no_argument, 0, OPT_PROGRESS},
+      {"k1", required_argument, 0, OPT_K1},             {"b", required_argument, 0, OPT_B},
       {"help", no_argument, 0, OPT_HELP},               {"version", no_argument, 0, OPT_VERSION},
       {0, 0, 0, 0}};
   rank_opts o;
   rank_opts_default(&o);
   const char *docs_path = NULL, *tag = NULL, *cache_dir = NULL, *skip_list = NULL;
-  int skip_special = 0, trec = 0, allow = 0, progress = 0, threads = 0;
+  int skip_special = 0, trec = 0, allow = 0, progress = 0, threads = 0, bm25_opt = 0;
   int c;
   while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
     switch (c) {
     case OPT_DOCS: docs_path = optarg; break;
     case OPT_MODE:
-      if (rank_mode_parse(optarg, &o.mode) != 0) die_usage("rank: --mode: expected dense, maxsim, maxsim-sym or ot\n");
+      if (rank_mode_parse(optarg, &o.mode) != 0) die_usage("rank: --mode: expected dense, maxsim, maxsim-sym, ot or bm25\n");
       break;
     case OPT_SIM:
       if (!strcmp(optarg, "cos")) o.sim = RANK_COS;
@@ -276,13 +317,15 @@ int main(int argc, char **argv) {
       else die_usage("rank: --ties: expected asc or desc\n");
       break;
     case OPT_OT_BASE:
-      if (rank_mode_parse(optarg, &o.ot_base) != 0 || o.ot_base == RANK_OT)
+      if (rank_mode_parse(optarg, &o.ot_base) != 0 || o.ot_base == RANK_OT || o.ot_base == RANK_BM25)
         die_usage("rank: --ot-base: expected dense, maxsim or maxsim-sym\n");
       break;
     case OPT_OT_CAND: o.ot_candidates = (size_t)parse_long("--ot-candidates", optarg, 1, 1L << 30); break;
     case OPT_OT_EPS: o.ot_eps = parse_double("--ot-eps", optarg, 1e-6, 1e6); break;
     case OPT_OT_ITER: o.ot_max_iter = (int)parse_long("--ot-iter", optarg, 1, 100000000); break;
     case OPT_OT_TOL: o.ot_tol = parse_double("--ot-tol", optarg, 1e-300, 1e6); break;
+    case OPT_K1: o.bm25_k1 = parse_double("--k1", optarg, 0, 1e6), bm25_opt = 1; break;
+    case OPT_B: o.bm25_b = parse_double("--b", optarg, 0, 1), bm25_opt = 1; break;
     case OPT_TREC: trec = 1; break;
     case OPT_TAG: tag = optarg; break;
     case OPT_ALLOW: allow = 1; break;
@@ -303,25 +346,35 @@ int main(int argc, char **argv) {
   if (!docs_path) die_usage("rank: --docs FILE is required\n");
   if (skip_special && skip_list) die_usage("rank: --skip-special and --skip-ids exclude each other\n");
   if (tag && (!*tag || has_space(tag, strlen(tag)))) die_usage("rank: --tag: a TREC tag is one word\n");
+  bool bm25 = o.mode == RANK_BM25;
+  if (bm25_opt && !bm25) die_usage("rank: --k1 and --b apply to --mode bm25 only\n");
+  if (bm25 && o.csls_k) die_usage_msg(usage, "--csls with --mode bm25: %s", rank_bm25_csls_reason);
   kern_set_threads(threads);
   o.threads = otc_threads();
 
   char err[1024];
-  rank_docs *docs = rank_docs_open(docs_path, cache_dir, err, sizeof err);
+  const char *record = bm25 ? "tokens" : "vectors";
+  rank_docs *docs = rank_docs_open(docs_path, record, cache_dir, err, sizeof err);
   if (!docs) die("%s", err);
-  rec_reader *qr = rec_open_expect("-", "vectors");
+  rec_reader *qr = rec_open_expect("-", record);
   const rec_schema *qs_schema = rec_reader_schema(qr);
-  int64_t dq = rec_get_dim(qs_schema, "d");
+  int64_t dq = bm25 ? 0 : rec_get_dim(qs_schema, "d");
   bool uses_pooled = (o.mode == RANK_DENSE || (o.mode == RANK_OT && o.ot_base == RANK_DENSE)) && !o.pool_mean;
-  if (rank_meta_check(qs_schema, dq > 0 ? (size_t)dq : 0, docs->schema, docs->d, allow, uses_pooled, err,
-                      sizeof err) != 0)
+  if (bm25 ? rank_bm25_meta_check(qs_schema, docs->schema, err, sizeof err) != 0
+           : rank_meta_check(qs_schema, dq > 0 ? (size_t)dq : 0, docs->schema, docs->d, allow, uses_pooled, err,
+                             sizeof err) != 0)
     die("%s (queries: stdin, documents: %s)", err, docs_path);
   size_t d = docs->d ? docs->d : dq > 0 ? (size_t)dq : 1;
 
-  uint32_t *dskip = NULL, *qskip = NULL;
-  size_t ndskip = 0, nqskip = 0;
-  if (skip_list) {
-    if (rank_parse_ids(skip_list, &dskip, &ndskip) != 0) die_usage("rank: --skip-ids: expected ids like 101,102\n");
+  uint32_t *dskip = NULL, *qskip = NULL, *extra = NULL;
+  size_t ndskip = 0, nqskip = 0, nextra = 0;
+  if (skip_list && rank_parse_ids(skip_list, &extra, &nextra) != 0)
+    die_usage("rank: --skip-ids: expected ids like 101,102\n");
+  if (bm25) {
+    bm25_skip(docs->schema, "document", extra, nextra, &dskip, &ndskip);
+    bm25_skip(qs_schema, "query", extra, nextra, &qskip, &nqskip);
+  } else if (skip_list) {
+    dskip = extra, ndskip = nextra, extra = NULL;
   } else if (skip_special) {
     special_ids(docs->schema, "document", &dskip, &ndskip);
     special_ids(qs_schema, "query", &qskip, &nqskip);
@@ -391,6 +444,6 @@ int main(int argc, char **argv) {
   rank_index_free(ix);
   rank_docs_close(docs);
   rec_schema_free(run_schema);
-  free(qs.items), free(dskip), free(qskip), free(e.line);
+  free(qs.items), free(dskip), free(qskip), free(extra), free(e.line);
   return 0;
 }

@@ -12,6 +12,8 @@
 #include <cblas.h>
 
 #include "ot/ot.h"
+#include "search/bm25.h"
+#include "search/hits.h"
 #include "base/util.h"
 
 /* Rows of one document block and of one query tile. Large enough that each
@@ -43,6 +45,7 @@ struct rank_index {
   size_t *block_doc;       /* block b = documents [block_doc[b], block_doc[b+1]) */
   size_t max_block_rows, max_block_docs;
   size_t tile_rows;
+  bm25_index *bm25;        /* mode bm25: the inverted index instead of all the above */
 };
 
 void rank_opts_default(rank_opts *o) {
@@ -51,22 +54,30 @@ void rank_opts_default(rank_opts *o) {
   o->sim = RANK_COS;
   o->k = 100;
   o->ot_base = RANK_MAXSIM_SYM;
+  o->bm25_k1 = BM25_K1;
+  o->bm25_b = BM25_B;
 }
 
-static const char *const mode_names[] = {"dense", "maxsim", "maxsim-sym", "ot"};
+static const char *const mode_names[] = {"dense", "maxsim", "maxsim-sym", "ot", "bm25"};
+#define NMODES 5
 
 const char *rank_mode_name(rank_mode m) {
-  return (unsigned)m < 4 ? mode_names[m] : "?";
+  return (unsigned)m < NMODES ? mode_names[m] : "?";
 }
 
 int rank_mode_parse(const char *s, rank_mode *out) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < NMODES; i++)
     if (!strcmp(s, mode_names[i])) {
       *out = (rank_mode)i;
       return 0;
     }
   return -1;
 }
+
+const char rank_bm25_csls_reason[] =
+    "CSLS is not defined for bm25: it corrects the hubness of nearest neighbours in an embedding space, "
+    "where every score is a similarity on one scale; BM25 scores are sums of idf weights that grow with "
+    "the query's length and have no such scale, so r_q and r_d would mix incomparable numbers";
 
 int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen) {
   size_t n = alen < blen ? alen : blen;
@@ -149,10 +160,22 @@ static int cmp_u32(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static int cmp_docid(const void *a, const void *b, void *ctx) {
-  const rank_item *docs = ctx;
-  const rank_item *x = &docs[*(const uint32_t *)a], *y = &docs[*(const uint32_t *)b];
-  return rank_idcmp(x->id, x->idlen, y->id, y->idlen);
+/* bm25: the tie order and the inverted index; no vectors, no blocks. */
+static rank_index *index_bm25(const rank_item *docs, size_t ndocs, const rank_opts *o, char *err, size_t errlen) {
+  rank_index *ix = xcalloc(1, sizeof *ix);
+  ix->docs = docs;
+  ix->ndocs = ndocs;
+  ix->mode = RANK_BM25;
+  ix->order = rank_tie_order(docs, ndocs, o->tie_desc, err, errlen);
+  if (ix->order)
+    ix->bm25 = bm25_index_new(docs, ndocs, o->skip_ids, o->nskip, o->bm25_k1, o->bm25_b, ix->order, err, errlen);
+  if (!ix->bm25) {
+    rank_index_free(ix);
+    return NULL;
+  }
+  ix->nempty = bm25_index_empty(ix->bm25);
+  ix->nonempty = ndocs - ix->nempty;
+  return ix;
 }
 
 rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const rank_opts *o,
@@ -161,6 +184,7 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
     set_err(err, errlen, "too many documents (%zu; at most %u)", ndocs, UINT32_MAX - 1);
     return NULL;
   }
+  if (o->mode == RANK_BM25) return index_bm25(docs, ndocs, o, err, errlen);
   if (d == 0) {
     set_err(err, errlen, "vector dimension is 0");
     return NULL;
@@ -175,8 +199,8 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
   ix->need_tokens = o->mode == RANK_OT;
   size_t block_rows = o->block_rows ? o->block_rows : BLOCK_ROWS;
   ix->tile_rows = o->tile_rows ? o->tile_rows : TILE_ROWS;
-  if (ix->mode == RANK_OT) {
-    set_err(err, errlen, "the first stage of 'ot' cannot be 'ot'");
+  if (ix->mode == RANK_OT || ix->mode == RANK_BM25) {
+    set_err(err, errlen, "the first stage of 'ot' cannot be '%s'", rank_mode_name(ix->mode));
     free(ix);
     return NULL;
   }
@@ -190,25 +214,11 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
     qsort(ix->skip[side], n, sizeof(uint32_t), cmp_u32);
   }
 
-  /* Tie-break order by id; adjacent equal ids are duplicates, which would
-   * make a run list one document twice. */
-  uint32_t *perm = xmalloc((ndocs + 1) * sizeof *perm);
-  for (size_t i = 0; i < ndocs; i++) perm[i] = (uint32_t)i;
-  qsort_r(perm, ndocs, sizeof *perm, cmp_docid, (void *)docs);
-  ix->order = xmalloc((ndocs + 1) * sizeof *ix->order);
-  for (size_t i = 0; i < ndocs; i++) {
-    if (i > 0 && !cmp_docid(&perm[i - 1], &perm[i], (void *)docs)) {
-      const rank_item *a = &docs[perm[i - 1]];
-      uint32_t lo = perm[i - 1] < perm[i] ? perm[i - 1] : perm[i], hi = perm[i - 1] ^ perm[i] ^ lo;
-      set_err(err, errlen, "duplicate document id '%.*s' (documents %u and %u, counting from 0)",
-              (int)(a->idlen > 200 ? 200 : a->idlen), a->id, lo, hi);
-      free(perm);
-      rank_index_free(ix);
-      return NULL;
-    }
-    ix->order[perm[i]] = (uint32_t)(o->tie_desc ? ndocs - 1 - i : i);
+  ix->order = rank_tie_order(docs, ndocs, o->tie_desc, err, errlen);
+  if (!ix->order) {
+    rank_index_free(ix);
+    return NULL;
   }
-  free(perm);
 
   ix->rows = xmalloc((ndocs + 1) * sizeof *ix->rows);
   for (size_t i = 0; i < ndocs; i++) {
@@ -247,6 +257,7 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
 
 void rank_index_free(rank_index *ix) {
   if (!ix) return;
+  bm25_index_free(ix->bm25);
   free(ix->skip[DOC]);
   free(ix->skip[QUERY]);
   free(ix->order);
@@ -256,51 +267,6 @@ void rank_index_free(rank_index *ix) {
 }
 
 size_t rank_index_empty(const rank_index *ix) { return ix->nempty; }
-
-/* ---- hits under the total order (score desc, then tie rank asc) ---- */
-
-static inline bool hit_better(const uint32_t *order, rank_hit a, rank_hit b) {
-  return a.score > b.score || (a.score == b.score && order[a.doc] < order[b.doc]);
-}
-
-/* A bounded heap of the best `cap` hits; h[0] is the worst kept. */
-static void heap_push(rank_hit *h, size_t *n, size_t cap, rank_hit x, const uint32_t *order) {
-  size_t i;
-  if (*n < cap) {
-    i = (*n)++;
-    while (i > 0) {
-      size_t p = (i - 1) / 2;
-      if (!hit_better(order, h[p], x)) break;
-      h[i] = h[p];
-      i = p;
-    }
-    h[i] = x;
-    return;
-  }
-  if (cap == 0 || !hit_better(order, x, h[0])) return;
-  i = 0;
-  for (;;) {
-    size_t l = 2 * i + 1, c;
-    if (l >= *n) break;
-    c = l;
-    if (l + 1 < *n && hit_better(order, h[l], h[l + 1])) c = l + 1;
-    if (!hit_better(order, x, h[c])) break;
-    h[i] = h[c];
-    i = c;
-  }
-  h[i] = x;
-}
-
-static int cmp_hit(const void *a, const void *b, void *order) {
-  rank_hit x = *(const rank_hit *)a, y = *(const rank_hit *)b;
-  if (hit_better(order, x, y)) return -1;
-  if (hit_better(order, y, x)) return 1;
-  return 0;
-}
-
-static void sort_hits(rank_hit *h, size_t n, const uint32_t *order) {
-  qsort_r(h, n, sizeof *h, cmp_hit, (void *)order);
-}
 
 /* A bounded min-heap of the K largest values (for CSLS's r_q and r_d). */
 static void topval_push(double *h, uint32_t *n, uint32_t cap, double x) {
@@ -395,7 +361,7 @@ static void consume(search_ctx *cx, thread_state *t, size_t qb, size_t doc, doub
     return;
   }
   rank_hit h = {(uint32_t)doc, s};
-  heap_push(t->hits + qb * cx->cap, &t->nhits[qb], cx->cap, h, cx->ix->order);
+  rank_heap_push(t->hits + qb * cx->cap, &t->nhits[qb], cx->cap, h, cx->ix->order);
 }
 
 /* The max of p[0..n), n >= 1. Max is exact, so any order gives the same
@@ -625,7 +591,7 @@ static void ot_csls_emit(const rank_index *ix, size_t K, rank_hit *hits, size_t 
   for (size_t q = 0; q < nq; q++) {
     rank_hit *h = hits + q * stride;
     for (size_t i = 0; i < n[q]; i++) h[i].score = 2 * h[i].score - rq[q] - rd[h[i].doc];
-    sort_hits(h, n[q], ix->order);
+    rank_sort_hits(h, n[q], ix->order);
     emit(ctx, q, h, k && n[q] > k ? k : n[q]);
   }
   free(rd_vals), free(rd_n), free(rq), free(rd), free(v);
@@ -636,6 +602,15 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   if ((o->mode == RANK_OT ? o->ot_base : o->mode) != ix->mode || o->sim != ix->sim) {
     set_err(err, errlen, "rank_search: options differ from the index's");
     return -1;
+  }
+  if (ix->bm25) {
+    if (o->csls_k > 0) {
+      set_err(err, errlen, "%s", rank_bm25_csls_reason);
+      return -1;
+    }
+    const uint32_t *qskip = o->q_skip_ids ? o->q_skip_ids : o->skip_ids;
+    size_t nqskip = o->q_skip_ids ? o->nq_skip : o->nskip;
+    return bm25_search(ix->bm25, queries, nq, qskip, nqskip, o->k, o->threads, emit, ctx);
   }
   search_ctx cx;
   memset(&cx, 0, sizeof cx);
@@ -726,13 +701,13 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
       if (!want) {
         for (size_t j = 0; j < ix->ndocs; j++)
           if (ix->rows[j]) dst[n++] = (rank_hit){(uint32_t)j, cx.all[q * ix->ndocs + j]};
-        sort_hits(dst, n, ix->order);
+        rank_sort_hits(dst, n, ix->order);
       } else {
         for (int i = 0; i < cx.nthreads; i++) {
           memcpy(gather + n, cx.ts[i].hits + q * want, cx.ts[i].nhits[q] * sizeof *gather);
           n += cx.ts[i].nhits[q];
         }
-        sort_hits(gather, n, ix->order);
+        rank_sort_hits(gather, n, ix->order);
         if (n > want) n = want;
         memcpy(dst, gather, n * sizeof *dst);
       }
@@ -822,7 +797,7 @@ static int ot_rerank(rank_index *ix, const rank_item *queries, size_t q0, size_t
       }
       hits[q * stride + h].score = 0.0 - r[x].cost; /* never -0 */
     }
-    if (rc == 0) sort_hits(hits + q * stride, nhits[q], ix->order);
+    if (rc == 0) rank_sort_hits(hits + q * stride, nhits[q], ix->order);
   }
   for (size_t q = 0; q < nqb; q++) free(qmask[q]);
   for (size_t i = 0; i < total; i++) free(dmask[i]);

@@ -22,6 +22,9 @@
  *               reranked by -C, C the entropic OT transport cost between the
  *               token sets under the cosine cost 1 - cos(q_i, d_j), uniform
  *               weights (lib/ot.h). Only those candidates are returned.
+ *   bm25        Lucene's BM25 over the token ids (no vectors; search/bm25.h):
+ *               the items' ids only, skip_ids / q_skip_ids left out; only
+ *               documents sharing an id with the query are returned; no CSLS.
  * The float32 products are reduced in double; a score is a double.
  *
  * CSLS (csls_k = K > 0): score'(q, d) = 2 s(q, d) - r_q - r_d, r_q the mean of
@@ -65,7 +68,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT } rank_mode;
+typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT, RANK_BM25 } rank_mode;
 typedef enum { RANK_COS, RANK_DOT } rank_sim;
 
 typedef struct {
@@ -88,13 +91,15 @@ typedef struct {
   double ot_eps;             /* Sinkhorn regularisation, 0 = default 0.05 */
   int ot_max_iter;           /* 0 = default 1000 */
   double ot_tol;             /* 0 = default 1e-6 (L1 marginal error) */
+  /* bm25 mode */
+  double bm25_k1, bm25_b;    /* default 0.9 and 0.4 (Anserini's) */
   /* Rows of a document block and of a query tile (0 = 2048 and 1024). Only
    * speed and memory depend on them, and the exact float rounding of sgemm;
    * tests set them small to exercise many blocks. */
   size_t block_rows, tile_rows;
 } rank_opts;
 
-/* Defaults: dense, cos, k 100, ot_base maxsim-sym, the rest zero/off. */
+/* Defaults: dense, cos, k 100, ot_base maxsim-sym, bm25 k1 0.9 b 0.4, the rest zero/off. */
 void rank_opts_default(rank_opts *o);
 const char *rank_mode_name(rank_mode m);
 int rank_mode_parse(const char *s, rank_mode *out); /* 0 ok, -1 unknown */
@@ -135,6 +140,9 @@ typedef void (*rank_emit_fn)(void *ctx, size_t query, const rank_hit *hits, size
 int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_opts *o,
                 rank_emit_fn emit, void *ctx, char *err, size_t errlen);
 
+/* Why --csls is refused with bm25 (the message). */
+extern const char rank_bm25_csls_reason[];
+
 /* Compare two ids as strcmp would (bytewise unsigned, a prefix first). */
 int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen);
 
@@ -142,7 +150,8 @@ int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen);
 struct rec_schema;
 struct rec_reader;
 
-/* A `vectors` stream file, memory-mapped: items point into the mapping. */
+/* A `vectors` (or, for bm25, `tokens`) stream file, memory-mapped: items
+ * point into the mapping (a `tokens` item has vecs = vec = NULL, d = 0). */
 typedef struct {
   rank_item *items;
   size_t n, d;                      /* d = 0 for a stream without records */
@@ -154,7 +163,7 @@ typedef struct {
   struct rec_reader *reader;
 } rank_docs;
 
-/* Open a `vectors` stream file. An uncompressed file is mapped as it is. A
+/* Open a stream file of record type `record` ("vectors" or "tokens"). An uncompressed file is mapped as it is. A
  * zstd-compressed one is decompressed once into a cache file and that is
  * mapped: the cache is ".NAME.KEY.rank-cache" beside the file when its
  * directory is writable and cache_dir is NULL, else "otclir-KEY.rank-cache"
@@ -165,7 +174,7 @@ typedef struct {
  * and renamed, so concurrent runs are safe. Every record is validated (CRCs,
  * shapes, finite values, the end frame: a truncated file is an error).
  * Returns NULL with a message naming the file (and record, byte offset). */
-rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, size_t errlen);
+rank_docs *rank_docs_open(const char *path, const char *record, const char *cache_dir, char *err, size_t errlen);
 void rank_docs_close(rank_docs *dc);
 
 /* Refuse to compare streams of different dims or, unless allow_model,
@@ -175,6 +184,11 @@ void rank_docs_close(rank_docs *dc);
  * records) skips the dim check. Returns 0 or -1 + message. */
 int rank_meta_check(const struct rec_schema *queries, size_t d_queries, const struct rec_schema *docs,
                     size_t d_docs, bool allow_model, bool uses_pooled, char *err, size_t errlen);
+
+/* bm25: refuse `tokens` streams made with different vocabularies (the
+ * `vocab` metadata differs, or is set on one side only). Not lifted by
+ * --allow-model-mismatch: ids of another vocabulary name other pieces. */
+int rank_bm25_meta_check(const struct rec_schema *queries, const struct rec_schema *docs, char *err, size_t errlen);
 
 /* Parse a list of token ids "101,102" (also from the `special_ids` metadata).
  * Returns 0 and a malloc'ed array, or -1 on a malformed list. */

@@ -179,7 +179,7 @@ static char *cache_for(int fd, const char *path, const struct stat *st, const ch
   return xstrdup(full);
 }
 
-rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, size_t errlen) {
+rank_docs *rank_docs_open(const char *path, const char *record, const char *cache_dir, char *err, size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     set_err(err, errlen, "cannot open '%s': %s", path, strerror(errno));
@@ -224,17 +224,18 @@ rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, si
   const rec_schema *s = rec_reader_schema(dc->reader);
   dc->schema = s;
   char why[512];
-  if (rec_schema_expect(s, (const char *const[]){"vectors", NULL}, why, sizeof why) != 0) {
+  bool vectors = !strcmp(record, "vectors");
+  if (rec_schema_expect(s, (const char *const[]){record, NULL}, why, sizeof why) != 0) {
     set_err(err, errlen, "%s: %s", path, why);
     goto fail;
   }
-  int f_id = rec_field_index(s, "id"), f_ids = rec_field_index(s, "ids"), f_vecs = rec_field_index(s, "vecs"),
-      f_vec = rec_field_index(s, "vec");
-  if (f_id < 0 || f_ids < 0 || f_vecs < 0) {
-    set_err(err, errlen, "%s: the vectors schema lacks id, ids or vecs", path);
+  int f_id = rec_field_index(s, "id"), f_ids = rec_field_index(s, "ids"),
+      f_vecs = vectors ? rec_field_index(s, "vecs") : -1, f_vec = vectors ? rec_field_index(s, "vec") : -1;
+  if (f_id < 0 || f_ids < 0 || (vectors && f_vecs < 0)) {
+    set_err(err, errlen, "%s: the %s schema lacks id, ids%s", path, record, vectors ? " or vecs" : "");
     goto fail;
   }
-  int64_t d = rec_get_dim(s, "d");
+  int64_t d = vectors ? rec_get_dim(s, "d") : 0;
   dc->d = d > 0 ? (size_t)d : 0;
   size_t cap = 1024;
   dc->items = xmalloc(cap * sizeof *dc->items);
@@ -247,10 +248,10 @@ rank_docs *rank_docs_open(const char *path, const char *cache_dir, char *err, si
     it->id = rec_str(&r, f_id, &idlen);
     it->idlen = idlen;
     it->ids = rec_u32(&r, f_ids, &nids);
-    it->vecs = rec_f32(&r, f_vecs, &nvecs);
     it->n = (uint32_t)nids;
+    it->vecs = vectors ? rec_f32(&r, f_vecs, &nvecs) : NULL;
     it->vec = rec_has(&r, f_vec) ? rec_f32(&r, f_vec, NULL) : NULL;
-    if (dc->d == 0) dc->d = r.v[f_vecs].shape[1];
+    if (vectors && dc->d == 0) dc->d = r.v[f_vecs].shape[1];
   }
   if (rc < 0) {
     set_err(err, errlen, "%s", rec_error(dc->reader));
@@ -297,6 +298,16 @@ int rank_meta_check(const rec_schema *q, size_t dq, const rec_schema *d, size_t 
     return -1;
   }
   return 0;
+}
+
+int rank_bm25_meta_check(const rec_schema *q, const rec_schema *d, char *err, size_t errlen) {
+  const char *a = rec_meta_get(q, "vocab"), *b = rec_meta_get(d, "vocab");
+  if ((!a && !b) || (a && b && !strcmp(a, b))) return 0;
+  set_err(err, errlen,
+          "queries and documents were tokenized with different vocabularies (stream metadata 'vocab': %s%s%s "
+          "(queries) vs %s%s%s (documents)): their token ids do not name the same word pieces",
+          a ? "'" : "", a ? a : "unset", a ? "'" : "", b ? "'" : "", b ? b : "unset", b ? "'" : "");
+  return -1;
 }
 
 int rank_parse_ids(const char *s, uint32_t **ids, size_t *n) {

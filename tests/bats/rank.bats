@@ -202,3 +202,106 @@ d1"
   assert_success
   assert_output 0
 }
+
+# ---- bm25 ----
+
+# Tokens streams by hand: 101/102 are the specials (as tokenize writes them).
+bm25_fixture() {
+  printf '%s\n' '{"id":"d1","ids":[101,5,6,5,102]}' '{"id":"d2","ids":[101,6,7,102]}' \
+    '{"id":"d3","ids":[101,7,102]}' >"$T/bd.jsonl"
+  printf '%s\n' '{"id":"q1","ids":[101,5,7,7,102]}' '{"id":"q2","ids":[101,6,102]}' >"$T/bq.jsonl"
+  rec encode --schema tokens --meta vocab=v1 --meta special_ids=101,102 "$T/bd.jsonl" >"$T/bd.tok"
+  rec encode --schema tokens --meta vocab=v1 --meta special_ids=101,102 "$T/bq.jsonl" >"$T/bq.tok"
+}
+
+@test "rank --mode bm25: hand-computed scores as TREC text and run records" {
+  bm25_fixture
+  # N = 3, avgdl 2 (see tests/unit/test_bm25.c): q1 -> d1 ln(8/3) 3.8/3.08,
+  # d3 2 ln(1.6) 1.9/1.72, d2 2 ln(1.6); q2 -> d2 ln(1.6), d1 ln(1.6) 1.9/2.08
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --trec < '$T/bq.tok' | cut -d' ' -f1,3,4,6"
+  assert_success
+  assert_output "q1 d1 1 otclir-bm25
+q1 d3 2 otclir-bm25
+q1 d2 3 otclir-bm25
+q2 d2 1 otclir-bm25
+q2 d1 2 otclir-bm25"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --trec < '$T/bq.tok' | awk '{ printf \"%.9f\\n\", \$5 }'"
+  assert_output "$(awk 'BEGIN { l = log(1.6); printf "%.9f\n%.9f\n%.9f\n%.9f\n%.9f\n", log(8/3) * 3.8 / 3.08,
+    2 * l * 1.9 / 1.72, 2 * l, l, l * 1.9 / 2.08 }')"
+  # the run stream holds the same hits; -k 1; --k1 0 makes d2 and d3 tie for q1
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 -k 1 < '$T/bq.tok' | rec dump | jq -r '.qid + \" \" + .docid'"
+  assert_output "q1 d1
+q2 d2"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --k1 0 --trec < '$T/bq.tok' | sed -n 2,3p | cut -d' ' -f3"
+  assert_output "d2
+d3"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --k1 0 --ties desc --trec < '$T/bq.tok' | sed -n 2,3p | cut -d' ' -f3"
+  assert_output "d3
+d2"
+}
+
+@test "rank --mode bm25 refuses other stream types, another vocabulary, --csls, missing specials" {
+  bm25_fixture
+  run bash -c "rank --docs '$T/docs.rec' --mode bm25 < '$T/bq.tok'"
+  assert_failure 1
+  assert_output --partial "docs.rec: expected a 'tokens' stream, got 'vectors'"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "expected a 'tokens' stream, got 'vectors'"
+  rec encode --schema tokens --meta vocab=v2 --meta special_ids=101,102 "$T/bq.jsonl" >"$T/bq2.tok"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --allow-model-mismatch < '$T/bq2.tok'"
+  assert_failure 1
+  assert_output --partial "different vocabularies (stream metadata 'vocab': 'v2' (queries) vs 'v1' (documents))"
+  rec encode --schema tokens --meta special_ids=101,102 "$T/bq.jsonl" >"$T/bq3.tok"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 < '$T/bq3.tok'"
+  assert_failure 1
+  assert_output --partial "'vocab': unset (queries) vs 'v1' (documents)"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --csls 3 < '$T/bq.tok'"
+  assert_failure 2
+  assert_output --partial "--csls with --mode bm25: CSLS is not defined for bm25"
+  run bash -c "rank --docs '$T/docs.rec' --k1 1.2 < '$T/q.rec'"
+  assert_failure 2
+  assert_output --partial "--k1 and --b apply to --mode bm25 only"
+  run bash -c "rank --docs '$T/bd.tok' --mode bm25 --b 1.5 < '$T/bq.tok'"
+  assert_failure 2
+  rec encode --schema tokens --meta vocab=v1 "$T/bd.jsonl" >"$T/bd-nospecial.tok"
+  run bash -c "rank --docs '$T/bd-nospecial.tok' --mode bm25 < '$T/bq.tok'"
+  assert_failure 1
+  assert_output --partial "no 'special_ids' metadata"
+  run bash -c "rank --docs '$T/bd-nospecial.tok' --mode bm25 --skip-ids 101,102 --trec < '$T/bq.tok' | cut -d' ' -f3 | paste -sd' '"
+  assert_success
+  assert_output "d1 d3 d2 d2 d1"
+}
+
+# The mirror's Cranfield and CISI (tests/fixtures/rank/collection.sh:
+# bert-base-uncased word pieces, lowercased), ranked by rank --mode bm25 and
+# scored by score, against the average precision of every topic computed by
+# an independent Python BM25 over the same ids (gen-bm25.py; its output is
+# the committed fixture, made by regen-bm25.sh).
+bm25_collection() { # NAME
+  local c=$1 F=$ROOT/tests/fixtures/rank
+  [ -d "$SHARED/data/ir/$c" ] || { echo "the mirror's data/ir/$c is missing ($SHARED)"; return 1; }
+  OTCLIR_SHARED=$SHARED "$F/collection.sh" "$c" "$T"
+  rank --docs "$T/$c.docs.tok" --mode bm25 -k 1000 --trec <"$T/$c.q.tok" >"$T/$c.run"
+  score -q -m map --qrels "$T/$c.qrels" "$T/$c.run" | awk '{ print $2 "\t" $3 }' | sort >"$T/$c.ap"
+  sort "$F/bm25-$c.ap" >"$T/$c.want"
+  # every topic (and `all`) present on both sides, each AP within 1e-4
+  # (score prints 4 decimals, the fixture 6)
+  run join -t $'\t' -a 1 -a 2 -e MISSING -o 0,1.2,2.2 "$T/$c.ap" "$T/$c.want"
+  assert_success
+  [ "${#lines[@]}" -eq "$2" ] || { echo "${#lines[@]} topics, expected $2"; return 1; }
+  run awk -F'\t' '$2 == "MISSING" || $3 == "MISSING" || $2 - $3 > 1e-4 || $3 - $2 > 1e-4 { print "differs:", $0; bad = 1 }
+                  END { exit bad }' <<<"$output"
+  assert_success
+}
+
+@test "rank --mode bm25 on Cranfield: every topic's AP equals an independent BM25's to 1e-4" {
+  bm25_collection cranfield 226
+  # MAP, nDCG@10 and P@10 as the README reports them
+  run score -m map -m ndcg_cut.10 -m P.10 --qrels "$T/cranfield.qrels" "$T/cranfield.run"
+  assert_output --partial "map                   	all	0.2719"
+}
+
+@test "rank --mode bm25 on CISI: every topic's AP equals an independent BM25's to 1e-4" {
+  bm25_collection cisi 77
+}
