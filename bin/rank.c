@@ -2,6 +2,7 @@
  * rank: exact dense, late-interaction (MaxSim), OT and BM25 retrieval of queries against a document collection
  */
 #include <getopt.h>
+#include <stdnoreturn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,10 +76,24 @@ static const char manual[] =
     "once, CRCs included, as it is indexed). A zstd-compressed file is decompressed\n"
     "once into a cache file: `otclir-KEY.rank-cache` in --cache-dir if given, else\n"
     "`.NAME.KEY.rank-cache` beside it, else (directory not writable) in $TMPDIR;\n"
-    "later runs reuse it until the file changes. Queries are ranked in batches\n"
+    "later runs reuse it until the file changes. The cache is built record by\n"
+    "record: header, schema and every frame are validated before they are\n"
+    "written, and a file that expands to more than 256 times its size (+ 1 MiB) is\n"
+    "refused as a decompression bomb (decompress such a file yourself with\n"
+    "`rec cat`); a failed build, or a cache found damaged, leaves nothing behind,\n"
+    "and temporaries of builds that were killed (unlocked, older than 10 s) are\n"
+    "removed by the next run. If DOCS is truncated or changed in place while rank\n"
+    "runs, rank stops with an error naming it and exit status 1 (a run stream is\n"
+    "then left without its end frame) instead of crashing on the vanished pages.\n"
+    "Queries are ranked in batches\n"
     "(--batch), which bound the remaining memory. Document ids must be unique.\n"
     "Documents (queries) without tokens after skipping are never retrieved (get no\n"
     "hits); rank says how many on stderr.\n"
+    "\n"
+    "Cosine (--sim cos, and --mode ot's cost) is undefined for a zero vector: a\n"
+    "zero token vector that is used (not skipped), pooled vector or mean is an\n"
+    "error naming the input, record and token (with --sim dot it scores 0).\n"
+    "Vectors have at most 65536 dimensions.\n"
     "\n"
     "Queries and documents must come from the same encoder: a different d, or a\n"
     "different value of the stream metadata model, layer, vocab, special_ids or\n"
@@ -139,6 +154,13 @@ typedef struct {
   size_t n, cap;
 } query_set;
 
+/* An error about the documents: if the file changed under us, that is the cause. */
+static noreturn void die_docs(const rank_docs *docs, const char *msg) {
+  char err[1024];
+  if (rank_docs_intact(docs, err, sizeof err) != 0) die("%s", err);
+  die("%s", msg);
+}
+
 typedef struct {
   const rank_docs *docs;
   const query_set *qs;
@@ -155,6 +177,8 @@ typedef struct {
 
 static void emit(void *ctx, size_t q, const rank_hit *hits, size_t nhits) {
   emit_ctx *e = ctx;
+  char err[1024];
+  if (rank_docs_intact(e->docs, err, sizeof err) != 0) die("%s", err);
   const rank_item *qi = &e->qs->items[q];
   if (!nhits) e->empty_queries++;
   for (size_t i = 0; i < nhits; i++) {
@@ -351,6 +375,7 @@ int main(int argc, char **argv) {
   if (bm25 && o.csls_k) die_usage_msg(usage, "--csls with --mode bm25: %s", rank_bm25_csls_reason);
   kern_set_threads(threads);
   o.threads = otc_threads();
+  o.doc_name = docs_path, o.query_name = "stdin";
 
   char err[1024];
   const char *record = bm25 ? "tokens" : "vectors";
@@ -389,7 +414,11 @@ int main(int argc, char **argv) {
             (int)docs->items[i].idlen, docs->items[i].id);
 
   rank_index *ix = rank_index_new(docs->items, docs->n, d, &o, err, sizeof err);
-  if (!ix) die("%s: %s", docs_path, err);
+  if (!ix) {
+    char msg[1200];
+    snprintf(msg, sizeof msg, "%s: %s", docs_path, err);
+    die_docs(docs, msg);
+  }
   if (rank_index_empty(ix))
     warnx_("%s: %zu of %zu documents have no tokens to compare (after skipping): they are never retrieved", docs_path,
            rank_index_empty(ix), docs->n);
@@ -429,7 +458,8 @@ int main(int argc, char **argv) {
         if (has_space(qs.items[i].id, qs.items[i].idlen))
           die("stdin: query %llu: id '%s' is empty or contains white space: not writable as a TREC run",
               (unsigned long long)(done + i), qs.items[i].id);
-    if (rank_search(ix, qs.items, qs.n, &o, emit, &e, err, sizeof err) != 0) die("%s", err);
+    o.query_base = done;
+    if (rank_search(ix, qs.items, qs.n, &o, emit, &e, err, sizeof err) != 0) die_docs(docs, err);
     done += qs.n;
     progress_update(&pr, done, 0);
     free_queries(&qs);
@@ -438,6 +468,7 @@ int main(int argc, char **argv) {
   if (e.empty_queries)
     warnx_("%zu of %llu queries got no hits (no tokens to compare after skipping, or no documents)", e.empty_queries,
            (unsigned long long)done);
+  if (rank_docs_intact(docs, err, sizeof err) != 0) die("%s", err);
   if (e.w) rec_writer_close_or_die(e.w);
   otc_close_stdout();
   rec_close(qr);

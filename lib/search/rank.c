@@ -45,6 +45,7 @@ struct rank_index {
   size_t *block_doc;       /* block b = documents [block_doc[b], block_doc[b+1]) */
   size_t max_block_rows, max_block_docs;
   size_t tile_rows;
+  bool zero_check;         /* cosine in play (sim cos, or ot's cost): zero vectors are errors */
   bm25_index *bm25;        /* mode bm25: the inverted index instead of all the above */
 };
 
@@ -115,22 +116,36 @@ static size_t item_rows(const rank_index *ix, int side, const rank_item *it) {
   return u;
 }
 
-static void normalize_row(float *x, size_t d) {
+/* Normalise x under cos; false for a zero vector (left as it is), which has
+ * no direction, so its cosine with anything is undefined. Under dot, only
+ * the check (ot's cosine cost needs it whatever the first stage). */
+static bool normalize_row(float *x, size_t d, bool normalize) {
   double s = 0;
   for (size_t i = 0; i < d; i++) s += (double)x[i] * x[i];
-  if (s <= 0) return; /* a zero vector stays zero: similarity 0 with anything */
+  if (s <= 0) return false;
+  if (!normalize) return true;
   double inv = 1.0 / sqrt(s);
   for (size_t i = 0; i < d; i++) x[i] = (float)(x[i] * inv);
+  return true;
 }
 
-/* Write the item's rows (item_rows() of them) at out, as they enter the products. */
-static void item_write_rows(const rank_index *ix, int side, const rank_item *it, float *out, double *tmp) {
+/* Where item_write_rows found a zero vector: a token's index, or these. */
+enum { ROWS_OK = -1, ROWS_ZERO_POOLED = -2, ROWS_ZERO_MEAN = -3 };
+
+/* Write the item's rows (item_rows() of them) at out, as they enter the
+ * products. Returns ROWS_OK, or where a zero vector is (when cosine is in
+ * play: ix->zero_check); the rows are then not all written. */
+static long item_write_rows(const rank_index *ix, int side, const rank_item *it, float *out, double *tmp) {
   size_t d = ix->d;
+  bool cos = ix->sim == RANK_COS;
   if (ix->mode == RANK_DENSE) {
+    long where = ROWS_ZERO_MEAN;
     if (it->vec && !ix->pool_mean) {
       memcpy(out, it->vec, d * sizeof *out);
+      where = ROWS_ZERO_POOLED;
     } else if (it->n == 1 && usable_tokens(ix, side, it) == 1) {
       memcpy(out, it->vecs, d * sizeof *out); /* the mean of one vector, exactly */
+      where = 0;
     } else {
       memset(tmp, 0, d * sizeof *tmp);
       size_t c = 0;
@@ -142,17 +157,30 @@ static void item_write_rows(const rank_index *ix, int side, const rank_item *it,
       }
       for (size_t i = 0; i < d; i++) out[i] = (float)(tmp[i] / (double)c);
     }
-    if (ix->sim == RANK_COS) normalize_row(out, d);
-    return;
+    if (ix->zero_check && !normalize_row(out, d, cos)) return where;
+    return ROWS_OK;
   }
   size_t r = 0;
   for (uint32_t t = 0; t < it->n; t++) {
     if (ix->nskip[side] && it->ids && is_skipped(ix, side, it->ids[t])) continue;
     float *o = out + r * d;
     memcpy(o, it->vecs + (size_t)t * d, d * sizeof *o);
-    if (ix->sim == RANK_COS) normalize_row(o, d);
+    if (ix->zero_check && !normalize_row(o, d, cos)) return (long)t;
     r++;
   }
+  return ROWS_OK;
+}
+
+/* "NAME: document record 3 ('d3'), token 1: cosine undefined: zero vector" */
+static void zero_msg(char *err, size_t errlen, const rank_opts *o, int side, size_t rec, const rank_item *it,
+                     long where) {
+  char pos[64];
+  if (where >= 0) snprintf(pos, sizeof pos, "token %ld", where);
+  else snprintf(pos, sizeof pos, "%s", where == ROWS_ZERO_POOLED ? "pooled vector 'vec'" : "mean of its token vectors");
+  const char *name = side == DOC ? o->doc_name : o->query_name;
+  set_err(err, errlen, "%s: %s record %zu ('%.*s'), %s: cosine undefined: zero vector",
+          name ? name : side == DOC ? "documents" : "queries", side == DOC ? "document" : "query", rec,
+          (int)(it->idlen > 200 ? 200 : it->idlen), it->id, pos);
 }
 
 static int cmp_u32(const void *a, const void *b) {
@@ -197,6 +225,7 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
   ix->sim = o->sim;
   ix->pool_mean = o->pool_mean;
   ix->need_tokens = o->mode == RANK_OT;
+  ix->zero_check = o->sim == RANK_COS || o->mode == RANK_OT;
   size_t block_rows = o->block_rows ? o->block_rows : BLOCK_ROWS;
   ix->tile_rows = o->tile_rows ? o->tile_rows : TILE_ROWS;
   if (ix->mode == RANK_OT || ix->mode == RANK_BM25) {
@@ -324,6 +353,8 @@ typedef struct {
   size_t *nhits;
   double *rqv;               /* batch x K values (pass STATS) */
   uint32_t *rqn;
+  size_t zero_doc;           /* the first document with a zero vector seen (SIZE_MAX: none) */
+  long zero_where;
 } thread_state;
 
 typedef struct {
@@ -337,8 +368,9 @@ typedef struct {
   size_t nchunks, *chunk;    /* chunk c = batch queries [chunk[c], chunk[c+1]) */
   size_t max_chunk_rows;
   size_t csls_k;
+  size_t csls_kq, csls_kd;   /* values kept per query / per document: K, or fewer if fewer exist */
   double *rq;                /* per query of the call */
-  double *rd_vals;           /* ndocs x K */
+  double *rd_vals;           /* ndocs x csls_kd */
   uint32_t *rd_n;
   double *rd;
   size_t cap;                /* hits kept per query (k > 0) */
@@ -350,9 +382,9 @@ typedef struct {
 
 static void consume(search_ctx *cx, thread_state *t, size_t qb, size_t doc, double s) {
   if (cx->pass == PASS_STATS) {
-    size_t K = cx->csls_k;
-    topval_push(t->rqv + qb * K, &t->rqn[qb], (uint32_t)K, s);
-    topval_push(cx->rd_vals + doc * K, &cx->rd_n[doc], (uint32_t)K, s);
+    size_t Kq = cx->csls_kq, Kd = cx->csls_kd;
+    topval_push(t->rqv + qb * Kq, &t->rqn[qb], (uint32_t)Kq, s);
+    topval_push(cx->rd_vals + doc * Kd, &cx->rd_n[doc], (uint32_t)Kd, s);
     return;
   }
   if (cx->csls_k) s = 2 * s - cx->rq[cx->q0 + qb] - cx->rd[doc];
@@ -396,11 +428,14 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
   size_t nb = 0;
   for (size_t j = first; j < last; j++) {
     t->doff[j - first] = nb;
-    if (ix->rows[j]) item_write_rows(ix, DOC, &ix->docs[j], t->D + nb * d, t->tmp);
+    if (ix->rows[j]) {
+      long z = item_write_rows(ix, DOC, &ix->docs[j], t->D + nb * d, t->tmp);
+      if (z != ROWS_OK && j < t->zero_doc) t->zero_doc = j, t->zero_where = z;
+    }
     nb += ix->rows[j];
   }
   t->doff[last - first] = nb;
-  if (!nb) return;
+  if (!nb || t->zero_doc != SIZE_MAX) return;
   bool dense = ix->mode == RANK_DENSE, sym = ix->mode == RANK_MAXSIM_SYM;
   for (size_t c = 0; c < cx->nchunks; c++) {
     size_t qa = cx->chunk[c], qz = cx->chunk[c + 1];
@@ -503,7 +538,8 @@ static size_t next_batch(const rank_index *ix, const rank_item *queries, size_t 
   return i - q0;
 }
 
-static void prepare_batch(search_ctx *cx, size_t q0, size_t nqb) {
+/* The batch's query rows and tiles; -1 + message on a zero vector. */
+static int prepare_batch(search_ctx *cx, size_t q0, size_t nqb, char *err, size_t errlen) {
   rank_index *ix = cx->ix;
   size_t d = ix->d;
   cx->q0 = q0;
@@ -514,8 +550,16 @@ static void prepare_batch(search_ctx *cx, size_t q0, size_t nqb) {
   size_t total = cx->qoff[nqb];
   cx->Q = xrealloc(cx->Q, xmul(total ? total : 1, d * sizeof *cx->Q));
   double *tmp = xmalloc(d * sizeof *tmp);
-  for (size_t q = 0; q < nqb; q++)
-    if (cx->qoff[q + 1] > cx->qoff[q]) item_write_rows(ix, QUERY, &cx->queries[q0 + q], cx->Q + cx->qoff[q] * d, tmp);
+  for (size_t q = 0; q < nqb; q++) {
+    if (cx->qoff[q + 1] == cx->qoff[q]) continue;
+    const rank_item *it = &cx->queries[q0 + q];
+    long z = item_write_rows(ix, QUERY, it, cx->Q + cx->qoff[q] * d, tmp);
+    if (z != ROWS_OK) {
+      zero_msg(err, errlen, cx->o, QUERY, cx->o->query_base + q0 + q, it, z);
+      free(tmp);
+      return -1;
+    }
+  }
   free(tmp);
   /* Tiles of whole queries, up to TILE_ROWS rows (a longer query alone). */
   cx->chunk = xrealloc(cx->chunk, (nqb + 1) * sizeof *cx->chunk);
@@ -533,6 +577,20 @@ static void prepare_batch(search_ctx *cx, size_t q0, size_t nqb) {
       }
     }
   }
+  return 0;
+}
+
+/* Run every block of the batch; -1 + message if a document had a zero
+ * vector (the first in document order, whatever the thread count). */
+static int run_blocks(search_ctx *cx, char *err, size_t errlen) {
+  for (int i = 0; i < cx->nthreads; i++) cx->ts[i].zero_doc = SIZE_MAX;
+  run_parallel(cx);
+  thread_state *z = NULL;
+  for (int i = 0; i < cx->nthreads; i++)
+    if (cx->ts[i].zero_doc != SIZE_MAX && (!z || cx->ts[i].zero_doc < z->zero_doc)) z = &cx->ts[i];
+  if (!z) return 0;
+  zero_msg(err, errlen, cx->o, DOC, z->zero_doc, &cx->ix->docs[z->zero_doc], z->zero_where);
+  return -1;
 }
 
 static void thread_alloc(search_ctx *cx, size_t max_batch) {
@@ -548,7 +606,7 @@ static void thread_alloc(search_ctx *cx, size_t max_batch) {
     t->nhits = xcalloc(max_batch + 1, sizeof(size_t));
     if (cx->cap) t->hits = xmalloc(xmul(xmul(max_batch, cx->cap), sizeof(rank_hit)));
     if (cx->csls_k) {
-      t->rqv = xmalloc(xmul(xmul(max_batch, cx->csls_k), sizeof(double)));
+      t->rqv = xmalloc(xmul(xmul(max_batch, cx->csls_kq), sizeof(double)));
       t->rqn = xcalloc(max_batch + 1, sizeof(uint32_t));
     }
   }
@@ -575,7 +633,8 @@ static int ot_rerank(rank_index *ix, const rank_item *queries, size_t q0, size_t
  * candidate; then every list is re-sorted and emitted. */
 static void ot_csls_emit(const rank_index *ix, size_t K, rank_hit *hits, size_t *n, size_t nq, size_t stride,
                          size_t k, rank_emit_fn emit, void *ctx) {
-  double *rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, K), sizeof *rd_vals));
+  size_t Kd = K < nq ? K : nq; /* a document has at most nq values */
+  double *rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, Kd), sizeof *rd_vals));
   uint32_t *rd_n = xcalloc(ix->ndocs + 1, sizeof *rd_n);
   double *rq = xmalloc((nq + 1) * sizeof *rq), *rd = xcalloc(ix->ndocs + 1, sizeof *rd);
   double *v = xmalloc((stride + 1) * sizeof *v);
@@ -583,11 +642,11 @@ static void ot_csls_emit(const rank_index *ix, size_t K, rank_hit *hits, size_t 
     rank_hit *h = hits + q * stride;
     for (size_t i = 0; i < n[q]; i++) {
       v[i] = h[i].score;
-      topval_push(rd_vals + (size_t)h[i].doc * K, &rd_n[h[i].doc], (uint32_t)K, h[i].score);
+      topval_push(rd_vals + (size_t)h[i].doc * Kd, &rd_n[h[i].doc], (uint32_t)Kd, h[i].score);
     }
     rq[q] = mean_top(v, n[q], K);
   }
-  for (size_t j = 0; j < ix->ndocs; j++) rd[j] = mean_top(rd_vals + j * K, rd_n[j], K);
+  for (size_t j = 0; j < ix->ndocs; j++) rd[j] = mean_top(rd_vals + j * Kd, rd_n[j], K);
   for (size_t q = 0; q < nq; q++) {
     rank_hit *h = hits + q * stride;
     for (size_t i = 0; i < n[q]; i++) h[i].score = 2 * h[i].score - rq[q] - rd[h[i].doc];
@@ -633,9 +692,13 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   cx.cap = want;
   cx.csls_k = o->csls_k > 0 ? (size_t)o->csls_k : 0;
   if (ix->nonempty == 0) cx.csls_k = 0;
+  /* K beyond the values that exist changes nothing but memory (a huge K must
+   * not allocate K doubles per document): keep what can exist. */
+  cx.csls_kq = cx.csls_k < ix->nonempty ? cx.csls_k : ix->nonempty;
+  cx.csls_kd = cx.csls_k < nq ? cx.csls_k : nq;
   /* A large k (or K) means large per-query heaps in every thread, plus the
    * merged output: bound them like the dense array. */
-  size_t per_query = ((size_t)cx.nthreads + 1) * (want * sizeof(rank_hit) + cx.csls_k * sizeof(double));
+  size_t per_query = ((size_t)cx.nthreads + 1) * (want * sizeof(rank_hit) + cx.csls_kq * sizeof(double));
   if (per_query && batch > ALL_SCORES_BYTES / per_query) batch = ALL_SCORES_BYTES / per_query ? ALL_SCORES_BYTES / per_query : 1;
   thread_alloc(&cx, batch);
   /* OpenBLAS runs single-threaded inside our threads (see rank.h). */
@@ -649,50 +712,62 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   int rc = 0;
 
   if (cx.csls_k) {
-    size_t K = cx.csls_k;
+    size_t K = cx.csls_k, Kq = cx.csls_kq;
     cx.rq = xcalloc(nq + 1, sizeof *cx.rq);
-    cx.rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, K), sizeof(double)));
+    cx.rd_vals = xmalloc(xmul(xmul(ix->ndocs + 1, cx.csls_kd), sizeof(double)));
     cx.rd_n = xcalloc(ix->ndocs + 1, sizeof *cx.rd_n);
     cx.rd = xcalloc(ix->ndocs + 1, sizeof *cx.rd);
-    double *vals = xmalloc(xmul(xmul((size_t)cx.nthreads, K), sizeof *vals));
+    double *vals = xmalloc(xmul(xmul((size_t)cx.nthreads, Kq), sizeof *vals));
     cx.pass = PASS_STATS;
     for (size_t q0 = 0; q0 < nq;) {
       size_t nqb = next_batch(ix, queries, q0, nq, batch);
-      prepare_batch(&cx, q0, nqb);
+      if (prepare_batch(&cx, q0, nqb, err, errlen) != 0) {
+        rc = -1;
+        break;
+      }
       thread_tiles(&cx);
       for (int i = 0; i < cx.nthreads; i++) memset(cx.ts[i].rqn, 0, nqb * sizeof(uint32_t));
-      run_parallel(&cx);
+      if (run_blocks(&cx, err, errlen) != 0) {
+        rc = -1;
+        break;
+      }
       for (size_t q = 0; q < nqb; q++) {
         size_t n = 0;
         for (int i = 0; i < cx.nthreads; i++) {
-          memcpy(vals + n, cx.ts[i].rqv + q * K, cx.ts[i].rqn[q] * sizeof *vals);
+          memcpy(vals + n, cx.ts[i].rqv + q * Kq, cx.ts[i].rqn[q] * sizeof *vals);
           n += cx.ts[i].rqn[q];
         }
         cx.rq[q0 + q] = mean_top(vals, n, K);
       }
       q0 += nqb;
     }
-    for (size_t j = 0; j < ix->ndocs; j++) cx.rd[j] = mean_top(cx.rd_vals + j * K, cx.rd_n[j], K);
+    for (size_t j = 0; j < ix->ndocs; j++) cx.rd[j] = mean_top(cx.rd_vals + j * cx.csls_kd, cx.rd_n[j], K);
     free(vals);
   }
 
   /* ot with CSLS: the OT scores get their own correction, over the
    * candidate pairs of all queries, so every candidate list is kept. */
-  bool ot_csls = o->mode == RANK_OT && cx.csls_k;
+  bool ot_csls = o->mode == RANK_OT && cx.csls_k && rc == 0;
   rank_hit *ot_hits = ot_csls ? xmalloc(xmul(xmul(nq + 1, out_cap ? out_cap : 1), sizeof *ot_hits)) : NULL;
   size_t *ot_n = ot_csls ? xcalloc(nq + 1, sizeof *ot_n) : NULL;
 
   cx.pass = PASS_RANK;
   for (size_t q0 = 0; q0 < nq && rc == 0;) {
     size_t nqb = next_batch(ix, queries, q0, nq, batch);
-    prepare_batch(&cx, q0, nqb);
+    if (prepare_batch(&cx, q0, nqb, err, errlen) != 0) {
+      rc = -1;
+      break;
+    }
     thread_tiles(&cx);
     if (!want) {
       cx.all = xrealloc(cx.all, xmul(xmul(nqb, ix->ndocs ? ix->ndocs : 1), sizeof *cx.all));
     } else {
       for (int i = 0; i < cx.nthreads; i++) memset(cx.ts[i].nhits, 0, nqb * sizeof(size_t));
     }
-    run_parallel(&cx);
+    if (run_blocks(&cx, err, errlen) != 0) {
+      rc = -1;
+      break;
+    }
     for (size_t q = 0; q < nqb; q++) {
       rank_hit *dst = out + q * out_cap;
       nout[q] = 0;

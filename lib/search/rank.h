@@ -27,6 +27,13 @@
  *               documents sharing an id with the query are returned; no CSLS.
  * The float32 products are reduced in double; a score is a double.
  *
+ * Zero vectors: wherever a cosine is taken (sim cos, and the cosine cost of
+ * ot whatever its first stage's sim), a zero vector used by the search (a
+ * token not skipped, a pooled `vec`, or a zero mean) has no direction and
+ * the search fails: "NAME: document record 3 ('d3'), token 1: cosine
+ * undefined: zero vector" (the first such document in file order; queries
+ * are checked batch by batch, so the hits of earlier batches were emitted).
+ *
  * CSLS (csls_k = K > 0): score'(q, d) = 2 s(q, d) - r_q - r_d, r_q the mean of
  * the K largest s(q, .) over all documents, r_d the mean of the K largest
  * s(., d) over ALL queries of the call (fewer if there are fewer than K).
@@ -67,6 +74,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT, RANK_BM25 } rank_mode;
 typedef enum { RANK_COS, RANK_DOT } rank_sim;
@@ -93,6 +101,10 @@ typedef struct {
   double ot_tol;             /* 0 = default 1e-6 (L1 marginal error) */
   /* bm25 mode */
   double bm25_k1, bm25_b;    /* default 0.9 and 0.4 (Anserini's) */
+  /* For messages: the names of the document and query inputs (NULL:
+   * "documents", "queries") and the record number of queries[0]. */
+  const char *doc_name, *query_name;
+  size_t query_base;
   /* Rows of a document block and of a query tile (0 = 2048 and 1024). Only
    * speed and memory depend on them, and the exact float rounding of sgemm;
    * tests set them small to exercise many blocks. */
@@ -150,34 +162,64 @@ int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen);
 struct rec_schema;
 struct rec_reader;
 
+/* Limits (documented in rank's manual): vectors of at most RANK_MAX_D
+ * dimensions; a zstd document file may expand to at most
+ * RANK_CACHE_MAX_RATIO times its size (+ 1 MiB); temporaries of a cache
+ * build that died are removed by a later run once they are older than
+ * RANK_STALE_SECONDS and unlocked. */
+#define RANK_MAX_D 65536
+#define RANK_CACHE_MAX_RATIO 256
+#define RANK_STALE_SECONDS 10
+
 /* A `vectors` (or, for bm25, `tokens`) stream file, memory-mapped: items
  * point into the mapping (a `tokens` item has vecs = vec = NULL, d = 0). */
 typedef struct {
   rank_item *items;
   size_t n, d;                      /* d = 0 for a stream without records */
   const struct rec_schema *schema;  /* the stream's schema and metadata */
+  char *path;                       /* the file given */
   char *mapped;                     /* path of the mapped file: the file, or its decompressed cache */
   bool from_cache;                  /* a zstd file was decompressed (now or by an earlier run) */
   void *map;
   size_t maplen;
+  int fd;                           /* the mapped file, kept open to notice a change */
+  struct stat st;                   /* ... as it was when mapped */
+  int guard;                        /* slot of the SIGBUS guard, -1 if none */
   struct rec_reader *reader;
 } rank_docs;
 
-/* Open a stream file of record type `record` ("vectors" or "tokens"). An uncompressed file is mapped as it is. A
- * zstd-compressed one is decompressed once into a cache file and that is
- * mapped: the cache is ".NAME.KEY.rank-cache" beside the file when its
- * directory is writable and cache_dir is NULL, else "otclir-KEY.rank-cache"
- * in cache_dir (NULL: $TMPDIR, else /tmp); KEY hashes the file's device, inode, size and
+/* Open a stream file of record type `record` ("vectors" or "tokens"). An
+ * uncompressed file is mapped as it is. A zstd-compressed one is decompressed
+ * once into a cache file and that is mapped: the cache is
+ * ".NAME.KEY.rank-cache" beside the file when its directory is writable and
+ * cache_dir is NULL, else "otclir-KEY.rank-cache" in cache_dir (NULL:
+ * $TMPDIR, else /tmp); KEY hashes the file's device, inode, size and
  * modification time, so a changed file gets a new cache (and the old one of
  * that name beside it is removed); an existing cache is reused only if it is
- * a regular file owned by the user. The cache is written to a temporary name
- * and renamed, so concurrent runs are safe. Every record is validated (CRCs,
- * shapes, finite values, the end frame: a truncated file is an error).
- * Returns NULL with a message naming the file (and record, byte offset). */
+ * a regular file owned by the user. The cache is built record by record
+ * through the stream reader: header, schema (type, layout, d) and every frame
+ * are validated before they are written, the expansion is bounded by
+ * RANK_CACHE_MAX_RATIO, and it is written to a locked temporary name and
+ * renamed, so concurrent runs are safe and a build that dies leaves a
+ * temporary that a later run removes. A cache that fails validation when
+ * mapped is removed. Every record is validated (CRCs, shapes, finite values,
+ * the end frame: a truncated file is an error); a schema fixing d above
+ * RANK_MAX_D is refused.
+ *
+ * The mapping is guarded: if another process truncates the file while it is
+ * mapped, the SIGBUS that would kill the program is caught (a process-wide
+ * handler for addresses in guarded mappings; others keep their previous
+ * disposition), the vanished pages read as zeros, and rank_docs_intact()
+ * reports it. Returns NULL with a message naming the file (and record, byte
+ * offset). */
 rank_docs *rank_docs_open(const char *path, const char *record, const char *cache_dir, char *err, size_t errlen);
+/* 0 if the file is as it was when mapped; -1 + message naming it if it was
+ * truncated (pages vanished) or modified in place since. Ask before writing
+ * anything computed from the documents. */
+int rank_docs_intact(const rank_docs *dc, char *err, size_t errlen);
 void rank_docs_close(rank_docs *dc);
 
-/* Refuse to compare streams of different dims or, unless allow_model,
+/* Refuse to compare streams of different dims, a d above RANK_MAX_D, or, unless allow_model,
  * different stream metadata under any of the keys model, layer, vocab,
  * special_ids, and pooling when uses_pooled (dense mode reading the pooled
  * `vec`); a key set on one side only is a difference too. A zero d (no

@@ -305,3 +305,169 @@ bm25_collection() { # NAME
 @test "rank --mode bm25 on CISI: every topic's AP equals an independent BM25's to 1e-4" {
   bm25_collection cisi 77
 }
+
+@test "rank: a zero vector where a cosine is taken is an error naming file, record and token" {
+  printf '%s\n' '{"id":"d1","ids":[101,5,102],"vecs":[[0,1],[1,0],[0,1]]}' \
+    '{"id":"d2","ids":[101,6,102],"vecs":[[0,1],[0,0],[0,1]]}' >"$T/z.jsonl"
+  rec encode --schema vectors --meta model=m1 --meta special_ids=101,102 "$T/z.jsonl" >"$T/z.rec"
+  for m in maxsim maxsim-sym ot; do
+    run bash -c "rank --docs '$T/z.rec' --mode $m --skip-special < '$T/q.rec'"
+    assert_failure 1
+    assert_output "rank: $T/z.rec: document record 1 ('d2'), token 1: cosine undefined: zero vector"
+  done
+  # dense: d2's mean without the specials is the zero vector
+  run bash -c "rank --docs '$T/z.rec' --skip-special < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "document record 1 ('d2'), mean of its token vectors: cosine undefined: zero vector"
+  # with the specials, the mean is not zero; under dot a zero vector is a score of 0
+  run bash -c "rank --docs '$T/z.rec' < '$T/q.rec' | rec count"
+  assert_success
+  assert_output 4
+  run bash -c "rank --docs '$T/z.rec' --mode maxsim --sim dot --skip-special --trec < '$T/q.rec' | grep 'q2 Q0 d2'"
+  assert_output "q2 Q0 d2 2 0 otclir-maxsim"
+  # a query: record number in stdin
+  run bash -c "rank --docs '$T/docs.rec' --mode maxsim --skip-special < '$T/z.rec'"
+  assert_failure 1
+  assert_output --partial "rank: stdin: query record 1 ('d2'), token 1: cosine undefined: zero vector"
+}
+
+# rank with its queries on a FIFO: it maps --docs, then waits for stdin, so
+# the file can be changed while it is mapped, before any search.
+rank_paused() { # DOCS ARGS...
+  mkfifo "$T/qfifo"
+  rank --docs "$@" <"$T/qfifo" >"$T/paused.out" 2>"$T/paused.err" &
+  pid=$!
+  exec 8>"$T/qfifo"
+  for _ in $(seq 200); do grep -q "$(basename "$1")" "/proc/$pid/maps" 2>/dev/null && return 0; sleep 0.05; done
+  echo "rank did not map $1"; return 1
+}
+
+@test "rank: a --docs file truncated or rewritten while mapped is an error naming it, not a SIGBUS" {
+  random_vectors 300 9 16 1 doc | rec encode --schema vectors >"$T/big.rec"
+  random_vectors 5 6 16 2 q | rec encode --schema vectors >"$T/rq.rec"
+  [ "$(stat -c %s "$T/big.rec")" -gt 65536 ]
+  rank_paused "$T/big.rec" --mode maxsim --threads 2
+  truncate -s 4096 "$T/big.rec"
+  cat "$T/rq.rec" >&8
+  exec 8>&-
+  status=0
+  wait $pid || status=$?
+  [ "$status" -eq 1 ] || { echo "exit $status (135 = SIGBUS)"; cat "$T/paused.err"; return 1; }
+  run cat "$T/paused.err"
+  assert_output --partial "rank: $T/big.rec: the file shrank while rank was reading it"
+  # the same size, bytes changed in place: noticed before anything is written
+  random_vectors 300 9 16 1 doc | rec encode --schema vectors >"$T/big.rec"
+  rm "$T/qfifo"
+  rank_paused "$T/big.rec" --mode dense --threads 1
+  printf 'x' | dd of="$T/big.rec" bs=1 seek=5000 conv=notrunc status=none
+  touch -d '+1 minute' "$T/big.rec"
+  cat "$T/rq.rec" >&8
+  exec 8>&-
+  status=0
+  wait $pid || status=$?
+  assert_equal "$status" 1
+  run cat "$T/paused.err"
+  assert_output --partial "the file changed while rank was reading it"
+  [ ! -s "$T/paused.out" ]
+}
+
+@test "rank: a zstd --docs file is validated as it is expanded; a bomb or a bad stream leaves no cache" {
+  # 300 copies of a record of 64 zero vectors of d 256 (20 MB) compress to a
+  # few KB: past 256 times the compressed size (+ 1 MiB) it is refused
+  python3 -c 'import json; print(json.dumps({"id": "z", "ids": [7] * 64, "vecs": [[0] * 256] * 64}))' |
+    rec encode --schema vectors >"$T/one.rec"
+  rec cat $(for _ in $(seq 300); do echo "$T/one.rec"; done) >"$T/bomb.rec"
+  rec cat --zstd "$T/bomb.rec" >"$T/bomb.rec.zst"
+  [ "$(stat -c %s "$T/bomb.rec.zst")" -lt 100000 ]
+  run bash -c "rank --docs '$T/bomb.rec.zst' --sim dot < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "bomb.rec.zst: record"
+  assert_output --partial "expands to more than 256 times its compressed size"
+  [ -z "$(find "$T" -name '*rank-cache*')" ]
+  # a stream of the wrong type is refused after its schema frame, before any record is written
+  echo '{"id":"d1","ids":[5]}' | rec encode --schema tokens >"$T/t.rec"
+  rec cat --zstd "$T/t.rec" >"$T/t.rec.zst"
+  run bash -c "rank --docs '$T/t.rec.zst' < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "t.rec.zst: expected a 'vectors' stream, got 'tokens'"
+  [ -z "$(find "$T" -name '*rank-cache*')" ]
+  # a damaged record (compressed by the zstd tool: rec would refuse it) fails
+  # as it is expanded, and nothing is left
+  cp "$T/docs.rec" "$T/dmg.rec"
+  printf '\x55' | dd of="$T/dmg.rec" bs=1 seek=300 conv=notrunc status=none
+  zstd -q -f -o "$T/dmg.rec.zst" "$T/dmg.rec"
+  run bash -c "rank --docs '$T/dmg.rec.zst' < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "dmg.rec.zst: record"
+  [ -z "$(find "$T" -name '*rank-cache*')" ]
+}
+
+@test "rank: a cache that fails validation when mapped is removed, and made again" {
+  rec cat --zstd "$T/docs.rec" >"$T/docs.rec.zst"
+  rank --docs "$T/docs.rec.zst" --skip-special --trec <"$T/q.rec" >"$T/good.txt"
+  cache=$(find "$T" -maxdepth 1 -name '.docs.rec.zst.*.rank-cache')
+  [ -f "$cache" ]
+  printf '\x55' | dd of="$cache" bs=1 seek=300 conv=notrunc status=none
+  run bash -c "rank --docs '$T/docs.rec.zst' --skip-special --trec < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "read from the decompressed cache '$cache', now removed"
+  [ ! -e "$cache" ]
+  run bash -c "rank --docs '$T/docs.rec.zst' --skip-special --trec < '$T/q.rec'"
+  assert_success
+  assert_output "$(cat "$T/good.txt")"
+}
+
+@test "rank: temporaries of a cache build that died are removed by the next run, live ones kept" {
+  rec cat --zstd "$T/docs.rec" >"$T/docs.rec.zst"
+  # what SIGKILL leaves: the temporary of `.NAME.KEY.rank-cache`, unlocked, old
+  dead=$T/.docs.rec.zst.0123456789abcdef.rank-cache.AbC123
+  live=$T/.docs.rec.zst.fedcba9876543210.rank-cache.XyZ789
+  young=$T/.docs.rec.zst.00000000000000ff.rank-cache.Young1
+  other=$T/.docs.rec.zst.notours.rank-cache.AbC123
+  head -c 5000 /dev/zero | tee "$dead" "$live" "$young" >"$other"
+  touch -d '1 hour ago' "$dead" "$live" "$other"
+  flock "$live" sleep 60 &
+  holder=$!
+  for _ in $(seq 100); do flock -n "$live" true 2>/dev/null || break; sleep 0.05; done
+  run bash -c "rank --docs '$T/docs.rec.zst' --skip-special < '$T/q.rec' | rec count"
+  assert_success
+  assert_output 6
+  kill $holder
+  [ ! -e "$dead" ] || { echo "the dead build's temporary is still there"; return 1; }
+  [ -e "$live" ] && [ -e "$young" ] && [ -e "$other" ]
+  # in --cache-dir (as in $TMPDIR): otclir-KEY.rank-cache.XXXXXX
+  mkdir "$T/cache"
+  head -c 5000 /dev/zero >"$T/cache/otclir-0123456789abcdef.rank-cache.Qw3rty"
+  touch -d '1 hour ago' "$T/cache/otclir-0123456789abcdef.rank-cache.Qw3rty"
+  run bash -c "rank --docs '$T/docs.rec.zst' --cache-dir '$T/cache' --skip-special < '$T/q.rec' | rec count"
+  assert_output 6
+  [ "$(ls -A "$T/cache")" = "$(cd "$T/cache" && ls -A otclir-*.rank-cache)" ]
+}
+
+# A 4 GB address-space limit, so that a huge allocation fails instead of
+# paging (not under the sanitizers: ASan reserves terabytes of shadow memory,
+# and refuses huge allocations by itself).
+memlimit() { [ -n "${OTCLIR_SANITIZED:-}" ] || echo "ulimit -v 4000000;"; }
+
+@test "rank: hostile sizes: a schema fixing d = 4294967295 is refused before allocating" {
+  echo '{"id":"q","ids":[],"vecs":[]}' | rec encode --schema vectors --dim d=4294967295 >"$T/bigd.rec"
+  run bash -c "$(memlimit) rank --docs '$T/bigd.rec' < '$T/bigd.rec'"
+  assert_failure 1
+  assert_output --partial "bigd.rec: schema frame (byte 8): d = 4294967295 is larger than rank's limit of 65536 dimensions"
+  run bash -c "$(memlimit) rank --docs '$T/docs.rec' < '$T/bigd.rec'"
+  assert_failure 1
+  assert_output --partial "query vectors have d = 4294967295, more than rank's limit of 65536 dimensions"
+  rec cat --zstd "$T/bigd.rec" >"$T/bigd.rec.zst"
+  run bash -c "$(memlimit) rank --docs '$T/bigd.rec.zst' < '$T/q.rec'"
+  assert_failure 1
+  assert_output --partial "d = 4294967295 is larger than rank's limit"
+  [ -z "$(find "$T" -name '*rank-cache*')" ]
+  # --csls K far beyond the collection: at most nq values kept per document
+  # and ndocs per query, not 10^6 (8 GB for these 1000 documents)
+  random_vectors 1000 3 8 1 doc | rec encode --schema vectors >"$T/k.rec"
+  run bash -c "$(memlimit) rank --docs '$T/k.rec' --csls 1000000 -k 2 --trec < '$T/k.rec' | wc -l"
+  assert_success
+  assert_output 2000
+  # and the same ranking as K = the number of queries (all of them)
+  cmp <(rank --docs "$T/k.rec" --csls 1000000 -k 2 <"$T/k.rec") <(rank --docs "$T/k.rec" --csls 1000 -k 2 <"$T/k.rec")
+}
