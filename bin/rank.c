@@ -131,7 +131,7 @@ static const char manual[] =
     "                        still agree), e.g. student queries against teacher docs\n"
     "  --batch N             queries per batch (default 4096)\n"
     "  --block-rows N        document token rows per matrix product (default 2048);\n"
-    "                        only speed, memory and float rounding depend on it\n"
+    "                        only speed and memory depend on it (not the scores)\n"
     "  --cache-dir DIR       where to put the decompressed cache of a zstd file\n"
     "  --threads N           threads (default: all cores); output identical for any N\n"
     "  --progress            progress on stderr even when it is not a terminal\n"

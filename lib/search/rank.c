@@ -422,6 +422,24 @@ static inline void max_into(float *restrict cm, const float *restrict row, size_
   for (; x < n; x++) cm[x] = row[x] > cm[x] ? row[x] : cm[x];
 }
 
+/* Scores independent of which documents share a product. OpenBLAS computes
+ * an entry of C the same way wherever it sits in a matrix product, except in
+ * its small-matrix kernels (taken when M N K <= 100^3), whose rounding
+ * differs: so a document's score would depend on the size of its block, and
+ * a sharded search would not reproduce the unsplit one bit for bit. Products
+ * are kept out of that range by widening the call to more document rows
+ * (rows after the block's: zeros or an earlier block's, ignored). Returns
+ * the columns to compute for an mr x nb product at depth d. */
+#define SMALL_GEMM_MNK 1000000.0
+static size_t pad_cols(size_t mr, size_t nb, size_t d) {
+  if ((double)mr * (double)nb * (double)d > SMALL_GEMM_MNK) return nb;
+  size_t need = (size_t)(SMALL_GEMM_MNK / ((double)mr * (double)d)) + 1;
+  return need > nb ? need : nb;
+}
+
+/* Rows of D (and columns of C) a padded product can need: pad_cols(1, ., d). */
+static size_t pad_rows(size_t d) { return (size_t)(SMALL_GEMM_MNK / (double)d) + 1; }
+
 static void run_block(search_ctx *cx, thread_state *t, size_t b) {
   rank_index *ix = cx->ix;
   size_t d = ix->d, first = ix->block_doc[b], last = ix->block_doc[b + 1];
@@ -441,13 +459,17 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
     size_t qa = cx->chunk[c], qz = cx->chunk[c + 1];
     size_t r0 = cx->qoff[qa], mr = cx->qoff[qz] - r0;
     if (!mr) continue;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)nb, (int)d, 1.0f,
-                cx->Q + r0 * d, (int)d, t->D, (int)d, 0.0f, t->C, (int)nb);
+    /* A small product is padded with the (ignored) rows after the block's,
+     * so that every score comes out of the same sgemm code (see pad_cols). */
+    size_t nb_call = pad_cols(mr, nb, d);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)mr, (int)nb_call, (int)d, 1.0f,
+                cx->Q + r0 * d, (int)d, t->D, (int)d, 0.0f, t->C, (int)nb_call);
+    const size_t ldc = nb_call;
     for (size_t q = qa; q < qz; q++) {
       size_t qr0 = cx->qoff[q] - r0, qn = cx->qoff[q + 1] - cx->qoff[q];
       if (!qn) continue;
       if (dense) {
-        const float *row = t->C + qr0 * nb;
+        const float *row = t->C + qr0 * ldc;
         /* Most documents lose against a full heap's worst: test that inline. */
         bool plain = cx->pass == PASS_RANK && !cx->csls_k && !cx->all;
         const rank_hit *h = plain ? t->hits + q * cx->cap : NULL;
@@ -462,7 +484,7 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
       /* query -> document: best document token per query token, summed */
       for (size_t j = first; j < last; j++) t->acc[j - first] = 0;
       for (size_t i = 0; i < qn; i++) {
-        const float *row = t->C + (qr0 + i) * nb;
+        const float *row = t->C + (qr0 + i) * ldc;
         for (size_t j = first; j < last; j++) {
           size_t a = t->doff[j - first], z = t->doff[j - first + 1];
           if (a == z) continue;
@@ -471,8 +493,8 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
       }
       if (sym) {
         /* document -> query: best query token per document token */
-        memcpy(t->colmax, t->C + qr0 * nb, nb * sizeof *t->colmax);
-        for (size_t i = 1; i < qn; i++) max_into(t->colmax, t->C + (qr0 + i) * nb, nb);
+        memcpy(t->colmax, t->C + qr0 * ldc, nb * sizeof *t->colmax);
+        for (size_t i = 1; i < qn; i++) max_into(t->colmax, t->C + (qr0 + i) * ldc, nb);
       }
       for (size_t j = first; j < last; j++) {
         size_t a = t->doff[j - first], z = t->doff[j - first + 1];
@@ -598,7 +620,8 @@ static void thread_alloc(search_ctx *cx, size_t max_batch) {
   size_t d = ix->d;
   for (int i = 0; i < cx->nthreads; i++) {
     thread_state *t = &cx->ts[i];
-    t->D = xmalloc(xmul(ix->max_block_rows + 1, d * sizeof(float)));
+    size_t drows = ix->max_block_rows > pad_rows(d) ? ix->max_block_rows : pad_rows(d);
+    t->D = xcalloc(drows + 1, d * sizeof(float));
     t->colmax = xmalloc((ix->max_block_rows + 1) * sizeof(float));
     t->acc = xmalloc((ix->max_block_docs + 1) * sizeof(double));
     t->doff = xmalloc((ix->max_block_docs + 2) * sizeof(size_t));
@@ -614,6 +637,8 @@ static void thread_alloc(search_ctx *cx, size_t max_batch) {
 
 static void thread_tiles(search_ctx *cx) {
   size_t need = xmul(cx->max_chunk_rows ? cx->max_chunk_rows : 1, (cx->ix->max_block_rows + 1) * sizeof(float));
+  size_t padded = (pad_rows(cx->ix->d) + cx->max_chunk_rows + 1) * sizeof(float); /* mr x pad_cols(mr, .) */
+  if (need < padded) need = padded;
   for (int i = 0; i < cx->nthreads; i++) cx->ts[i].C = xrealloc(cx->ts[i].C, need);
 }
 

@@ -106,8 +106,11 @@ typedef struct {
   const char *doc_name, *query_name;
   size_t query_base;
   /* Rows of a document block and of a query tile (0 = 2048 and 1024). Only
-   * speed and memory depend on them, and the exact float rounding of sgemm;
-   * tests set them small to exercise many blocks. */
+   * speed and memory depend on them: a score is the same bits whatever
+   * documents share its products (small products are padded out of
+   * OpenBLAS's small-matrix kernels, whose rounding differs), so a search
+   * split into shards gives the scores of the whole. Tests set them small to
+   * exercise many blocks. */
   size_t block_rows, tile_rows;
 } rank_opts;
 
