@@ -2,9 +2,7 @@
 #include "search/rank.h"
 
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +12,7 @@
 #include "ot/ot.h"
 #include "search/bm25.h"
 #include "search/hits.h"
+#include "base/pool.h"
 #include "base/util.h"
 
 /* Rows of one document block and of one query tile. Large enough that each
@@ -375,7 +374,6 @@ typedef struct {
   double *rd;
   size_t cap;                /* hits kept per query (k > 0) */
   double *all;               /* k = 0: nqb x ndocs */
-  _Atomic size_t next_block;
   thread_state *ts;
   int nthreads;
 } search_ctx;
@@ -513,39 +511,16 @@ static void run_block(search_ctx *cx, thread_state *t, size_t b) {
   }
 }
 
-typedef struct {
-  search_ctx *cx;
-  int tid;
-} worker_arg;
-
-static void *worker(void *p) {
-  worker_arg *w = p;
-  search_ctx *cx = w->cx;
-  for (;;) {
-    size_t b = atomic_fetch_add(&cx->next_block, 1);
-    if (b >= cx->ix->nblocks) break;
-    run_block(cx, &cx->ts[w->tid], b);
-  }
-  return NULL;
+/* Every block of the batch, on the pool (base/pool.h): blocks are claimed
+ * one at a time, each worker writes its own thread_state; the results are
+ * merged under the total order afterwards, so the output does not depend on
+ * which worker ran which block. */
+static void block_item(void *ctx, size_t b, int worker) {
+  search_ctx *cx = ctx;
+  run_block(cx, &cx->ts[worker], b);
 }
 
-static void run_parallel(search_ctx *cx) {
-  int n = cx->nthreads;
-  atomic_store(&cx->next_block, 0);
-  pthread_t *th = xmalloc(sizeof *th * (size_t)n);
-  worker_arg *args = xmalloc(sizeof *args * (size_t)n);
-  int started = 0;
-  for (int i = 1; i < n; i++) {
-    args[i] = (worker_arg){cx, i};
-    if (pthread_create(&th[i], NULL, worker, &args[i]) != 0) break;
-    started = i;
-  }
-  args[0] = (worker_arg){cx, 0};
-  worker(&args[0]);
-  for (int i = 1; i <= started; i++) pthread_join(th[i], NULL);
-  free(th);
-  free(args);
-}
+static void run_parallel(search_ctx *cx) { pool_each(cx->ix->nblocks, cx->nthreads, block_item, cx); }
 
 /* Split queries [q0, q0 + max) into the next batch: at most `batch` queries
  * and about BATCH_ROWS rows. Returns the batch size (>= 1). */
@@ -701,7 +676,7 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   cx.ix = ix;
   cx.o = o;
   cx.queries = queries;
-  cx.nthreads = o->threads > 0 ? o->threads : otc_threads();
+  cx.nthreads = pool_workers(o->threads > 0 ? o->threads : otc_threads());
   cx.ts = xcalloc((size_t)cx.nthreads, sizeof *cx.ts);
   size_t batch = o->batch ? o->batch : DEFAULT_BATCH;
   size_t want = o->k;
