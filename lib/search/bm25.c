@@ -26,11 +26,11 @@ struct bm25_index {
   uint32_t *hkey, *hval;
   size_t hcap, nterms, tcap;
   uint32_t *df;            /* per term: documents containing it */
+  uint32_t *seen;          /* while building: per term, 1 + the last document that had it */
   double *idf;
   size_t *off;             /* term t's postings: [off[t], off[t + 1]) */
   uint32_t *pdoc, *pf;     /* postings: document, count (documents ascending) */
   double *norm;            /* per document: k1 (1 - b + b dl / avgdl) */
-  uint32_t maxlen;         /* longest item seen (sort scratch) */
 };
 
 #define EMPTY UINT32_MAX
@@ -70,7 +70,12 @@ static uint32_t term_add(bm25_index *ix, uint32_t id) {
   size_t s = hslot(id, ix->hcap);
   for (; ix->hval[s] != EMPTY; s = (s + 1) & (ix->hcap - 1))
     if (ix->hkey[s] == id) return ix->hval[s];
-  if (ix->nterms == ix->tcap) ix->df = xrealloc(ix->df, (ix->tcap = ix->tcap ? 2 * ix->tcap : 1024) * sizeof *ix->df);
+  if (ix->nterms == ix->tcap) {
+    ix->tcap = ix->tcap ? 2 * ix->tcap : 1024;
+    ix->df = xrealloc(ix->df, ix->tcap * sizeof *ix->df);
+    ix->seen = xrealloc(ix->seen, ix->tcap * sizeof *ix->seen);
+  }
+  ix->seen[ix->nterms] = 0;
   ix->hkey[s] = id;
   ix->hval[s] = (uint32_t)ix->nterms;
   ix->df[ix->nterms] = 0;
@@ -138,24 +143,26 @@ bm25_index *bm25_index_new(const rank_item *docs, size_t ndocs, const uint32_t *
   ix->skip = sorted_copy(skip, nskip);
   ix->nskip = nskip;
   hash_grow(ix);
-  for (size_t d = 0; d < ndocs; d++)
-    if (docs[d].n > ix->maxlen) ix->maxlen = docs[d].n;
-  uint32_t *buf = xmalloc(((size_t)ix->maxlen + 1) * sizeof *buf);
   ix->norm = xmalloc((ndocs + 1) * sizeof *ix->norm);
 
-  /* Pass 1: document frequencies, lengths (kept in norm for now). */
+  /* Pass 1: document frequencies (a term counts once per document: `seen`
+   * holds the last document that had it), lengths (in norm for now). */
   size_t npost = 0;
   double sumdl = 0;
   for (size_t d = 0; d < ndocs; d++) {
-    size_t m = kept_ids(&docs[d], ix->skip, nskip, buf);
-    ix->norm[d] = (double)m;
-    if (m) ix->ndocs_nonempty++, sumdl += (double)m;
-    for (size_t i = 0; i < m; i++) {
-      if (i > 0 && buf[i] == buf[i - 1]) continue;
-      uint32_t t = term_add(ix, buf[i]); /* may move df */
+    const rank_item *it = &docs[d];
+    size_t m = 0;
+    for (uint32_t i = 0; it->ids && i < it->n; i++) {
+      if (nskip && in_sorted(ix->skip, nskip, it->ids[i])) continue;
+      m++;
+      uint32_t t = term_add(ix, it->ids[i]);
+      if (ix->seen[t] == d + 1) continue;
+      ix->seen[t] = (uint32_t)(d + 1);
       ix->df[t]++;
       npost++;
     }
+    ix->norm[d] = (double)m;
+    if (m) ix->ndocs_nonempty++, sumdl += (double)m;
   }
   ix->avgdl = ix->ndocs_nonempty ? sumdl / (double)ix->ndocs_nonempty : 0;
 
@@ -163,41 +170,47 @@ bm25_index *bm25_index_new(const rank_item *docs, size_t ndocs, const uint32_t *
   size_t T = ix->nterms;
   ix->off = xmalloc((T + 1) * sizeof *ix->off);
   ix->idf = xmalloc((T + 1) * sizeof *ix->idf);
-  size_t *fill = xmalloc((T + 1) * sizeof *fill);
+  size_t *fill = xmalloc((T + 1) * sizeof *fill), *pos = xmalloc((T + 1) * sizeof *pos);
   double N = (double)ix->ndocs_nonempty;
   ix->off[0] = 0;
   for (size_t t = 0; t < T; t++) {
     ix->off[t + 1] = ix->off[t] + ix->df[t];
     fill[t] = ix->off[t];
+    ix->seen[t] = 0;
     double n = ix->df[t];
     ix->idf[t] = log(1.0 + (N - n + 0.5) / (n + 0.5));
   }
 
-  /* Pass 2: postings, documents ascending within each term. */
+  /* Pass 2: postings (document, count), documents ascending within each
+   * term; pos[t] is the posting of t in the current document. */
   ix->pdoc = xmalloc((npost + 1) * sizeof *ix->pdoc);
   ix->pf = xmalloc((npost + 1) * sizeof *ix->pf);
   for (size_t d = 0; d < ndocs; d++) {
-    size_t m = kept_ids(&docs[d], ix->skip, nskip, buf);
-    for (size_t i = 0; i < m;) {
-      size_t j = i + 1;
-      while (j < m && buf[j] == buf[i]) j++;
-      uint32_t t = term_find(ix, buf[i]);
-      size_t p = fill[t]++;
+    const rank_item *it = &docs[d];
+    for (uint32_t i = 0; it->ids && i < it->n; i++) {
+      if (nskip && in_sorted(ix->skip, nskip, it->ids[i])) continue;
+      uint32_t t = term_find(ix, it->ids[i]);
+      if (ix->seen[t] == d + 1) {
+        ix->pf[pos[t]]++;
+        continue;
+      }
+      ix->seen[t] = (uint32_t)(d + 1);
+      size_t p = pos[t] = fill[t]++;
       ix->pdoc[p] = (uint32_t)d;
-      ix->pf[p] = (uint32_t)(j - i);
-      i = j;
+      ix->pf[p] = 1;
     }
     double dl = ix->norm[d];
     ix->norm[d] = k1 * (1.0 - b + (ix->avgdl > 0 ? b * dl / ix->avgdl : 0));
   }
-  free(fill);
-  free(buf);
+  free(fill), free(pos);
+  free(ix->seen);
+  ix->seen = NULL;
   return ix;
 }
 
 void bm25_index_free(bm25_index *ix) {
   if (!ix) return;
-  free(ix->skip), free(ix->hkey), free(ix->hval), free(ix->df), free(ix->idf);
+  free(ix->skip), free(ix->hkey), free(ix->hval), free(ix->df), free(ix->seen), free(ix->idf);
   free(ix->off), free(ix->pdoc), free(ix->pf), free(ix->norm);
   free(ix);
 }

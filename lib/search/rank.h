@@ -54,16 +54,18 @@
  *
  * Determinism: documents are cut into blocks by a fixed row budget and every
  * sgemm call has a shape that depends only on the data and the options, never
- * on the thread count; each thread runs whole blocks with OpenBLAS itself
- * single-threaded, and per-thread partial results are merged under the total
- * order above. So the output is bit-identical for any thread count.
+ * on the thread count; the workers of base/pool.h claim whole blocks, with
+ * OpenBLAS itself single-threaded, and per-worker partial results are merged
+ * under the total order above. So the output is bit-identical for any thread
+ * count (and, small products being padded, a score is the same bits whatever
+ * other documents are searched: see rank_opts.block_rows).
  * (rank_search sets OpenBLAS to one thread for its duration and restores the
  * previous count: do not run other BLAS work concurrently in the process.)
  *
  * Memory: the documents are views (typically into a memory-mapped file); the
  * index adds 8 bytes per document to the caller's rank_item array. Per thread: one block
- * of document rows (block_rows x d floats), one product tile (at most
- * tile_rows x block_rows floats), and per query of a batch a heap of k hits
+ * of document rows (block_rows x d floats, at least 10^6 / d rows for the
+ * padding), one product tile (at most tile_rows x block_rows floats), and per query of a batch a heap of k hits
  * (and K values with CSLS); the batch shrinks so that the heaps of all
  * threads stay under 128 MiB. k = 0 (all) keeps batch x documents doubles
  * instead, also under 128 MiB (plus twice that for the sorted hits).
