@@ -1,7 +1,7 @@
 /* rec_schema.c: record schemas. The YAML files in schemas/ are compiled into
  * the library (scripts/embed-schemas) and parsed here with libyaml; the same
  * struct is what the schema frame of a stream encodes (rec.c). */
-#include "stream/rec.h"
+#include "stream/schema.h"
 #include "base/util.h"
 #include "cli/cli.h"
 
