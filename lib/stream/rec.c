@@ -7,7 +7,6 @@
  * block is read in place: record views point into it, nothing is copied. */
 #include "stream/rec.h"
 #include "base/util.h"
-#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -125,11 +124,6 @@ static bool all_finite_f64(const double *x, size_t n, size_t *bad) {
         }
   }
   return true;
-}
-
-int rec_parse_zstd_level(const char *arg) {
-  if (!arg) return 3;
-  return (int)parse_long("--zstd", arg, 1, ZSTD_maxCLevel() < 19 ? ZSTD_maxCLevel() : 19);
 }
 
 /* ---- schema frame payload ---- */
@@ -648,6 +642,7 @@ rec_reader *rec_open_mem(const void *buf, size_t len, const char *name, char *er
 
 const rec_schema *rec_reader_schema(const rec_reader *r) { return r->schema; }
 const char *rec_error(const rec_reader *r) { return r->err; }
+const char *rec_reader_name(const rec_reader *r) { return r->name; }
 uint64_t rec_reader_count(const rec_reader *r) { return r->count; }
 uint64_t rec_reader_offset(const rec_reader *r) { return r->frame_off; }
 bool rec_reader_compressed(const rec_reader *r) { return r->compressed; }
@@ -775,74 +770,56 @@ int rec_read(rec_reader *r, rec_record *out) {
   return 0;
 }
 
-/* ---- accessors ---- */
+/* ---- accessors ----
+ * A field of another type is a programming error (rec_schema_expect at open
+ * rules it out for every field of a builtin record type): the accessors then
+ * return no data rather than end the program. */
 
-static noreturn void type_die(const rec_record *r, int field, const char *want) {
-  if (field < 0 || field >= r->schema->nfields) die("record %" PRIu64 ": no field number %d", r->index, field);
+static const rec_value *typed(const rec_record *r, int field, rec_type t, int rank) {
+  if (field < 0 || field >= r->schema->nfields) return NULL;
   const rec_field *f = &r->schema->fields[field];
-  die("record %" PRIu64 ": field '%s' is %s%s, not %s", r->index, f->name, rec_type_name(f->type),
-      f->rank ? " array" : "", want);
+  if (f->type != t || (rank >= 0 && f->rank != rank)) return NULL;
+  return &r->v[field];
 }
 
 const char *rec_str(const rec_record *r, int field, size_t *len) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_STR) type_die(r, field, "str");
-  if (len) *len = r->v[field].count;
-  return r->v[field].data;
+  const rec_value *v = typed(r, field, REC_STR, -1);
+  if (len) *len = v ? v->count : 0;
+  return v ? v->data : NULL;
 }
 const uint32_t *rec_u32(const rec_record *r, int field, size_t *count) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_U32) type_die(r, field, "u32");
-  if (count) *count = r->v[field].count;
-  return r->v[field].data;
+  const rec_value *v = typed(r, field, REC_U32, -1);
+  if (count) *count = v ? v->count : 0;
+  return v ? v->data : NULL;
 }
 const float *rec_f32(const rec_record *r, int field, size_t *count) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_F32) type_die(r, field, "f32");
-  if (count) *count = r->v[field].count;
-  return r->v[field].data;
+  const rec_value *v = typed(r, field, REC_F32, -1);
+  if (count) *count = v ? v->count : 0;
+  return v ? v->data : NULL;
 }
 double rec_f64_scalar(const rec_record *r, int field) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_F64 ||
-      r->schema->fields[field].rank != 0)
-    type_die(r, field, "an f64 scalar");
-  if (!r->v[field].data) die("record %" PRIu64 ": field '%s' is absent", r->index, r->schema->fields[field].name);
-  double x;
-  memcpy(&x, r->v[field].data, 8);
+  const rec_value *v = typed(r, field, REC_F64, 0);
+  double x = NAN;
+  if (v && v->data) memcpy(&x, v->data, 8);
   return x;
 }
 uint32_t rec_u32_scalar(const rec_record *r, int field) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_U32 ||
-      r->schema->fields[field].rank != 0)
-    type_die(r, field, "a u32 scalar");
-  if (!r->v[field].data) die("record %" PRIu64 ": field '%s' is absent", r->index, r->schema->fields[field].name);
-  uint32_t x;
-  memcpy(&x, r->v[field].data, 4);
+  const rec_value *v = typed(r, field, REC_U32, 0);
+  uint32_t x = 0;
+  if (v && v->data) memcpy(&x, v->data, 4);
   return x;
 }
 
-/* ---- wrappers ---- */
-
-rec_reader *rec_open_or_die(const char *path) {
-  char err[1024];
-  rec_reader *r = rec_open_path(path, err, sizeof err);
-  if (!r) die("%s", err);
+rec_reader *rec_open_expect_path(const char *path, const char *const *records, char *err, size_t errlen) {
+  rec_reader *r = rec_open_path(path, err, errlen);
+  if (!r) return NULL;
+  char why[512];
+  if (rec_schema_expect(r->schema, records, why, sizeof why) != 0) {
+    set_err(err, errlen, "%s: %s", r->name, why);
+    rec_close(r);
+    return NULL;
+  }
   return r;
-}
-
-rec_reader *rec_open_expect_any(const char *path, const char *const *records) {
-  rec_reader *r = rec_open_or_die(path);
-  char err[512];
-  if (rec_schema_expect(r->schema, records, err, sizeof err) != 0) die("%s: %s", r->name, err);
-  return r;
-}
-
-rec_reader *rec_open_expect(const char *path, const char *record) {
-  const char *list[2] = {record, NULL};
-  return rec_open_expect_any(path, list);
-}
-
-bool rec_read_or_die(rec_reader *r, rec_record *out) {
-  int rc = rec_read(r, out);
-  if (rc < 0) die("%s", r->err);
-  return rc == 0;
 }
 
 /* ================================================================ writer */
@@ -855,7 +832,9 @@ struct rec_writer {
   rec_schema *schema;
   rec_value pend[REC_MAX_FIELDS];
   uint64_t scal[REC_MAX_FIELDS]; /* storage behind scalar puts */
-  char pend_err[512];
+  char pend_err[512];          /* a misuse of rec_put*, reported by the next rec_write */
+  rec_schema *scratch;         /* what rec_writer_schema hands out once the schema is written */
+  int errnum;                  /* errno of a failed write (EPIPE: the reader went away) */
   buf_t out;
   ZSTD_CCtx *cctx;
   uint8_t *zbuf;
@@ -881,8 +860,10 @@ static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
     ssize_t k = write(w->fd, p, n);
     if (k < 0) {
       if (errno == EINTR) continue;
-      if (errno == EPIPE) exit(OTC_EXIT_OK); /* the reader stopped on purpose (util.h convention) */
+      /* EPIPE too: the reader stopped; the program decides what that means
+       * (cli's wrappers end quietly, status 0) */
       w->failed = true;
+      w->errnum = errno;
       return wfail(w, "write error: %s", strerror(errno));
     }
     p += k;
@@ -947,16 +928,37 @@ static void write_start(rec_writer *w) {
   w->started = true;
 }
 
+/* Why the last rec_writer_fd/rec_writer_path returned NULL, or the last
+ * rec_writer_close failed (the writer is gone by then): per thread. */
+static _Thread_local char last_error[1024];
+static _Thread_local int last_errnum;
+
 static rec_writer *writer_new(int fd, const char *name, const rec_schema *s, const rec_write_opts *o) {
+  const char *shown = !name || strcmp(name, "-") == 0 ? "stdout" : name;
   char err[300];
-  if (rec_schema_validate(s, err, sizeof err) != 0) die("%s: invalid schema: %s", name, err);
+  if (rec_schema_validate(s, err, sizeof err) != 0) {
+    snprintf(last_error, sizeof last_error, "%s: invalid schema: %s", shown, err);
+    last_errnum = 0;
+    return NULL;
+  }
+  int maxlevel = ZSTD_maxCLevel() < 19 ? ZSTD_maxCLevel() : 19;
+  if (o && (o->zstd_level < 0 || o->zstd_level > maxlevel)) {
+    snprintf(last_error, sizeof last_error, "%s: zstd level %d outside 0..%d", shown, o->zstd_level, maxlevel);
+    last_errnum = 0;
+    return NULL;
+  }
+  ZSTD_CCtx *cctx = NULL;
+  if (o && o->zstd_level > 0 && !(cctx = ZSTD_createCCtx())) {
+    snprintf(last_error, sizeof last_error, "%s: cannot create a zstd compression context", shown);
+    last_errnum = ENOMEM;
+    return NULL;
+  }
   rec_writer *w = xcalloc(1, sizeof *w);
-  w->name = xstrdup(!name || strcmp(name, "-") == 0 ? "stdout" : name);
+  w->name = xstrdup(shown);
   w->fd = fd;
   w->schema = rec_schema_copy(s);
-  if (o && o->zstd_level > 0) {
-    w->cctx = ZSTD_createCCtx();
-    if (!w->cctx) die("cannot create a zstd compression context");
+  if (cctx) {
+    w->cctx = cctx;
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, o->zstd_level);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
     w->zcap = ZSTD_CStreamOutSize();
@@ -978,10 +980,18 @@ rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_wri
   snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
   if (fd < 0) {
+    last_errnum = errno;
+    snprintf(last_error, sizeof last_error, "cannot create '%s': %s", path, strerror(errno));
     free(tmp);
     return NULL;
   }
   rec_writer *w = writer_new(fd, path, s, &opts);
+  if (!w) {
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return NULL;
+  }
   w->own_fd = true;
   w->path = xstrdup(path);
   w->tmp = tmp;
@@ -990,30 +1000,54 @@ rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_wri
 }
 
 rec_schema *rec_writer_schema(rec_writer *w) {
-  if (w->started) die("%s: the schema cannot change after the first record", w->name);
-  return w->schema;
+  if (!w->started) return w->schema;
+  /* Too late: the schema frame is out. Changes to a copy would be lost
+   * silently, so the writer fails (the next rec_write or close says why). */
+  if (!w->failed) {
+    w->failed = true;
+    wfail(w, "the schema cannot change after the first record");
+  }
+  if (!w->scratch) w->scratch = rec_schema_copy(w->schema);
+  return w->scratch;
 }
 void rec_writer_allow_nonfinite(rec_writer *w, bool allow) { w->allow_nonfinite = allow; }
-/* rec_writer_close frees the writer, so its failure message is kept here. */
-static char close_error[1024];
-const char *rec_writer_error(const rec_writer *w) { return w ? w->err : close_error; }
+const char *rec_writer_error(const rec_writer *w) { return w ? w->err : last_error; }
+int rec_writer_errno(const rec_writer *w) { return w ? w->errnum : last_errnum; }
 uint64_t rec_writer_count(const rec_writer *w) { return w->count; }
 
+/* A misuse of the put functions (a programming error) is kept and reported
+ * by the next rec_write, which then writes nothing. */
+static void put_misuse(rec_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_misuse(rec_writer *w, const char *fmt, ...) {
+  if (w->pend_err[0]) return; /* the first one says most */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(w->pend_err, sizeof w->pend_err, fmt, ap);
+  va_end(ap);
+}
+
 static const rec_field *put_field(rec_writer *w, int field, const char *fn) {
-  if (field < 0 || field >= w->schema->nfields)
-    die("%s: %s: no field number %d in schema '%s'", w->name, fn, field, w->schema->record);
+  if (field < 0 || field >= w->schema->nfields) {
+    put_misuse(w, "%s: no field number %d in schema '%s'", fn, field, w->schema->record);
+    return NULL;
+  }
   return &w->schema->fields[field];
 }
 
 void rec_put_str(rec_writer *w, int field, const char *s, size_t len) {
   const rec_field *f = put_field(w, field, "rec_put_str");
-  if (f->type != REC_STR) die("%s: field '%s' is %s, not str", w->name, f->name, rec_type_name(f->type));
+  if (!f) return;
+  if (f->type != REC_STR) {
+    put_misuse(w, "rec_put_str: field '%s' is %s, not str", f->name, rec_type_name(f->type));
+    return;
+  }
   w->pend[field].data = s ? s : (len ? NULL : "");
   w->pend[field].count = len;
 }
 
 void rec_put(rec_writer *w, int field, const void *data, const uint32_t *shape) {
   const rec_field *f = put_field(w, field, "rec_put");
+  if (!f) return;
   rec_value *v = &w->pend[field];
   if (f->type == REC_STR) {
     rec_put_str(w, field, data, data ? strlen(data) : 0);
@@ -1030,14 +1064,22 @@ void rec_put(rec_writer *w, int field, const void *data, const uint32_t *shape) 
 
 void rec_put_u32_scalar(rec_writer *w, int field, uint32_t x) {
   const rec_field *f = put_field(w, field, "rec_put_u32_scalar");
-  if (f->type != REC_U32 || f->rank) die("%s: field '%s' is not a u32 scalar", w->name, f->name);
+  if (!f) return;
+  if (f->type != REC_U32 || f->rank) {
+    put_misuse(w, "rec_put_u32_scalar: field '%s' is not a u32 scalar", f->name);
+    return;
+  }
   memcpy(&w->scal[field], &x, 4);
   rec_put(w, field, &w->scal[field], NULL);
 }
 
 void rec_put_f64_scalar(rec_writer *w, int field, double x) {
   const rec_field *f = put_field(w, field, "rec_put_f64_scalar");
-  if (f->type != REC_F64 || f->rank) die("%s: field '%s' is not an f64 scalar", w->name, f->name);
+  if (!f) return;
+  if (f->type != REC_F64 || f->rank) {
+    put_misuse(w, "rec_put_f64_scalar: field '%s' is not an f64 scalar", f->name);
+    return;
+  }
   memcpy(&w->scal[field], &x, 8);
   rec_put(w, field, &w->scal[field], NULL);
 }
@@ -1053,7 +1095,10 @@ void rec_put_from(rec_writer *w, const rec_record *in) {
   }
 }
 
-static void clear_pending(rec_writer *w) { memset(w->pend, 0, sizeof w->pend); }
+static void clear_pending(rec_writer *w) {
+  memset(w->pend, 0, sizeof w->pend);
+  w->pend_err[0] = 0;
+}
 
 /* Check the pending record against the schema and fix UNSET stream dims from
  * the first record. Returns -1 with the message set. */
@@ -1118,9 +1163,17 @@ static int check_pending(rec_writer *w, int64_t *dimval) {
 }
 
 int rec_write(rec_writer *w) {
-  if (w->failed) return -1;
+  if (w->failed) {
+    clear_pending(w);
+    return -1;
+  }
   rec_schema *s = w->schema;
   int64_t dimval[REC_MAX_DIMS];
+  if (w->pend_err[0]) {
+    wfail(w, "record %" PRIu64 ": %s", w->count, w->pend_err);
+    clear_pending(w);
+    return -1;
+  }
   if (check_pending(w, dimval) < 0) {
     clear_pending(w);
     return -1;
@@ -1230,6 +1283,7 @@ static void writer_free(rec_writer *w) {
   free(w->path);
   free(w->tmp);
   rec_schema_free(w->schema);
+  rec_schema_free(w->scratch);
   free(w);
 }
 
@@ -1247,14 +1301,26 @@ int rec_writer_close(rec_writer *w) {
   } else
     rc = -1;
   if (w->own_fd) {
-    if (rc == 0 && w->path && fsync(w->fd) != 0 && errno != EINVAL) rc = wfail(w, "fsync: %s", strerror(errno));
-    if (close(w->fd) != 0 && rc == 0) rc = wfail(w, "close: %s", strerror(errno));
+    if (rc == 0 && w->path && fsync(w->fd) != 0 && errno != EINVAL) {
+      w->errnum = errno;
+      rc = wfail(w, "fsync: %s", strerror(errno));
+    }
+    if (close(w->fd) != 0 && rc == 0) {
+      w->errnum = errno;
+      rc = wfail(w, "close: %s", strerror(errno));
+    }
     if (w->tmp) {
-      if (rc == 0 && rename(w->tmp, w->path) != 0) rc = wfail(w, "cannot rename to '%s': %s", w->path, strerror(errno));
+      if (rc == 0 && rename(w->tmp, w->path) != 0) {
+        w->errnum = errno;
+        rc = wfail(w, "cannot rename to '%s': %s", w->path, strerror(errno));
+      }
       if (rc != 0) unlink(w->tmp);
     }
   }
-  if (rc != 0) snprintf(close_error, sizeof close_error, "%s", w->err);
+  if (rc != 0) {
+    snprintf(last_error, sizeof last_error, "%s", w->err);
+    last_errnum = w->errnum;
+  }
   writer_free(w);
   return rc;
 }
@@ -1266,23 +1332,4 @@ void rec_writer_abort(rec_writer *w) {
     if (w->tmp) unlink(w->tmp);
   }
   writer_free(w);
-}
-
-rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_write_opts *o) {
-  rec_writer *w = rec_writer_path(path, s, o);
-  if (!w) die_errno("cannot create '%s'", path);
-  return w;
-}
-
-void rec_write_or_die(rec_writer *w) {
-  if (rec_write(w) < 0) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", w->err);
-    rec_writer_abort(w);
-    die("%s", msg);
-  }
-}
-
-void rec_writer_close_or_die(rec_writer *w) {
-  if (rec_writer_close(w) < 0) die("%s", close_error);
 }

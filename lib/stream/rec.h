@@ -9,11 +9,14 @@
  * padded to 8 bytes, so numeric arrays are 8-byte aligned and usable in place.
  * Whole streams may be zstd-compressed; readers detect that by magic.
  *
- * Errors: reader/writer functions return 0 on success, 1 at a clean end
- * (rec_read only), -1 on error; rec_error() then says what and where, e.g.
- * "data.rec: record 12 (byte 4096): CRC-32C mismatch in record frame".
- * Programs usually call the *_or_die() wrappers, which print that message
- * prefixed with the program name and exit 1.
+ * Errors: nothing here prints or exits. Reader/writer functions return 0 on
+ * success, 1 at a clean end (rec_read only), -1 (or NULL) on error;
+ * rec_error() / rec_writer_error() then say what and where, e.g.
+ * "data.rec: record 12 (byte 4096): CRC-32C mismatch in record frame", and
+ * rec_writer_errno() gives the system error behind a failed write (EPIPE: the
+ * reader went away). Programs call the *_or_die() wrappers of
+ * cli/stream_cli.h, which print the message prefixed with the program name
+ * and exit 1, or exit 0 quietly on EPIPE.
  */
 #ifndef OTC_REC_H
 #define OTC_REC_H
@@ -50,7 +53,10 @@ typedef struct rec_record {
 static inline bool rec_has(const rec_record *r, int field) {
   return field >= 0 && r->v[field].data != NULL;
 }
-/* Typed accessors; die (naming the record) if the field type differs. */
+/* Typed accessors. A field number out of range or of another type (a
+ * programming error: rec_schema_expect at open rules it out for every field
+ * of a builtin record type) gives NULL and count 0, NaN, or 0; so does an
+ * absent field. */
 const char *rec_str(const rec_record *r, int field, size_t *len);
 const uint32_t *rec_u32(const rec_record *r, int field, size_t *count);
 const float *rec_f32(const rec_record *r, int field, size_t *count);
@@ -60,8 +66,8 @@ uint32_t rec_u32_scalar(const rec_record *r, int field);
 /* ---- reading ---- */
 typedef struct rec_reader rec_reader;
 
-/* Open a stream on a file descriptor (name is used in messages: "-" for
- * stdin). Reads the header and the schema frame; zstd input is detected and
+/* Open a stream on a file descriptor (name is used in messages; "-" or NULL
+ * is shown as "stdin", the one name for standard input in every message). Reads the header and the schema frame; zstd input is detected and
  * decompressed. NULL on error, with the message in err. */
 rec_reader *rec_open_fd(int fd, const char *name, char *err, size_t errlen);
 /* Open a file by path ("-" = stdin). */
@@ -75,6 +81,7 @@ const rec_schema *rec_reader_schema(const rec_reader *r);
  * nothing after it), -1 = error (see rec_error). */
 int rec_read(rec_reader *r, rec_record *out);
 const char *rec_error(const rec_reader *r);
+const char *rec_reader_name(const rec_reader *r); /* as in messages: the path, or "stdin" */
 uint64_t rec_reader_count(const rec_reader *r);  /* records read so far */
 uint64_t rec_reader_offset(const rec_reader *r); /* byte offset in the (decompressed) stream */
 bool rec_reader_compressed(const rec_reader *r);
@@ -82,13 +89,10 @@ bool rec_reader_compressed(const rec_reader *r);
 void rec_reader_allow_nonfinite(rec_reader *r, bool allow);
 void rec_close(rec_reader *r);
 
-/* Wrappers for programs: print "PROG: <message>" and exit 1 on any error. */
-rec_reader *rec_open_or_die(const char *path);
-/* Also check the record type: "PROG: FILE: expected a 'tokens' stream, got 'text'". */
-rec_reader *rec_open_expect(const char *path, const char *record);
-/* As rec_open_expect, but any of several record types (NULL-terminated). */
-rec_reader *rec_open_expect_any(const char *path, const char *const *records);
-bool rec_read_or_die(rec_reader *r, rec_record *out); /* true = record, false = clean end */
+/* rec_open_path, then rec_schema_expect: the record type is one of
+ * `records` (NULL-terminated) with the builtin layout. NULL with
+ * "FILE: expected a 'tokens' stream, got 'text'" (or the reader's message). */
+rec_reader *rec_open_expect_path(const char *path, const char *const *records, char *err, size_t errlen);
 
 /* ---- writing ---- */
 typedef struct rec_writer rec_writer;
@@ -99,15 +103,22 @@ typedef struct {
 
 /* Write a stream with this schema (copied) to fd. The schema frame is written
  * with the first record (or at close), so stream dimensions left UNSET are
- * taken from the first record. */
+ * taken from the first record. NULL on error (an invalid schema or zstd
+ * level), with the message in rec_writer_error(NULL). */
 rec_writer *rec_writer_fd(int fd, const char *name, const rec_schema *s, const rec_write_opts *o);
 /* Path "-" = stdout; a path ending in ".zst" turns compression on (level 3
  * unless opts say otherwise). Files are written to a temporary name and
- * renamed by rec_writer_close. */
+ * renamed by rec_writer_close. NULL on error: rec_writer_error(NULL) says
+ * why ("cannot create 'F': ..."), rec_writer_errno(NULL) the errno. */
 rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_write_opts *o);
-rec_schema *rec_writer_schema(rec_writer *w); /* to set metadata/dims before the first record */
+/* The schema, to set metadata and dims before the first record. Called after
+ * the first record (too late: the schema frame is out) it fails the writer
+ * (the next rec_write or close returns -1 saying so) and returns a copy. */
+rec_schema *rec_writer_schema(rec_writer *w);
 
-/* Build the next record: set fields, then rec_write. Data is copied at rec_write. */
+/* Build the next record: set fields, then rec_write. Data is copied at
+ * rec_write. A misuse (no such field, a put of another type) is reported by
+ * that rec_write, which then writes nothing. */
 void rec_put_str(rec_writer *w, int field, const char *s, size_t len);
 /* shape has the field's rank entries; checked against fixed dims and against
  * other fields sharing a per-record dimension. */
@@ -118,20 +129,23 @@ void rec_put_f64_scalar(rec_writer *w, int field, double v);
  * same type and rank (how a filter passes fields through). */
 void rec_put_from(rec_writer *w, const rec_record *in);
 /* Frame and write the record; -1 on error (missing required field, shape
- * mismatch, write error) with the message in rec_writer_error. */
+ * mismatch, misuse, write error) with the message in rec_writer_error. After
+ * a write error (rec_writer_errno != 0) every later call fails too. */
 int rec_write(rec_writer *w);
+/* The message of the last failure; w = NULL: of the last failed
+ * rec_writer_fd/rec_writer_path/rec_writer_close in this thread. */
 const char *rec_writer_error(const rec_writer *w);
+/* The errno of a failed write, fsync, close or create (EPIPE: the reader
+ * stopped reading), 0 for a failure that is not a system error. */
+int rec_writer_errno(const rec_writer *w);
 uint64_t rec_writer_count(const rec_writer *w);
 /* Write the end frame, flush, finish zstd, rename a file into place. Frees
- * the writer in any case; on error rec_writer_error(NULL) has the message. */
+ * the writer in any case; on error rec_writer_error(NULL) has the message and
+ * rec_writer_errno(NULL) the errno. */
 int rec_writer_close(rec_writer *w);
 /* Abandon: no end frame (a reader will report truncation), temp file removed. */
 void rec_writer_abort(rec_writer *w);
 
-/* Wrappers for programs. */
-rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_write_opts *o);
-void rec_write_or_die(rec_writer *w);
-void rec_writer_close_or_die(rec_writer *w);
 /* By default rec_write rejects NaN/Inf in float fields, as readers do; a
  * writer of e.g. training logs may allow them (its readers must too). */
 void rec_writer_allow_nonfinite(rec_writer *w, bool allow);
@@ -139,7 +153,5 @@ void rec_writer_allow_nonfinite(rec_writer *w, bool allow);
 /* ---- helpers ---- */
 /* Validate UTF-8; returns the byte offset of the first bad byte, or len if valid. */
 size_t utf8_check(const char *s, size_t len);
-/* Parse "--zstd[=LEVEL]" style values: NULL arg means default level 3. */
-int rec_parse_zstd_level(const char *arg);
 
 #endif

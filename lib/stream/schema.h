@@ -53,6 +53,9 @@ rec_schema *rec_schema_copy(const rec_schema *s);
 void rec_schema_free(rec_schema *s);
 /* Names of all builtin schemas, NULL-terminated. */
 const char *const *rec_schema_builtin_names(void);
+/* NULL, or why a schemas/NAME.yaml compiled in did not parse (a build defect;
+ * that schema is then left out). */
+const char *rec_schema_builtin_error(void);
 /* Print a schema and its metadata as YAML (the schemas/NAME.yaml format plus a
  * `meta:` map), e.g. for `rec schema`. */
 void rec_schema_print(FILE *f, const rec_schema *s);
@@ -71,8 +74,9 @@ int rec_schema_expect(const rec_schema *s, const char *const *records, char *err
 
 int rec_field_index(const rec_schema *s, const char *name);  /* -1 if absent */
 int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */
-/* Fix a stream dimension (e.g. "d" = 768) before the schema frame is written. */
-void rec_set_dim(rec_schema *s, const char *name, int64_t value);
+/* Fix a stream dimension (e.g. "d" = 768) before the schema frame is written;
+ * -1 if the schema has no such dimension or value is outside 0..2^32-1. */
+int rec_set_dim(rec_schema *s, const char *name, int64_t value);
 int64_t rec_get_dim(const rec_schema *s, const char *name);  /* fixed value, or REC_DIM_* */
 void rec_meta_set(rec_schema *s, const char *key, const char *value);
 const char *rec_meta_get(const rec_schema *s, const char *key); /* NULL if absent */

@@ -7,7 +7,9 @@
 #include "base/util.h"
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <string.h>
@@ -568,6 +570,102 @@ static void pipe_tests(void) {
   }
 }
 
+/* The library returns errors (issue 13): nothing in stream/ prints or
+ * exits; a closed pipe, a misuse or a bad path comes back as -1 / NULL with
+ * a message, and the program (cli/stream_cli.c) decides what to do. */
+static void library_error_tests(void) {
+  /* EPIPE: the reader of the pipe is gone (SIGPIPE is ignored by otc_init) */
+  int fds[2];
+  if (pipe(fds) != 0) {
+    CHECK(0, "pipe");
+    return;
+  }
+  close(fds[0]);
+  rec_schema *s = rec_schema_builtin("text");
+  /* in a child, so that a library that exits cannot end this test quietly */
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    rec_writer *cw = rec_writer_fd(fds[1], "-", s, NULL);
+    rec_put_str(cw, 0, "a", 1);
+    rec_put_str(cw, 2, "b", 1);
+    if (rec_write(cw) != 0) _exit(2); /* buffered: the pipe is not touched yet */
+    int crc = rec_writer_close(cw);
+    _exit(crc == -1 && rec_writer_errno(NULL) == EPIPE && strstr(rec_writer_error(NULL), "stdout: write error") ? 42 : 3);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fds[1]);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+        "a closed pipe is reported (-1, EPIPE), not exited on (child status %d)", WEXITSTATUS(status));
+  rec_writer *w;
+  int rc;
+
+  /* a bad output path: NULL, the message names the path, errno kept */
+  w = rec_writer_path(tmp_path("no/such/dir/x.rec"), s, NULL);
+  CHECK(!w && rec_writer_errno(NULL) == ENOENT && strstr(rec_writer_error(NULL), "cannot create '") &&
+            strstr(rec_writer_error(NULL), "no/such/dir/x.rec"),
+        "uncreatable output: %s", rec_writer_error(NULL));
+  /* an invalid schema or zstd level: NULL with the reason */
+  rec_schema *bad = rec_schema_copy(s);
+  bad->nfields = 0;
+  w = rec_writer_fd(1, "-", bad, NULL);
+  CHECK(!w && strstr(rec_writer_error(NULL), "invalid schema"), "invalid schema: %s", rec_writer_error(NULL));
+  rec_schema_free(bad);
+  w = rec_writer_fd(1, "-", s, &(rec_write_opts){99});
+  CHECK(!w && strstr(rec_writer_error(NULL), "zstd level 99"), "bad zstd level: %s", rec_writer_error(NULL));
+
+  /* misuse of the put functions: reported by the next rec_write, which writes nothing */
+  const char *path = tmp_path("misuse.rec");
+  w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 7, "x", 1);
+  rc = rec_write(w);
+  CHECK(rc == -1 && strstr(rec_writer_error(w), "record 0: rec_put_str: no field number 7 in schema 'text'"),
+        "bad field number: %s", rec_writer_error(w));
+  rec_put_u32_scalar(w, 0, 3);
+  rc = rec_write(w);
+  CHECK(rc == -1 && strstr(rec_writer_error(w), "field 'id' is not a u32 scalar"), "put of another type: %s",
+        rec_writer_error(w));
+  rec_put_str(w, 0, "a", 1);
+  rec_put_str(w, 2, "b", 1);
+  CHECK(rec_write(w) == 0 && rec_writer_count(w) == 1, "the writer goes on after a refused record");
+  rec_meta_set(rec_writer_schema(w), "late", "1");
+  rec_put_str(w, 0, "c", 1);
+  rec_put_str(w, 2, "d", 1);
+  rc = rec_write(w);
+  CHECK(rc == -1 && strstr(rec_writer_error(w), "the schema cannot change after the first record"),
+        "schema changed after the first record: %s", rec_writer_error(w));
+  CHECK(rec_writer_close(w) == -1 && access(path, F_OK) != 0, "that writer fails at close and leaves no file");
+
+  /* rec_set_dim: -1 instead of exiting */
+  rec_schema *v = rec_schema_builtin("vectors");
+  CHECK(rec_set_dim(v, "nope", 3) == -1 && rec_set_dim(v, "d", -5) == -1 && rec_set_dim(v, "d", 1LL << 32) == -1 &&
+            rec_get_dim(v, "d") == REC_DIM_UNSET,
+        "rec_set_dim refuses an unknown dimension and out-of-range values");
+  CHECK(rec_set_dim(v, "d", 4) == 0 && rec_get_dim(v, "d") == 4, "rec_set_dim sets a dimension");
+  rec_schema_free(v);
+  CHECK(rec_schema_builtin_error() == NULL, "every schemas/NAME.yaml compiled in parses");
+
+  /* typed accessors of the wrong type: no data, no exit */
+  size_t len;
+  uint8_t *b = text_stream(&len, 1);
+  char err[512];
+  rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+  rec_record rec;
+  size_t n = 99;
+  rc = rec_read(r, &rec);
+  CHECK(rc == 0 && rec_u32(&rec, 0, &n) == NULL && n == 0 && rec_f32(&rec, 2, NULL) == NULL &&
+            isnan(rec_f64_scalar(&rec, 0)) && rec_u32_scalar(&rec, 40) == 0 && rec_str(&rec, -1, &n) == NULL &&
+            !strcmp(rec_str(&rec, 0, &n), "doc0") && n == 4,
+        "accessors of another type or an unknown field give no data");
+  rec_close(r);
+  CHECK(rec_open_expect_path(tmp_path("small.rec"), (const char *const[]){"vectors", NULL}, err, sizeof err) == NULL &&
+            strstr(err, "small.rec: expected a 'vectors' stream, got 'text'"),
+        "rec_open_expect_path: %s", err);
+  free(b);
+  rec_schema_free(s);
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -585,6 +683,7 @@ int main(void) {
   pipe_tests();
   corruption_tests();
   writer_error_tests();
+  library_error_tests();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) return 1;
