@@ -252,7 +252,7 @@ static rec_schema *schema_decode(const uint8_t *p, size_t len, char *err, size_t
       free(k);
       BAD("bad metadata entry");
     }
-    rec_meta_set(s, k, v);
+    rec_meta_append(s, k, v); /* a repeated key is refused by rec_schema_validate below */
     free(k);
     free(v);
   }

@@ -56,7 +56,7 @@ rec_schema *rec_schema_copy(const rec_schema *s) {
   for (int i = 0; i < s->ndims; i++) c->dims[i].name = xstrdup(s->dims[i].name);
   c->meta_key = c->meta_val = NULL;
   c->nmeta = 0;
-  for (int i = 0; i < s->nmeta; i++) rec_meta_set(c, s->meta_key[i], s->meta_val[i]);
+  for (int i = 0; i < s->nmeta; i++) rec_meta_append(c, s->meta_key[i], s->meta_val[i]);
   return c;
 }
 
@@ -84,6 +84,17 @@ int64_t rec_get_dim(const rec_schema *s, const char *name) {
   return d < 0 ? REC_DIM_UNSET : s->dims[d].fixed;
 }
 
+void rec_meta_append(rec_schema *s, const char *key, const char *value) {
+  if ((s->nmeta & (s->nmeta - 1)) == 0) { /* capacity: powers of two */
+    size_t cap = s->nmeta ? 2 * (size_t)s->nmeta : 1;
+    s->meta_key = xrealloc(s->meta_key, cap * sizeof *s->meta_key);
+    s->meta_val = xrealloc(s->meta_val, cap * sizeof *s->meta_val);
+  }
+  s->meta_key[s->nmeta] = xstrdup(key);
+  s->meta_val[s->nmeta] = xstrdup(value);
+  s->nmeta++;
+}
+
 void rec_meta_set(rec_schema *s, const char *key, const char *value) {
   for (int i = 0; i < s->nmeta; i++)
     if (strcmp(s->meta_key[i], key) == 0) {
@@ -91,11 +102,25 @@ void rec_meta_set(rec_schema *s, const char *key, const char *value) {
       s->meta_val[i] = xstrdup(value);
       return;
     }
-  s->meta_key = xrealloc(s->meta_key, (size_t)(s->nmeta + 1) * sizeof *s->meta_key);
-  s->meta_val = xrealloc(s->meta_val, (size_t)(s->nmeta + 1) * sizeof *s->meta_val);
-  s->meta_key[s->nmeta] = xstrdup(key);
-  s->meta_val[s->nmeta] = xstrdup(value);
-  s->nmeta++;
+  rec_meta_append(s, key, value);
+}
+
+static int cmp_str_ptr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A metadata key that appears twice (sorted, so a frame of 65536 entries
+ * costs no more than sorting them), or NULL. */
+static const char *meta_duplicate(const rec_schema *s) {
+  if (s->nmeta < 2) return NULL;
+  const char **k = xmalloc((size_t)s->nmeta * sizeof *k);
+  memcpy(k, s->meta_key, (size_t)s->nmeta * sizeof *k);
+  qsort(k, (size_t)s->nmeta, sizeof *k, cmp_str_ptr);
+  const char *dup = NULL;
+  for (int i = 1; i < s->nmeta && !dup; i++)
+    if (strcmp(k[i - 1], k[i]) == 0) dup = k[i];
+  free(k);
+  return dup;
 }
 
 const char *rec_meta_get(const rec_schema *s, const char *key) {
@@ -144,6 +169,10 @@ int rec_schema_validate(const rec_schema *s, char *err, size_t errlen) {
   }
   for (int i = 0; i < s->nmeta; i++)
     if (!s->meta_key[i] || !*s->meta_key[i]) return set_err(err, errlen, "empty metadata key");
+  /* Keys are unique (schemas/README.md 1.2): with two `model` entries, which
+   * one a consumer's mismatch guard sees would depend on how it searches. */
+  const char *dup = meta_duplicate(s);
+  if (dup) return set_err(err, errlen, "metadata key '%.200s' appears more than once", dup);
   return 0;
 }
 
@@ -262,7 +291,7 @@ rec_schema *rec_schema_from_yaml(const char *text, size_t len, char *err, size_t
       const char *k = yscalar(yaml_document_get_node(&doc, p->key));
       const char *v = yscalar(yaml_document_get_node(&doc, p->value));
       if (!k || !v) FAIL("meta: expected key: value scalars");
-      rec_meta_set(s, k, v);
+      rec_meta_append(s, k, v); /* a key given twice is refused by rec_schema_validate */
     }
   }
   if (rec_schema_validate(s, err, errlen) != 0) goto fail_quiet;

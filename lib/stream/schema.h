@@ -59,8 +59,8 @@ const char *rec_schema_builtin_error(void);
 /* Print a schema and its metadata as YAML (the schemas/NAME.yaml format plus a
  * `meta:` map), e.g. for `rec schema`. */
 void rec_schema_print(FILE *f, const rec_schema *s);
-/* Check a schema's consistency (names, types, dim references, limits);
- * 0 if valid, else -1 with the reason in err. */
+/* Check a schema's consistency (names, types, dim references, limits, unique
+ * metadata keys); 0 if valid, else -1 with the reason in err. */
 int rec_schema_validate(const rec_schema *s, char *err, size_t errlen);
 /* Check a stream's schema against the builtin schema of its record type
  * (types, ranks, shared and per-record dimensions of every known field);
@@ -78,7 +78,11 @@ int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */
  * -1 if the schema has no such dimension or value is outside 0..2^32-1. */
 int rec_set_dim(rec_schema *s, const char *name, int64_t value);
 int64_t rec_get_dim(const rec_schema *s, const char *name);  /* fixed value, or REC_DIM_* */
+/* Set a metadata entry: replace the value of an existing key, or append. */
 void rec_meta_set(rec_schema *s, const char *key, const char *value);
+/* Append without looking for the key (decoders; rec_schema_validate refuses
+ * a key that appears twice, as every reader must). */
+void rec_meta_append(rec_schema *s, const char *key, const char *value);
 const char *rec_meta_get(const rec_schema *s, const char *key); /* NULL if absent */
 const char *rec_type_name(rec_type t);
 size_t rec_type_size(rec_type t);

@@ -384,6 +384,19 @@ $T/run-002.rec.zst"
   assert_line --index 0 '{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,null],[1e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}'
 }
 
+@test "a schema frame that repeats a metadata key is refused by every reader, naming the key" {
+  rec encode --schema text --meta model=good "$T/text.jsonl" > "$T/m.rec"
+  python3 "$CORRUPT" "$T/m.rec" "$T/dup.rec" addmeta model evil
+  for sub in check dump count schema cat; do
+    run rec $sub "$T/dup.rec"
+    assert_failure 1
+    assert_output --partial "dup.rec: schema frame (byte 8): invalid schema frame: metadata key 'model' appears more than once"
+  done
+  python3 "$CORRUPT" "$T/m.rec" "$T/two.rec" addmeta layer 3
+  run rec check "$T/two.rec"
+  assert_success
+}
+
 @test "a missing or unreadable file" {
   run rec dump "$T/nonexistent.rec"
   assert_failure 1

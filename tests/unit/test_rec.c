@@ -666,6 +666,54 @@ static void library_error_tests(void) {
   rec_schema_free(s);
 }
 
+/* Issue 14 item 8: a schema frame that repeats a metadata key is invalid
+ * (schemas/README.md 1.2) and refused at open by every reader, with the key
+ * named; so is a YAML schema that repeats one. */
+static void duplicate_meta_tests(void) {
+  rec_schema *s = rec_schema_builtin("text");
+  rec_meta_set(s, "model", "good");
+  rec_meta_set(s, "mode1", "evil");
+  rec_meta_set(s, "model", "good"); /* rec_meta_set replaces: still two keys */
+  CHECK(s->nmeta == 2, "rec_meta_set replaces the value of an existing key");
+  const char *path = tmp_path("dupmeta.rec");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 0, "a", 1);
+  rec_put_str(w, 2, "b", 1);
+  rec_write(w);
+  rec_writer_close(w);
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  const char *e = read_all_err(b, len, NULL);
+  CHECK(!*e, "two distinct keys read: %s", e);
+  uint8_t *k = memmem(b, len, "mode1", 5);
+  k[4] = 'l'; /* "mode1" -> "model": the frame now says model=good, model=evil */
+  fix_crc(b, 8);
+  e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "t.rec: schema frame (byte 8): invalid schema frame: metadata key 'model' appears more than once"),
+        "a repeated metadata key is refused at open: %s", e);
+  free(b);
+  rec_schema_free(s);
+  char err[256];
+  const char *y = "record: x\nfields:\n  - {name: a, type: str}\nmeta: {model: a, layer: 3, model: b}\n";
+  rec_schema *ys = rec_schema_from_yaml(y, strlen(y), err, sizeof err);
+  CHECK(!ys && strstr(err, "metadata key 'model' appears more than once"), "YAML meta with a repeated key: %s",
+        ys ? "(accepted)" : err);
+  rec_schema_free(ys);
+  /* many entries: the duplicate check sorts (a hostile frame of 65536 entries stays fast) */
+  s = rec_schema_builtin("text");
+  char kb[32];
+  for (int i = 0; i < 65536; i++) {
+    snprintf(kb, sizeof kb, "k%d", i);
+    rec_meta_append(s, kb, "v");
+  }
+  double t0 = now_seconds();
+  int ok = rec_schema_validate(s, err, sizeof err) == 0;
+  rec_meta_append(s, "k77", "again");
+  int refused = rec_schema_validate(s, err, sizeof err) != 0 && strstr(err, "'k77'");
+  CHECK(ok && refused, "65537 entries with one repeat: found in %.3f s", now_seconds() - t0);
+  rec_schema_free(s);
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -684,6 +732,7 @@ int main(void) {
   corruption_tests();
   writer_error_tests();
   library_error_tests();
+  duplicate_meta_tests();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) return 1;
