@@ -674,9 +674,27 @@ static int decode_record(rec_reader *r, const uint8_t *p, uint32_t len, rec_reco
   if ((size_t)(end - p) < dbytes) return rfail(r, "record frame too short for its %d dimensions", r->nrecdims);
   for (int i = 0; i < r->nrecdims; i++) dimval[r->recdims[i]] = rd32(p + 4 * i);
   if (r->nrecdims & 1 && rd32(p + 4 * r->nrecdims) != 0) return rfail(r, "nonzero padding after the dimensions");
+  /* Hostile sizes (schemas/README.md 1.3): a per-record dimension is backed
+   * by the frame. One that no present field uses must be 0, and none may
+   * exceed the payload length, so a consumer that allocates from a record's
+   * dimensions allocates at most about what the input holds. */
+  uint32_t used = 0; /* bit d: a present field has dimension d */
+  for (int i = 0; i < s->nfields; i++)
+    if (present >> i & 1)
+      for (int a = 0; a < s->fields[i].rank; a++) used |= 1u << s->fields[i].dim[a];
+  for (int i = 0; i < r->nrecdims; i++) {
+    int d = r->recdims[i];
+    if (!(used >> d & 1) && dimval[d] != 0)
+      return rfail(r, "dimension '%s' = %" PRId64 " but no field of the record uses it (it must be 0)",
+                   s->dims[d].name, dimval[d]);
+    if (dimval[d] > (int64_t)len)
+      return rfail(r, "dimension '%s' = %" PRId64 " is more than the %" PRIu32 "-byte record frame can hold",
+                   s->dims[d].name, dimval[d], len);
+  }
   p += dbytes;
   out->schema = s;
   out->index = r->count;
+  out->offset = r->frame_off;
   for (int i = 0; i < s->nfields; i++) {
     const rec_field *f = &s->fields[i];
     rec_value *v = &out->v[i];
@@ -808,6 +826,33 @@ uint32_t rec_u32_scalar(const rec_record *r, int field) {
   uint32_t x = 0;
   if (v && v->data) memcpy(&x, v->data, 4);
   return x;
+}
+
+int rec_size_check(const rec_reader *r, const rec_record *rec, const char *what, const uint64_t *factors, int nfactors,
+                   size_t esize, uint64_t limit, char *err, size_t errlen) {
+  if (limit == 0) limit = REC_MAX_FRAME;
+  uint64_t bytes = esize;
+  bool over = false;
+  for (int i = 0; i < nfactors; i++) {
+    if (factors[i] == 0) return 0;
+    if (bytes > UINT64_MAX / factors[i]) over = true; /* past 2^64: certainly over any limit */
+    else bytes *= factors[i];
+  }
+  if (!over && bytes <= limit) return 0;
+  char shape[200];
+  size_t n = 0;
+  shape[0] = 0;
+  for (int i = 0; i < nfactors && n < sizeof shape; i++) {
+    int k = snprintf(shape + n, sizeof shape - n, "%" PRIu64 " x ", factors[i]);
+    if (k < 0) break;
+    n += (size_t)k;
+  }
+  char total[48] = "";
+  if (!over) snprintf(total, sizeof total, " = %" PRIu64 " bytes", bytes);
+  return set_err(err, errlen,
+                 "%s: record %" PRIu64 " (byte %" PRIu64 "): %s of %s%zu bytes%s is more than the limit of %" PRIu64
+                 " bytes",
+                 r->name, rec->index, rec->offset, what, shape, esize, total, limit);
 }
 
 rec_reader *rec_open_expect_path(const char *path, const char *const *records, char *err, size_t errlen) {

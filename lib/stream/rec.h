@@ -47,6 +47,7 @@ typedef struct {
 typedef struct rec_record {
   const rec_schema *schema;
   uint64_t index;           /* 0-based record number in the stream */
+  uint64_t offset;          /* byte offset of its frame (in the decompressed stream) */
   rec_value v[REC_MAX_FIELDS];
 } rec_record;
 
@@ -88,6 +89,19 @@ bool rec_reader_compressed(const rec_reader *r);
 /* Validation options: reject NaN/Inf in float fields (default on). */
 void rec_reader_allow_nonfinite(rec_reader *r, bool allow);
 void rec_close(rec_reader *r);
+
+/* Hostile sizes: what a record holds is bounded by its frame (the reader
+ * checks every array and per-record dimension against the frame length), but
+ * what a consumer derives from it is not: an n x m cost matrix for a pair of
+ * n and m tokens, a buffer per record of a stream dimension. Before
+ * allocating such a thing, check it here: 0 if esize times the product of the
+ * nfactors factors is at most `limit` bytes (0 = REC_MAX_FRAME, the largest
+ * array a record could hold: what could not be written out as a field),
+ * else -1 with "FILE: record 3 (byte 4096): WHAT of 40000 x 40000 x 4 bytes
+ * = 6400000000 bytes is more than the limit of 1073741824 bytes" in err. The
+ * product is overflow-checked; a zero factor always passes. */
+int rec_size_check(const rec_reader *r, const rec_record *rec, const char *what, const uint64_t *factors, int nfactors,
+                   size_t esize, uint64_t limit, char *err, size_t errlen);
 
 /* rec_open_path, then rec_schema_expect: the record type is one of
  * `records` (NULL-terminated) with the builtin layout. NULL with

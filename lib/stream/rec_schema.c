@@ -166,6 +166,30 @@ int rec_schema_validate(const rec_schema *s, char *err, size_t errlen) {
     for (int a = 0; a < f->rank; a++)
       if (f->dim[a] < 0 || f->dim[a] >= s->ndims)
         return set_err(err, errlen, "field '%s': shape refers to an undeclared dimension", f->name);
+    /* Hostile sizes (schemas/README.md 1.2): the fixed dimensions of a field
+     * give the bytes of one slice of it; a slice larger than a frame could
+     * never be stored, so such a value can only mislead a consumer that
+     * allocates from it (d = 2^32-1 in a 216-byte stream). */
+    uint64_t slice = rec_type_size(f->type);
+    int big = -1; /* the dimension that pushed the slice over the limit */
+    for (int a = 0; a < f->rank && f->type != REC_STR; a++) {
+      int64_t v = s->dims[f->dim[a]].fixed;
+      if (v < 0) continue; /* per record, or not set yet */
+      if (v == 0) {
+        big = -1;
+        break; /* an empty slice, whatever the other dimensions say */
+      }
+      if (slice > REC_MAX_FRAME / (uint64_t)v) {
+        slice = (uint64_t)REC_MAX_FRAME + 1;
+        if (big < 0) big = f->dim[a];
+      } else
+        slice *= (uint64_t)v;
+    }
+    if (big >= 0)
+      return set_err(err, errlen,
+                     "field '%s': %s = %" PRId64 " makes its %s arrays larger than the frame limit of %u bytes "
+                     "(no record could hold one)",
+                     f->name, s->dims[big].name, s->dims[big].fixed, rec_type_name(f->type), REC_MAX_FRAME);
   }
   for (int i = 0; i < s->nmeta; i++)
     if (!s->meta_key[i] || !*s->meta_key[i]) return set_err(err, errlen, "empty metadata key");

@@ -59,6 +59,9 @@ print(json.dumps({"id": "long", "ids": [2] + [5] * 200 + [3]}))' | rec encode --
   # (schema files): vecs f64; vecs rows != ids; pair with src/tgt dims
   # swapped; ids i32; docid u32; text u32
   audit_fake_schemas "$T"
+  # a vectors stream whose schema fixes d = 2^32-1, with one record of n = 0
+  echo '{"id":"x","ids":[],"vecs":[]}' | rec encode --schema vectors --dim d=1234567 >"$T/hostile.0"
+  "$ROOT/tests/bats/rec-corrupt.py" "$T/hostile.0" "$T/hostile.rec" replace 0 87d6120000000000 ffffffff00000000
   : >"$T/empty"
   printf 'hello there\nsecond line\n' >"$T/plain.txt"
 }
@@ -275,6 +278,11 @@ stream_only_cases() { # PROG KIND WRONG GOT -- CMD...
   bad rank docs-wrong-type stream "$T/vec.rec" "t\.rec: .*'text'" -- rank --docs "$T/t.rec" --threads 1
   bad rank docs-empty stream "$T/vec.rec" "empty" -- rank --docs "$T/empty" --threads 1
   bad rank docs-text stream "$T/vec.rec" "plain\.txt: .*text" -- rank --docs "$T/plain.txt" --threads 1
+  # issue 14 item 13: d = 2^32-1 in a 256-byte stream, queries and documents
+  # alike, is refused before anything is allocated from it
+  bad rank docs-hostile-d stream "$T/vec.rec" "hostile\.rec: schema frame \(byte 8\): .*d = 4294967295" -- rank --docs "$T/hostile.rec" --threads 1
+  bad rank hostile-d stream "$T/hostile.rec" "stdin: schema frame \(byte 8\): .*d = 4294967295" -- rank --docs "$T/vec.rec" --threads 1
+  bad rank hostile-both stream "$T/hostile.rec" "schema frame \(byte 8\): .*d = 4294967295" -- rank --docs "$T/hostile.rec" --threads 1
   verdict
 }
 

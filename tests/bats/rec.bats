@@ -397,6 +397,26 @@ $T/run-002.rec.zst"
   assert_success
 }
 
+@test "hostile sizes: a stream dimension no frame could hold, a record dimension beyond its frame" {
+  # the 256-byte stream of issue 14 item 13: vectors with d = 2^32-1 and one empty record
+  echo '{"id":"x","ids":[],"vecs":[]}' | rec encode --schema vectors --dim d=1234567 > "$T/h.rec"
+  python3 "$CORRUPT" "$T/h.rec" "$T/hostile.rec" replace 0 87d6120000000000 ffffffff00000000
+  for sub in check dump count schema; do
+    run rec $sub "$T/hostile.rec"
+    assert_failure 1
+    assert_output --partial "hostile.rec: schema frame (byte 8): invalid schema frame: field 'vecs': d = 4294967295 makes its f32 arrays larger than the frame limit of 1073741824 bytes"
+  done
+  run rec encode --schema vectors --dim d=4294967295 < /dev/null
+  assert_failure 1
+  assert_output --partial "d = 4294967295 makes its f32 arrays larger than the frame limit"
+  # a plan without plan/align whose n says 40000 (records store unused dimensions as 0)
+  echo '{"id":"p","cost":1,"iters":2,"err":0}' | rec encode --schema plan > "$T/p.rec"
+  python3 "$CORRUPT" "$T/p.rec" "$T/p2.rec" replace 1 0f0000000000000000000000 0f00000000000000409c0000
+  run rec check "$T/p2.rec"
+  assert_failure 1
+  assert_output --regexp "p2.rec: record 0 \(byte [0-9]+\): dimension 'n' = 40000 but no field of the record uses it"
+}
+
 @test "a missing or unreadable file" {
   run rec dump "$T/nonexistent.rec"
   assert_failure 1

@@ -10,7 +10,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
@@ -714,6 +716,118 @@ static void duplicate_meta_tests(void) {
   rec_schema_free(s);
 }
 
+/* Issue 14 item 13: hostile sizes are caught against the frame length
+ * (record dims) and the frame limit (stream dims) before anyone allocates,
+ * and rec_size_check lets a consumer check what it derives from a record. */
+static void hostile_size_tests(void) {
+  char err[512];
+  rec_schema *s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", 4294967295LL);
+  CHECK(rec_schema_validate(s, err, sizeof err) != 0 &&
+            strstr(err, "field 'vecs': d = 4294967295 makes its f32 arrays larger than the frame limit"),
+        "d = 2^32-1 for f32 vectors: %s", err);
+  CHECK(rec_writer_fd(1, "-", s, NULL) == NULL && strstr(rec_writer_error(NULL), "frame limit"),
+        "a writer refuses it too: %s", rec_writer_error(NULL));
+  rec_set_dim(s, "d", 268435456); /* 2^28 f32 = 1 GiB: exactly the limit */
+  CHECK(rec_schema_validate(s, err, sizeof err) == 0, "d = 2^28 (one row = the frame limit) is valid");
+  rec_set_dim(s, "d", 268435457);
+  CHECK(rec_schema_validate(s, err, sizeof err) != 0, "d = 2^28 + 1 is not");
+  rec_schema_free(s);
+  const char *y = "record: x\ndims: {a: 4294967295, z: 0}\nfields:\n  - {name: f, type: f64, shape: [a, z]}\n";
+  s = rec_schema_from_yaml(y, strlen(y), err, sizeof err);
+  CHECK(s != NULL, "a huge dimension times a zero one is an empty slice: valid %s", s ? "" : err);
+  rec_schema_free(s);
+
+  /* the stream of the issue: vectors with d fixed to 2^32-1 and one record of n = 0 */
+  s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", 1234567);
+  const char *path = tmp_path("hostile.rec");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 0, "x", 1);
+  rec_put(w, rec_field_index(s, "ids"), "", (uint32_t[]){0});
+  rec_put(w, rec_field_index(s, "vecs"), "", (uint32_t[]){0, 1234567});
+  CHECK(rec_write(w) == 0 && rec_writer_close(w) == 0, "a vectors stream with an empty record");
+  rec_schema_free(s);
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  int64_t d = 1234567;
+  uint8_t *at = memmem(b, len, &d, 8);
+  d = 4294967295LL;
+  memcpy(at, &d, 8);
+  fix_crc(b, 8);
+  const char *e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "t.rec: schema frame (byte 8): invalid schema frame: field 'vecs': d = 4294967295"),
+        "the %zu-byte stream with d = 2^32-1 is refused at open: %s", len, e);
+  free(b);
+
+  /* a per-record dimension no present field uses must be 0 */
+  s = rec_schema_builtin("plan");
+  path = tmp_path("plan-dim.rec");
+  w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 0, "p", 1);
+  rec_put_f64_scalar(w, rec_field_index(s, "cost"), 1.0);
+  rec_put_u32_scalar(w, rec_field_index(s, "iters"), 3);
+  rec_put_f64_scalar(w, rec_field_index(s, "err"), 0.0);
+  CHECK(rec_write(w) == 0 && rec_writer_close(w) == 0, "a plan record without plan and align");
+  rec_schema_free(s);
+  b = slurp(path, &len);
+  size_t f1 = frame_at(b, len, 1);
+  e = read_all_err(b, len, NULL);
+  CHECK(!*e && rd32(b + f1 + 16 + 8) == 0, "its dimensions n, m, k are stored as 0: %s", e);
+  wr32(b + f1 + 16 + 8, 40000); /* n = 40000 with no plan */
+  fix_crc(b, f1);
+  e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "record 0 (byte ") && strstr(e, "dimension 'n' = 40000 but no field of the record uses it"),
+        "an unused per-record dimension set: %s", e);
+  free(b);
+
+  /* a per-record dimension beyond the frame: an array with a zero-extent partner */
+  y = "record: pts\ndims: {n: record, k: 0}\nfields:\n  - {name: p, type: f32, shape: [n, k]}\n";
+  s = rec_schema_from_yaml(y, strlen(y), err, sizeof err);
+  path = tmp_path("pts.rec");
+  w = rec_writer_path(path, s, NULL);
+  rec_put(w, 0, "", (uint32_t[]){3, 0});
+  CHECK(rec_write(w) == 0 && rec_writer_close(w) == 0, "n = 3 rows of k = 0");
+  rec_schema_free(s);
+  b = slurp(path, &len);
+  f1 = frame_at(b, len, 1);
+  e = read_all_err(b, len, NULL);
+  CHECK(!*e, "n = 3 in a 16-byte frame reads: %s", e);
+  wr32(b + f1 + 16 + 8, 4000000000u);
+  fix_crc(b, f1);
+  e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "record 0 (byte 104): dimension 'n' = 4000000000 is more than the 16-byte record frame can hold"),
+        "n = 4e9 of empty rows: %s", e);
+  free(b);
+
+  /* rec_size_check: what a consumer derives from a record */
+  b = vec_stream(&len);
+  rec_reader *r = rec_open_mem(b, len, "v.rec", err, sizeof err);
+  rec_record rec;
+  rec_read(r, &rec);
+  rec_read(r, &rec);
+  char want[160];
+  snprintf(want, sizeof want,
+           "v.rec: record 1 (byte %zu): plan of 40000 x 40000 x 4 bytes = 6400000000 bytes is more than the limit "
+           "of 1073741824 bytes",
+           frame_at(b, len, 2));
+  CHECK(rec_size_check(r, &rec, "plan", (const uint64_t[]){40000, 40000}, 2, 4, 0, err, sizeof err) == -1 &&
+            !strcmp(err, want),
+        "a 40k x 40k plan is refused naming the record: %s", err);
+  CHECK(rec_size_check(r, &rec, "plan", (const uint64_t[]){1000, 1000}, 2, 4, 0, err, sizeof err) == 0,
+        "a 1000 x 1000 plan passes");
+  CHECK(rec_size_check(r, &rec, "x", (const uint64_t[]){0, UINT64_MAX}, 2, 8, 0, err, sizeof err) == 0,
+        "a zero factor passes");
+  CHECK(rec_size_check(r, &rec, "x", (const uint64_t[]){1ull << 40, 1ull << 40}, 2, 8, 0, err, sizeof err) == -1 &&
+            strstr(err, "x of 1099511627776 x 1099511627776 x 8 bytes is more than"),
+        "an overflowing product is refused: %s", err);
+  CHECK(rec_size_check(r, &rec, "row", (const uint64_t[]){10, 26}, 2, 4, 1000, err, sizeof err) == -1 &&
+            strstr(err, "= 1040 bytes is more than the limit of 1000 bytes"),
+        "a caller's own limit: %s", err);
+  free(b);
+  rec_close(r);
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -733,6 +847,7 @@ int main(void) {
   writer_error_tests();
   library_error_tests();
   duplicate_meta_tests();
+  hostile_size_tests();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) return 1;
