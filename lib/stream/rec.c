@@ -6,6 +6,7 @@
  * decoded into views that point into the frame buffer. An uncompressed memory
  * block is read in place: record views point into it, nothing is copied. */
 #include "stream/rec.h"
+#include "stream/tmpfile.h"
 #include "base/util.h"
 
 #include <errno.h>
@@ -287,6 +288,7 @@ struct rec_reader {
   ZSTD_inBuffer zin;
   uint8_t *zbuf;
   size_t zpos, zlen, zlast;
+  uint64_t raw_total; /* bytes read from the fd so far (the compressed offset) */
   /* frames */
   uint64_t off, frame_off;
   uint8_t *fbuf;
@@ -331,6 +333,7 @@ static ssize_t raw_fill(rec_reader *r) {
     if (n < 0) return rfail(r, "read error: %s", strerror(errno));
     if (n == 0) r->ieof = true;
     r->ilen = (size_t)n;
+    r->raw_total += (uint64_t)n;
     return n;
   }
 }
@@ -408,8 +411,23 @@ static ssize_t z_read(rec_reader *r, uint8_t *dst, size_t n) {
       r->zlen = out.pos;
     }
   }
-  if (got < n && r->zlast != 0)
-    return rfail(r, "truncated zstd stream: the compressed input ends inside a zstd frame");
+  if (got < n && r->zlast != 0) {
+    /* Where it stops, in both streams: the decompressed offset (what every
+     * other message counts) and the length of the compressed input. */
+    uint64_t dend = r->off + got, zend = r->is_mem ? r->memlen : r->raw_total;
+    if (r->phase == 0) { /* no frame yet to name: the place is the compressed offset */
+      snprintf(r->err, sizeof r->err,
+               "%s: compressed byte %" PRIu64 ": truncated zstd stream: the input ends inside a zstd frame (%" PRIu64
+               " bytes decompressed before it)",
+               r->name, zend, dend);
+      r->state = -1;
+      return -1;
+    }
+    return rfail(r,
+                 "truncated zstd stream: the input ends inside a zstd frame at compressed byte %" PRIu64
+                 " (decompressed byte %" PRIu64 ")",
+                 zend, dend);
+  }
   return (ssize_t)got;
 }
 
@@ -541,6 +559,7 @@ static rec_reader *open_common(rec_reader *r, char *err, size_t errlen) {
       }
       if (k == 0) r->ieof = true;
       r->ilen += (size_t)k;
+      r->raw_total += (uint64_t)k;
     }
     avail = r->ilen;
     peek = r->ibuf;
@@ -1021,13 +1040,28 @@ rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_wri
   size_t n = strlen(path);
   rec_write_opts opts = o ? *o : (rec_write_opts){0};
   if (n > 4 && strcmp(path + n - 4, ".zst") == 0 && opts.zstd_level <= 0) opts.zstd_level = 3;
-  char *tmp = xmalloc(n + 32);
-  snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  /* An existing path that is not a regular file (/dev/null, a FIFO) is
+   * written as it is: a temporary renamed over it would replace the device. */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    int dfd = S_ISDIR(st.st_mode) ? (errno = EISDIR, -1) : open(path, O_WRONLY | O_CLOEXEC);
+    if (dfd < 0) {
+      last_errnum = errno;
+      snprintf(last_error, sizeof last_error, "cannot write to '%s': %s", path, strerror(errno));
+      return NULL;
+    }
+    rec_writer *w = writer_new(dfd, path, s, &opts);
+    if (!w) close(dfd);
+    else w->own_fd = true;
+    return w;
+  }
+  /* PATH.tmp.PID, locked while we write; stale ones of PATH (a run killed
+   * by SIGKILL) are removed first (stream/tmpfile.h) */
+  char *tmp = NULL;
+  int fd = rec_tmp_create(path, &tmp);
   if (fd < 0) {
     last_errnum = errno;
     snprintf(last_error, sizeof last_error, "cannot create '%s': %s", path, strerror(errno));
-    free(tmp);
     return NULL;
   }
   rec_writer *w = writer_new(fd, path, s, &opts);

@@ -3,6 +3,7 @@
  * corruption detected with a message that says what and where. */
 #include "check.h"
 #include "stream/rec.h"
+#include "stream/tmpfile.h"
 #include "base/rng.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -304,6 +305,17 @@ static void corruption_tests(void) {
   EXPECT((const uint8_t *)"q1\ten\thello\n", 12, "looks like text", "TSV text hint");
   const uint8_t zjunk[] = {0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3, 4, 5, 6, 7, 8};
   EXPECT(zjunk, sizeof zjunk, "zstd", "zstd magic with bad data");
+  {
+    /* a cut zstd stream names where it stops (it said "byte 0" whatever the place) */
+    size_t zlen;
+    uint8_t *z = slurp(tmp_path("vectors.rec.zst"), &zlen);
+    EXPECT(z, 30, "t.rec: compressed byte 30: truncated zstd stream: the input ends inside a zstd frame (0 bytes decompressed before it)",
+           "zstd cut before its first block");
+    char want[160];
+    snprintf(want, sizeof want, "inside a zstd frame at compressed byte %zu (decompressed byte ", zlen - 4);
+    EXPECT(z, zlen - 4, want, "zstd cut in its checksum");
+    free(z);
+  }
   /* invalid UTF-8: "some text here" -> 0xFF at its first byte */
   memcpy(b, orig, len);
   uint8_t *t = memmem(b + f1, f2 - f1, "some text", 9);
@@ -828,6 +840,60 @@ static void hostile_size_tests(void) {
   rec_close(r);
 }
 
+/* Issue 14 item 12: stale temporaries PATH.tmp.PID of a killed writer are
+ * removed by the next writer of PATH; never one of a live writer. */
+static void touch(const char *p) {
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  if (fd >= 0) close(fd);
+}
+
+static void stale_tmp_tests(void) {
+  /* PIDs above pid_max: no process can have them (a just-reaped child's PID
+   * could be handed out again at once on a busy machine) */
+  long pid_max = 4194304;
+  FILE *pm = fopen("/proc/sys/kernel/pid_max", "r");
+  if (pm) {
+    if (fscanf(pm, "%ld", &pid_max) != 1) pid_max = 4194304;
+    fclose(pm);
+  }
+  long dead = pid_max + 1, dead2 = pid_max + 2;
+  char out[600], name[700];
+  snprintf(out, sizeof out, "%s", tmp_path("o.rec"));
+  const char *kinds[] = {"dead", "locked", "mine", "other"};
+  char files[4][700];
+  snprintf(files[0], sizeof files[0], "%s.tmp.%ld", out, dead);             /* stale: removed */
+  snprintf(files[1], sizeof files[1], "%s.tmp.%ld", out, dead2); /* locked below: kept */
+  snprintf(files[2], sizeof files[2], "%s.tmp.%ld", out, (long)getppid());  /* a live PID: kept */
+  snprintf(files[3], sizeof files[3], "%s.tmp.notapid", out);               /* not our naming: kept */
+  for (int i = 0; i < 4; i++) touch(files[i]);
+  snprintf(name, sizeof name, "%sx.tmp.%ld", out, dead);                   /* another output's: kept */
+  touch(name);
+  int lk = open(files[1], O_RDONLY);
+  int locked = lk >= 0 && flock(lk, LOCK_EX) == 0; /* as a writer in another PID namespace would */
+  int n = rec_tmp_sweep(out);
+  int exists[4];
+  for (int i = 0; i < 4; i++) exists[i] = access(files[i], F_OK) == 0;
+  CHECK(locked && n == 1 && !exists[0] && exists[1] && exists[2] && exists[3] && access(name, F_OK) == 0,
+        "sweep removes only the stale one (removed %d; %s %d, %s %d, %s %d, %s %d)", n, kinds[0], exists[0], kinds[1],
+        exists[1], kinds[2], exists[2], kinds[3], exists[3]);
+  close(lk);
+  n = rec_tmp_sweep(out);
+  CHECK(n == 1 && access(files[1], F_OK) != 0, "once the lock is gone, that one goes too");
+  /* a writer of the same output sweeps first, and holds its own lock */
+  touch(files[0]);
+  rec_schema *s = rec_schema_builtin("text");
+  rec_writer *w = rec_writer_path(out, s, NULL);
+  CHECK(w && access(files[0], F_OK) != 0, "rec_writer_path removes the stale temporary of its output");
+  snprintf(name, sizeof name, "%s.tmp.%ld", out, (long)getpid());
+  int fd = open(name, O_RDONLY);
+  CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0, "the writer holds a lock on its own temporary");
+  if (fd >= 0) close(fd);
+  CHECK(rec_writer_close(w) == 0 && access(name, F_OK) != 0 && access(out, F_OK) == 0, "renamed into place");
+  unlink(files[2]);
+  unlink(files[3]);
+  rec_schema_free(s);
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -848,6 +914,7 @@ int main(void) {
   library_error_tests();
   duplicate_meta_tests();
   hostile_size_tests();
+  stale_tmp_tests();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) return 1;
