@@ -2,8 +2,10 @@
 # Record-stream pipe throughput: a writer process to a reader process moving
 # `vectors` records (128 x 768 f32 each), against the same float bytes piped
 # raw (no framing, CRC or validation): the ratio is the cost of the format.
-# Also `rec cat` in the middle (decode + re-encode in a third process) and
-# zstd level 1. Writes bench/results/rec.md. Run from the project root after `make`.
+# Also `rec cat` in the middle (a third process: it validates every frame and
+# copies it verbatim) and zstd level 1. REC_BASELINE=path/to/an/older/rec adds
+# that binary's `rec cat` to the same run (e.g. one that re-encoded records).
+# Writes bench/results/rec.md. Run from the project root after `make`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=${REC_BENCH_RECORDS:-2000} N=128 D=768
@@ -22,7 +24,10 @@ rec=$(best "$P write $R $N $D | $P read")
 raw=$(best "$P rawwrite $R $N $D | $P rawread")
 cat=$(best "$P write $R $N $D | bin/rec cat | $P read")
 zst=$(best "$P write $R $N $D | bin/rec cat --zstd=1 | $P read")
+base=""
+[ -n "${REC_BASELINE:-}" ] && base=$(best "$P write $R $N $D | $REC_BASELINE cat | $P read")
 ratio=$(python3 -c "print(f'{$rec / $raw:.2f}')")
+catratio=$(python3 -c "print(f'{$cat / $rec:.2f}')")
 payload=$(python3 -c "print(f'{$R * $N * $D * 4 / 1e9:.2f}')")
 out=bench/results/rec.md
 {
@@ -36,9 +41,11 @@ out=bench/results/rec.md
   echo "|---|---|"
   echo "| rec writer -> pipe -> rec reader (framing, CRC-32C both sides, NaN/UTF-8 checks) | $rec |"
   echo "| raw floats writer -> pipe -> reader (no format: the pipe's ceiling) | $raw |"
-  echo "| rec writer -> \`rec cat\` -> rec reader (three processes, two pipes) | $cat |"
+  echo "| rec writer -> \`rec cat\` -> rec reader (three processes, two pipes; frames validated, copied verbatim) | $cat |"
+  [ -z "$base" ] || echo "| rec writer -> \`$REC_BASELINE cat\` -> rec reader (the baseline binary, same run) | $base |"
   echo "| rec writer -> \`rec cat --zstd=1\` -> rec reader (compress + decompress; the synthetic floats compress well, so this flatters zstd) | $zst |"
   echo
   echo "Format cost: rec / raw = **$ratio** (1.00 = free). Target: >= 1 GB/s for the rec pipe."
+  echo "A filter in the middle: rec cat / rec pipe = **$catratio**."
 } > "$out"
 cat "$out"

@@ -39,13 +39,16 @@ rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_w
 }
 
 void rec_write_or_die(rec_writer *w) {
-  if (rec_write(w) == 0) return;
+  if (rec_write(w) != 0) rec_writer_fail(w, rec_writer_error(w));
+}
+
+void rec_writer_fail(rec_writer *w, const char *msg) {
   int e = rec_writer_errno(w);
-  char msg[1024];
-  snprintf(msg, sizeof msg, "%s", rec_writer_error(w));
+  char m[1024];
+  snprintf(m, sizeof m, "%s", msg); /* msg may live in the writer */
   rec_writer_abort(w);
   if (e == EPIPE) exit(OTC_EXIT_OK);
-  die("%s", msg);
+  die("%s", m);
 }
 
 void rec_writer_close_or_die(rec_writer *w) {

@@ -8,6 +8,7 @@
 #define OTC_STREAM_CLI_H
 
 #include <stdbool.h>
+#include <stdnoreturn.h>
 
 #include "stream/rec.h"
 
@@ -25,6 +26,11 @@ rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_w
  * abandons the writer (its temporary file removed) and dies with the message. */
 void rec_write_or_die(rec_writer *w);
 void rec_writer_close_or_die(rec_writer *w);
+/* After a library call that wrote to w failed with message msg (a bad input
+ * line, a damaged input stream, a failed write): a closed pipe (EPIPE) ends
+ * the program quietly with status 0; otherwise the writer is abandoned (its
+ * temporary removed, no end frame) and the program dies with msg. */
+noreturn void rec_writer_fail(rec_writer *w, const char *msg);
 
 /* The value of --zstd[=LEVEL]: NULL (no value) means level 3; otherwise an
  * integer 1..19, or a usage error naming the option. */

@@ -6,6 +6,7 @@
  * decoded into views that point into the frame buffer. An uncompressed memory
  * block is read in place: record views point into it, nothing is copied. */
 #include "stream/rec.h"
+#include "stream/frame.h"
 #include "stream/tmpfile.h"
 #include "base/util.h"
 
@@ -15,9 +16,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -299,6 +302,10 @@ struct rec_reader {
   uint64_t count;
   int state; /* 0 reading, 1 clean end, -1 error */
   bool allow_nonfinite;
+  /* the last record frame, for verbatim copies (valid until the next read) */
+  const uint8_t *last_payload;
+  uint32_t last_len, last_crc, frame_crc;
+  uint64_t serial; /* tells readers apart for a writer's cached layout check */
   char err[1024];
 };
 
@@ -472,6 +479,7 @@ static int read_frame(rec_reader *r, uint32_t *kind, const uint8_t **payload, ui
   *kind = rd32(h);
   *len = rd32(h + 4);
   uint32_t pcrc = rd32(h + 8);
+  r->frame_crc = pcrc;
   if (*kind == KIND_END && r->phase == 2) r->phase = 3;
   if (*kind < KIND_SCHEMA || *kind > KIND_END) return rfail(r, "unknown frame kind %" PRIu32, *kind);
   if (*len > REC_MAX_FRAME)
@@ -539,8 +547,11 @@ static void describe_bad_magic(const uint8_t *b, size_t n, char *hint, size_t hl
   }
 }
 
+static atomic_uint_fast64_t reader_serials;
+
 static rec_reader *open_common(rec_reader *r, char *err, size_t errlen) {
   r->allow_nonfinite = false;
+  r->serial = atomic_fetch_add(&reader_serials, 1) + 1;
   uint8_t hdr[8];
   size_t avail;
   const uint8_t *peek;
@@ -803,9 +814,21 @@ int rec_read(rec_reader *r, rec_record *out) {
     return 1;
   }
   if (decode_record(r, payload, len, out) < 0) return -1;
+  r->last_payload = payload;
+  r->last_len = len;
+  r->last_crc = r->frame_crc;
   r->count++;
   return 0;
 }
+
+const void *rec_reader_frame(const rec_reader *r, const rec_record *rec, uint32_t *len, uint32_t *crc) {
+  if (!r->last_payload || rec->schema != r->schema || rec->index + 1 != r->count || r->state != 0) return NULL;
+  *len = r->last_len;
+  *crc = r->last_crc;
+  return r->last_payload;
+}
+
+bool rec_reader_finite_checked(const rec_reader *r) { return !r->allow_nonfinite; }
 
 /* ---- accessors ----
  * A field of another type is a programming error (rec_schema_expect at open
@@ -899,6 +922,8 @@ struct rec_writer {
   char pend_err[512];          /* a misuse of rec_put*, reported by the next rec_write */
   rec_schema *scratch;         /* what rec_writer_schema hands out once the schema is written */
   int errnum;                  /* errno of a failed write (EPIPE: the reader went away) */
+  uint64_t copy_serial;        /* the reader whose layout was compared last (0: none) */
+  bool copy_ok;                /* ... and whether its frames can be copied verbatim */
   buf_t out;
   ZSTD_CCtx *cctx;
   uint8_t *zbuf;
@@ -932,6 +957,28 @@ static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
     }
     p += k;
     n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* write_all for a header, a payload and its padding without copying them. */
+static int writev_all(rec_writer *w, struct iovec *iov, int n) {
+  while (n > 0) {
+    ssize_t k = writev(w->fd, iov, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      w->failed = true;
+      w->errnum = errno;
+      return wfail(w, "write error: %s", strerror(errno));
+    }
+    while (n > 0 && (size_t)k >= iov->iov_len) {
+      k -= (ssize_t)iov->iov_len;
+      iov++, n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + k;
+      iov->iov_len -= (size_t)k;
+    }
   }
   return 0;
 }
@@ -990,6 +1037,7 @@ static void write_start(rec_writer *w) {
   schema_encode(w->schema, &w->out);
   frame_end(w, at, KIND_SCHEMA);
   w->started = true;
+  w->copy_serial = 0; /* the layout is fixed now: compare again */
 }
 
 /* Why the last rec_writer_fd/rec_writer_path returned NULL, or the last
@@ -1319,6 +1367,65 @@ int rec_write(rec_writer *w) {
   clear_pending(w);
   if (w->out.len >= FLUSH_LEN) return flush_out(w, false);
   return 0;
+}
+
+/* ---- verbatim copies of validated frames ---- */
+
+#define DIRECT_LEN (1u << 16) /* frames this large go out with writev, not through the buffer */
+
+int rec_write_frame(rec_writer *w, const void *payload, uint32_t len, uint32_t crc) {
+  if (w->failed) return -1;
+  if (!w->started) write_start(w);
+  uint8_t h[HDR_LEN];
+  wr32(h, KIND_RECORD);
+  wr32(h + 4, len);
+  wr32(h + 8, crc);
+  wr32(h + 12, crc32c(0, h, 12));
+  size_t padded = pad8(len);
+  if (!w->cctx && padded >= DIRECT_LEN) {
+    static const uint8_t zeros[8];
+    if (w->out.len && flush_out(w, false) < 0) return -1;
+    struct iovec iov[3] = {{h, HDR_LEN}, {(void *)payload, len}, {(void *)zeros, padded - len}};
+    if (writev_all(w, iov, 3) < 0) return -1;
+  } else {
+    buf_need(&w->out, HDR_LEN + padded);
+    uint8_t *o = w->out.p + w->out.len;
+    memcpy(o, h, HDR_LEN);
+    memcpy(o + HDR_LEN, payload, len);
+    memset(o + HDR_LEN + len, 0, padded - len);
+    w->out.len += HDR_LEN + padded;
+  }
+  w->off += HDR_LEN + padded;
+  w->count++;
+  if (w->out.len >= FLUSH_LEN) return flush_out(w, false);
+  return 0;
+}
+
+bool rec_writer_can_copy(rec_writer *w, const rec_reader *r) {
+  if (!w->allow_nonfinite && !rec_reader_finite_checked(r)) return false;
+  if (w->copy_serial != r->serial) {
+    w->copy_serial = r->serial;
+    w->copy_ok = rec_layout_equal(w->schema, r->schema);
+  }
+  return w->copy_ok;
+}
+
+int rec_copy_record(rec_writer *w, const rec_reader *r, const rec_record *rec) {
+  if (w->failed) {
+    clear_pending(w);
+    return -1;
+  }
+  bool pending = w->pend_err[0] != 0;
+  for (int i = 0; i < w->schema->nfields && !pending; i++) pending = w->pend[i].data != NULL;
+  /* Verbatim when the frame means the same under both layouts, nothing else
+   * was put for this record, and the reader checked what the writer would
+   * (finite floats); the reader validated the frame (CRCs, layout, UTF-8). */
+  const void *p = NULL;
+  uint32_t len = 0, crc = 0;
+  if (!pending && rec_writer_can_copy(w, r)) p = rec_reader_frame(r, rec, &len, &crc);
+  if (p) return rec_write_frame(w, p, len, crc);
+  rec_put_from(w, rec);
+  return rec_write(w);
 }
 
 /* Temporary files of writers not yet closed are removed at exit, so a

@@ -142,6 +142,12 @@ void rec_put_f64_scalar(rec_writer *w, int field, double v);
 /* Copy every field of `in` whose name exists in the writer's schema with the
  * same type and rank (how a filter passes fields through). */
 void rec_put_from(rec_writer *w, const rec_record *in);
+/* Write rec, just read from r, to w: its frame as it is when w's layout is
+ * r's (metadata may differ), nothing else was put for this record and r
+ * checked what w would (finite floats); else as rec_put_from + rec_write.
+ * The fast way for a filter to pass records through (rec cat is about as
+ * fast as the pipe). 0, or -1 as rec_write. */
+int rec_copy_record(rec_writer *w, const rec_reader *r, const rec_record *rec);
 /* Frame and write the record; -1 on error (missing required field, shape
  * mismatch, misuse, write error) with the message in rec_writer_error. After
  * a write error (rec_writer_errno != 0) every later call fails too. */

@@ -2,8 +2,10 @@
  * the library (scripts/embed-schemas) and parsed here with libyaml; the same
  * struct is what the schema frame of a stream encodes (rec.c). */
 #include "stream/schema.h"
+#include "base/json.h"
 #include "base/util.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -331,6 +333,20 @@ fail_quiet:
 #undef FAIL
 }
 
+rec_schema *rec_schema_from_yaml_file(const char *path, char *err, size_t errlen) {
+  size_t len;
+  char *text = read_file(path, &len);
+  if (!text) {
+    set_err(err, errlen, "cannot read schema '%s': %s", path, strerror(errno));
+    return NULL;
+  }
+  char why[300];
+  rec_schema *s = rec_schema_from_yaml(text, len, why, sizeof why);
+  free(text);
+  if (!s) set_err(err, errlen, "%s: %s", path, why);
+  return s;
+}
+
 /* ---- builtins ---- */
 
 static rec_schema **builtins;
@@ -425,6 +441,35 @@ void rec_schema_print(FILE *f, const rec_schema *s) {
       fputc('\n', f);
     }
   }
+}
+
+/* ---- comparing two streams' schemas ---- */
+
+bool rec_layout_equal(const rec_schema *a, const rec_schema *b) {
+  return rec_schema_compare(a, b, false, NULL, 0) == 0;
+}
+
+int rec_schema_compare(const rec_schema *a, const rec_schema *b, bool meta, char *why, size_t whylen) {
+  if (strcmp(a->record, b->record))
+    return set_err(why, whylen, "record type '%s' vs '%s'", a->record, b->record);
+  if (a->nfields != b->nfields || a->ndims != b->ndims)
+    return set_err(why, whylen, "different fields or dimensions");
+  for (int i = 0; i < a->ndims; i++)
+    if (strcmp(a->dims[i].name, b->dims[i].name) || a->dims[i].fixed != b->dims[i].fixed)
+      return set_err(why, whylen, "dimension '%s' differs", a->dims[i].name);
+  for (int i = 0; i < a->nfields; i++) {
+    const rec_field *x = &a->fields[i], *y = &b->fields[i];
+    if (strcmp(x->name, y->name) || x->type != y->type || x->rank != y->rank || x->optional != y->optional ||
+        memcmp(x->dim, y->dim, sizeof(int) * (size_t)x->rank))
+      return set_err(why, whylen, "field '%s' differs", x->name);
+  }
+  if (!meta) return 0;
+  if (a->nmeta != b->nmeta) return set_err(why, whylen, "metadata differs: %d vs %d entries", a->nmeta, b->nmeta);
+  for (int i = 0; i < a->nmeta; i++) {
+    const char *v = rec_meta_get(b, a->meta_key[i]);
+    if (!v || strcmp(v, a->meta_val[i])) return set_err(why, whylen, "metadata '%s' differs", a->meta_key[i]);
+  }
+  return 0;
 }
 
 /* ---- conformance to the builtin schema of the same record type ---- */

@@ -49,6 +49,8 @@ typedef struct rec_schema {
 rec_schema *rec_schema_builtin(const char *record);
 /* Parse a schema from YAML text (the format of schemas/NAME.yaml). NULL + err on error. */
 rec_schema *rec_schema_from_yaml(const char *text, size_t len, char *err, size_t errlen);
+/* The same from a file: NULL + "PATH: line 3: ..." or "cannot read schema 'PATH': ..." in err. */
+rec_schema *rec_schema_from_yaml_file(const char *path, char *err, size_t errlen);
 rec_schema *rec_schema_copy(const rec_schema *s);
 void rec_schema_free(rec_schema *s);
 /* Names of all builtin schemas, NULL-terminated. */
@@ -71,6 +73,13 @@ int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen);
  * with "expected a 'x' or 'y' stream, got 'z'" / "schema frame (byte 8): ..."
  * in err (the caller prefixes the input's name). */
 int rec_schema_expect(const rec_schema *s, const char *const *records, char *err, size_t errlen);
+
+/* Two streams' schemas: 0 if the record type, dimensions (names and values)
+ * and fields (in order) are the same, and with `meta` the metadata too;
+ * else -1 with what differs first ("metadata 'model' differs") in why. */
+int rec_schema_compare(const rec_schema *a, const rec_schema *b, bool meta, char *why, size_t whylen);
+/* The same record frames mean the same thing under both (compare, no metadata). */
+bool rec_layout_equal(const rec_schema *a, const rec_schema *b);
 
 int rec_field_index(const rec_schema *s, const char *name);  /* -1 if absent */
 int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */

@@ -4,6 +4,8 @@
 #include "check.h"
 #include "stream/rec.h"
 #include "stream/tmpfile.h"
+#include "stream/rec_json.h"
+#include "stream/rec_ops.h"
 #include "base/rng.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -894,6 +896,196 @@ static void stale_tmp_tests(void) {
   rec_schema_free(s);
 }
 
+/* ---- what `rec` does, as library calls (stream/rec_json.h, rec_ops.h) ---- */
+
+/* JSON Lines through rec_json_encode_file into a stream at path; "" or the error. */
+static const char *encode_text(const char *schema, const char *jsonl, const char *path) {
+  static char err[1024];
+  rec_schema *s = rec_schema_builtin(schema);
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  FILE *in = fmemopen((void *)jsonl, strlen(jsonl), "r");
+  int rc = rec_json_encode_file(in, "in.jsonl", s, w, err, sizeof err);
+  fclose(in);
+  if (rc == 0 && rec_writer_close(w) != 0) snprintf(err, sizeof err, "%s", rec_writer_error(NULL));
+  else if (rc != 0) rec_writer_abort(w);
+  rec_schema_free(s);
+  return rc ? err : "";
+}
+
+/* The stream at path as JSON Lines (static buffer), via rec_json_dump. */
+static const char *dump_text(const char *path) {
+  static char out[8192];
+  char err[1024];
+  rec_reader *r = rec_open_path(path, err, sizeof err);
+  if (!r) return err[0] ? "(open failed)" : "";
+  FILE *f = fmemopen(out, sizeof out, "w");
+  int rc = rec_json_dump(r, f, err, sizeof err);
+  fputc(0, f);
+  fclose(f);
+  rec_close(r);
+  return rc ? "(dump failed)" : out;
+}
+
+static void json_ops_tests(void) {
+  const char *jl = "{\"id\":\"v1\",\"ids\":[101,7],\"vecs\":[[0.1,-0],[1e-45,3.4028235e+38]],\"vec\":[1,2]}\n"
+                   "\n"
+                   "{\"id\":\"v2\",\"lang\":\"fr\",\"ids\":[],\"vecs\":[]}\n";
+  const char *path = tmp_path("j.rec");
+  const char *e = encode_text("vectors", jl, path);
+  const char *want = "{\"id\":\"v1\",\"ids\":[101,7],\"vecs\":[[0.1,-0],[1e-45,3.4028235e+38]],\"vec\":[1,2]}\n"
+                     "{\"id\":\"v2\",\"lang\":\"fr\",\"ids\":[],\"vecs\":[]}\n";
+  const char *got = dump_text(path);
+  CHECK(!*e && !strcmp(got, want), "JSON Lines -> stream -> JSON Lines is exact (blank line skipped) %s", e);
+  struct {
+    const char *line, *msg;
+  } bad[] = {
+      {"{\"id\":\"a\",\"ids\":[1,2],\"vecs\":[[1,2],[3]]}\n", "in.jsonl: line 1: field 'vecs': ragged array"},
+      {"{\"id\":\"a\",\"ids\":[1],\"vecs\":[[1]]}\n{\"id\":\"b\",\"idz\":[]}\n",
+       "in.jsonl: line 2: unknown field 'idz' for record type 'vectors'"},
+      {"{\"id\":\"a\",\"ids\":[1,2],\"vecs\":[[1,2]]}\n", "line 1: stdout: record 0: field 'vecs' has n = 1"},
+      {"{\"id\":\"a\",\"ids\":[-1],\"vecs\":[[1]]}\n", "field 'ids': '-1' is not a u32"},
+      {"[1]\n", "line 1: expected a JSON object, got array"},
+      {"{\"id\":\"a\",\"ids\":[],\"vecs\":[]}\n", "cannot tell dimension 'd' from an empty array"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    rec_schema *s = rec_schema_builtin("vectors");
+    rec_writer *w = rec_writer_fd(open("/dev/null", O_WRONLY), "-", s, NULL);
+    char err[1024] = "";
+    FILE *in = fmemopen((void *)bad[i].line, strlen(bad[i].line), "r");
+    int rc = rec_json_encode_file(in, "in.jsonl", s, w, err, sizeof err);
+    fclose(in);
+    CHECK(rc == -1 && strstr(err, bad[i].msg), "bad JSON line %zu: %s", i, err);
+    rec_writer_abort(w);
+    rec_schema_free(s);
+  }
+
+  /* copy: all, the first k, and read_all's count */
+  size_t len;
+  uint8_t *b = text_stream(&len, 5);
+  char err[1024];
+  const char *out = tmp_path("copy.rec");
+  for (int k = 0; k <= 6; k += 3) {
+    rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+    rec_writer *w = rec_writer_path(out, rec_reader_schema(r), NULL);
+    int rc = rec_copy(r, w, k == 6 ? UINT64_MAX : (uint64_t)k, err, sizeof err);
+    uint64_t nread = rec_reader_count(r);
+    rec_writer_close(w);
+    rec_close(r);
+    r = rec_open_path(out, err, sizeof err);
+    int rc2 = r ? rec_read_all(r, err, sizeof err) : -1;
+    uint64_t n = r ? rec_reader_count(r) : 99;
+    rec_close(r);
+    uint64_t want_n = k == 6 ? 5 : (uint64_t)k;
+    CHECK(rc == 0 && rc2 == 0 && n == want_n && nread == want_n, "rec_copy of %s: %llu records (%llu read)",
+          k == 6 ? "all" : k ? "3" : "0", (unsigned long long)n, (unsigned long long)nread);
+  }
+  /* a damaged input: rec_copy fails with the reader's message */
+  b[len - 10] ^= 1;
+  rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+  rec_writer *w = rec_writer_path(out, rec_reader_schema(r), NULL);
+  CHECK(rec_copy(r, w, UINT64_MAX, err, sizeof err) == -1 && strstr(err, "t.rec: record 5 (byte 432): frame header CRC-32C mismatch"),
+        "rec_copy of a damaged stream: %s", err);
+  rec_writer_abort(w);
+  rec_close(r);
+  b[len - 10] ^= 1;
+
+  /* shuffle: a permutation, determined by the seed */
+  char order[3][64];
+  for (int t = 0; t < 3; t++) {
+    r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+    w = rec_writer_path(out, rec_reader_schema(r), NULL);
+    int rc = rec_shuffle(r, w, t == 2 ? 8 : 7, err, sizeof err);
+    rec_writer_close(w);
+    rec_close(r);
+    r = rec_open_path(out, err, sizeof err);
+    rec_record rec;
+    size_t k = 0;
+    while (rec_read(r, &rec) == 0) order[t][k++] = rec_str(&rec, 0, NULL)[3];
+    order[t][k] = 0;
+    rec_close(r);
+    CHECK(rc == 0 && k == 5, "shuffle %d: order %s", t, order[t]);
+  }
+  int perm = 1;
+  for (char c = '0'; c < '5'; c++) perm &= strchr(order[0], c) != NULL;
+  CHECK(perm && !strcmp(order[0], order[1]) && strcmp(order[0], order[2]) && strcmp(order[0], "01234"),
+        "same seed same order (%s = %s), another seed another (%s)", order[0], order[1], order[2]);
+
+  /* split: round-robin and runs; a bad input leaves no shard */
+  char prefix[600];
+  snprintf(prefix, sizeof prefix, "%s", tmp_path("part"));
+  for (int mode = 0; mode < 3; mode++) {
+    if (mode == 2) b[len - 10] ^= 1;
+    r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+    rec_split_opts so = {prefix, ".rec", mode == 0 ? 2 : 0, 2, rec_reader_schema(r), NULL, false};
+    char **names = NULL;
+    size_t nn = 0;
+    int rc = rec_split(r, &so, &names, &nn, err, sizeof err);
+    rec_close(r);
+    if (mode == 2) {
+      char p0[700];
+      snprintf(p0, sizeof p0, "%s-000.rec", prefix);
+      CHECK(rc == -1 && access(p0, F_OK) != 0 && strstr(err, "frame header CRC-32C mismatch"), "split of a damaged input: no shard, %s",
+            err);
+      b[len - 10] ^= 1;
+      continue;
+    }
+    uint64_t counts[4] = {0};
+    for (size_t k = 0; k < nn && k < 4; k++) {
+      rec_reader *pr = rec_open_path(names[k], err, sizeof err);
+      if (pr && rec_read_all(pr, err, sizeof err) == 0) counts[k] = rec_reader_count(pr);
+      rec_close(pr);
+      unlink(names[k]);
+      free(names[k]);
+    }
+    free(names);
+    if (mode == 0)
+      CHECK(rc == 0 && nn == 2 && counts[0] == 3 && counts[1] == 2, "split -n 2: %zu files of %llu, %llu", nn,
+            (unsigned long long)counts[0], (unsigned long long)counts[1]);
+    else
+      CHECK(rc == 0 && nn == 3 && counts[0] == 2 && counts[1] == 2 && counts[2] == 1, "split -l 2: %zu files", nn);
+  }
+  free(b);
+
+  /* from TSV */
+  rec_schema *ts = rec_schema_builtin("text");
+  const char *tsv[] = {"q1\ten\thello there\r\nq2\tde\tGuten Tag\n", "a\tone\n", "q1\ten\tok\nq2\tonly two\n",
+                       "q1\ten\tbad \xff byte\n", "\ten\tx\n"};
+  const char *expect[] = {"{\"id\":\"q1\",\"lang\":\"en\",\"text\":\"hello there\"}\n{\"id\":\"q2\",\"lang\":\"de\",\"text\":\"Guten Tag\"}\n",
+                          "{\"id\":\"a\",\"lang\":\"sw\",\"text\":\"one\"}\n",
+                          "t.tsv: line 2: expected 3 tab-separated columns (id, lang, text), got 2",
+                          "t.tsv: line 1: column 3: invalid UTF-8 at byte 4 of the column", "t.tsv: line 1: empty id"};
+  for (int i = 0; i < 5; i++) {
+    w = rec_writer_path(out, ts, NULL);
+    FILE *in = fmemopen((void *)tsv[i], strlen(tsv[i]), "r");
+    rec_tsv_opts to = {i == 1, i == 1 ? "sw" : NULL};
+    int rc = rec_tsv_to_text(in, "t.tsv", &to, w, err, sizeof err);
+    fclose(in);
+    if (rc == 0) {
+      rec_writer_close(w);
+      got = dump_text(out);
+      CHECK(!strcmp(got, expect[i]), "from TSV %d: %zu bytes of JSON as expected", i, strlen(got));
+    } else {
+      rec_writer_abort(w);
+      CHECK(i >= 2 && strstr(err, expect[i]), "from TSV %d: %s", i, err);
+    }
+  }
+  rec_schema_free(ts);
+
+  /* two streams' schemas compared */
+  rec_schema *a = rec_schema_builtin("text"), *c = rec_schema_builtin("text"), *v = rec_schema_builtin("run");
+  rec_meta_set(c, "model", "x");
+  char why[200];
+  CHECK(rec_schema_compare(a, v, true, why, sizeof why) == -1 && !strcmp(why, "record type 'text' vs 'run'"),
+        "compare: %s", why);
+  CHECK(rec_schema_compare(a, c, true, why, sizeof why) == -1 && !strcmp(why, "metadata differs: 0 vs 1 entries"),
+        "compare with metadata: %s", why);
+  CHECK(rec_schema_compare(a, c, false, why, sizeof why) == 0 && rec_layout_equal(a, c),
+        "compare without metadata: the same layout");
+  rec_schema_free(a);
+  rec_schema_free(c);
+  rec_schema_free(v);
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -915,6 +1107,7 @@ int main(void) {
   duplicate_meta_tests();
   hostile_size_tests();
   stale_tmp_tests();
+  json_ops_tests();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) return 1;
