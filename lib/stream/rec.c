@@ -1083,7 +1083,17 @@ rec_writer *rec_writer_fd(int fd, const char *name, const rec_schema *s, const r
   return writer_new(fd, name, s, o);
 }
 
+static rec_writer *writer_path(const char *path, const rec_schema *s, const rec_write_opts *o, bool swept);
+
 rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_write_opts *o) {
+  return writer_path(path, s, o, false);
+}
+
+rec_writer *rec_writer_path_swept(const char *path, const rec_schema *s, const rec_write_opts *o) {
+  return writer_path(path, s, o, true);
+}
+
+static rec_writer *writer_path(const char *path, const rec_schema *s, const rec_write_opts *o, bool swept) {
   if (strcmp(path, "-") == 0) return writer_new(1, "-", s, o);
   size_t n = strlen(path);
   rec_write_opts opts = o ? *o : (rec_write_opts){0};
@@ -1106,7 +1116,7 @@ rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_wri
   /* PATH.tmp.PID, locked while we write; stale ones of PATH (a run killed
    * by SIGKILL) are removed first (stream/tmpfile.h) */
   char *tmp = NULL;
-  int fd = rec_tmp_create(path, &tmp);
+  int fd = swept ? rec_tmp_create_only(path, &tmp) : rec_tmp_create(path, &tmp);
   if (fd < 0) {
     last_errnum = errno;
     snprintf(last_error, sizeof last_error, "cannot create '%s': %s", path, strerror(errno));

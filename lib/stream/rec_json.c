@@ -194,23 +194,15 @@ int rec_json_encode_file(FILE *in, const char *name, const rec_schema *s, rec_wr
 
 /* ---- decoding ---- */
 
-static void print_f32(FILE *f, float x) {
-  char b[32];
-  if (!isfinite(x)) {
-    fputs("null", f);
-    return;
-  }
-  fmt_float(b, sizeof b, x);
-  fputs(b, f);
-}
-
-static void print_f64(FILE *f, double x) {
+/* The shortest text that reads back to the same f32 or f64; null for NaN/Inf. */
+static void print_float(FILE *f, double x, bool f32) {
   char b[40];
   if (!isfinite(x)) {
     fputs("null", f);
     return;
   }
-  fmt_double(b, sizeof b, x);
+  if (f32) fmt_float(b, sizeof b, (float)x);
+  else fmt_double(b, sizeof b, x);
   fputs(b, f);
 }
 
@@ -222,8 +214,8 @@ static void write_values(FILE *f, const rec_field *fd, const rec_value *v, int d
     case REC_U8: fprintf(f, "%u", p[i]); break;
     case REC_U32: { uint32_t x; memcpy(&x, p + 4 * i, 4); fprintf(f, "%" PRIu32, x); break; }
     case REC_I32: { int32_t x; memcpy(&x, p + 4 * i, 4); fprintf(f, "%" PRId32, x); break; }
-    case REC_F32: { float x; memcpy(&x, p + 4 * i, 4); print_f32(f, x); break; }
-    case REC_F64: { double x; memcpy(&x, p + 8 * i, 8); print_f64(f, x); break; }
+    case REC_F32: { float x; memcpy(&x, p + 4 * i, 4); print_float(f, x, true); break; }
+    case REC_F64: { double x; memcpy(&x, p + 8 * i, 8); print_float(f, x, false); break; }
     default: break;
     }
     return;

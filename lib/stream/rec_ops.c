@@ -1,6 +1,7 @@
 /* rec_ops.c: whole-stream operations (stream/rec_ops.h). */
 #include "stream/rec_ops.h"
 #include "stream/frame.h"
+#include "stream/tmpfile.h"
 #include "base/rng.h"
 #include "base/util.h"
 
@@ -98,69 +99,71 @@ done:
 
 /* ---- split ---- */
 
-int rec_split(rec_reader *r, const rec_split_opts *o, char ***names_out, size_t *nnames, char *err, size_t errlen) {
-  size_t cap = o->nfiles ? o->nfiles : 4, nw = 0;
-  rec_writer **ws = xcalloc(cap, sizeof *ws);
-  char **names = xcalloc(cap, sizeof *names);
+typedef struct {
+  rec_writer **ws;
+  char **names;
+  size_t n, cap;
+} shards;
+
+/* Open shard number sh->n: PREFIX-NNNEXT. */
+static int open_shard(shards *sh, const rec_split_opts *o, char *err, size_t errlen) {
+  if (sh->n == sh->cap) {
+    sh->cap = sh->cap ? 2 * sh->cap : 4;
+    sh->ws = xrealloc(sh->ws, sh->cap * sizeof *sh->ws);
+    sh->names = xrealloc(sh->names, sh->cap * sizeof *sh->names);
+  }
+  size_t len = strlen(o->prefix) + strlen(o->ext) + 32;
+  char *name = xmalloc(len);
+  snprintf(name, len, "%s-%03zu%s", o->prefix, sh->n, o->ext);
+  rec_writer *w = rec_writer_path_swept(name, o->schema, o->opts);
+  if (!w) {
+    free(name);
+    return set_err(err, errlen, "%s", rec_writer_error(NULL));
+  }
+  if (o->allow_nonfinite) rec_writer_allow_nonfinite(w, true);
+  sh->ws[sh->n] = w;
+  sh->names[sh->n++] = name;
+  return 0;
+}
+
+int rec_split(rec_reader *r, const rec_split_opts *o_in, char ***names_out, size_t *nnames, char *err,
+              size_t errlen) {
+  /* The stale temporaries of all PREFIX-... outputs go in one sweep, not one
+   * reading of the directory per shard (`split -l 1` makes a shard per record). */
+  char pfx[4096];
+  snprintf(pfx, sizeof pfx, "%s-", o_in->prefix);
+  rec_tmp_sweep_prefix(pfx);
+  const rec_split_opts *o = o_in;
+  shards sh = {0};
   int rc = 0;
   /* Shards stay open (under their temporary names) until the whole input has
    * been read and verified: a truncated or corrupt input then leaves no shard
-   * behind, not even the complete-looking first ones. */
+   * behind, not even the complete-looking first ones. Round-robin over N
+   * files writes N files, empty ones included. */
+  for (size_t k = 0; k < o->nfiles && rc == 0; k++) rc = open_shard(&sh, o, err, errlen);
   rec_record rec;
   for (uint64_t i = 0; rc == 0; i++) {
     int got = rec_read(r, &rec);
     if (got < 0) rc = set_err(err, errlen, "%s", rec_error(r));
     if (got != 0) break;
-    size_t k = o->nfiles ? (size_t)(i % o->nfiles) : (size_t)(i / o->per_file);
-    /* round-robin opens all files at the first record; runs open one per run */
-    while (rc == 0 && nw <= k && (o->nfiles || i % o->per_file == 0)) {
-      if (nw == cap) {
-        cap *= 2;
-        ws = xrealloc(ws, cap * sizeof *ws);
-        names = xrealloc(names, cap * sizeof *names);
-      }
-      size_t len = strlen(o->prefix) + strlen(o->ext) + 32;
-      names[nw] = xmalloc(len);
-      snprintf(names[nw], len, "%s-%03zu%s", o->prefix, nw, o->ext);
-      ws[nw] = rec_writer_path(names[nw], o->schema, o->opts);
-      if (!ws[nw]) {
-        rc = set_err(err, errlen, "%s", rec_writer_error(NULL));
-        free(names[nw]);
-        break;
-      }
-      if (o->allow_nonfinite) rec_writer_allow_nonfinite(ws[nw], true);
-      nw++;
-    }
-    if (rc == 0) rc = copy_one(ws[k], r, &rec, err, errlen);
+    if (!o->nfiles && i % o->per_file == 0) rc = open_shard(&sh, o, err, errlen);
+    size_t k = o->nfiles ? (size_t)(i % o->nfiles) : sh.n - 1;
+    if (rc == 0) rc = copy_one(sh.ws[k], r, &rec, err, errlen);
   }
-  /* Round-robin over N files writes N files, empty ones included. */
-  while (rc == 0 && nw < o->nfiles) {
-    size_t len = strlen(o->prefix) + strlen(o->ext) + 32;
-    names[nw] = xmalloc(len);
-    snprintf(names[nw], len, "%s-%03zu%s", o->prefix, nw, o->ext);
-    ws[nw] = rec_writer_path(names[nw], o->schema, o->opts);
-    if (!ws[nw]) {
-      rc = set_err(err, errlen, "%s", rec_writer_error(NULL));
-      free(names[nw]);
-      break;
-    }
-    if (o->allow_nonfinite) rec_writer_allow_nonfinite(ws[nw], true);
-    nw++;
-  }
-  for (size_t k = 0; k < nw; k++) {
+  for (size_t k = 0; k < sh.n; k++) {
     if (rc == 0) {
-      if (rec_writer_close(ws[k]) < 0) rc = set_err(err, errlen, "%s", rec_writer_error(NULL));
+      if (rec_writer_close(sh.ws[k]) < 0) rc = set_err(err, errlen, "%s", rec_writer_error(NULL));
     } else
-      rec_writer_abort(ws[k]);
+      rec_writer_abort(sh.ws[k]);
   }
   if (rc == 0) {
-    *names_out = names;
-    *nnames = nw;
+    *names_out = sh.names;
+    *nnames = sh.n;
   } else {
-    for (size_t k = 0; k < nw; k++) free(names[k]);
-    free(names);
+    for (size_t k = 0; k < sh.n; k++) free(sh.names[k]);
+    free(sh.names);
   }
-  free(ws);
+  free(sh.ws);
   return rc;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,16 +14,25 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* The PID of a name BASE.tmp.N, or 0 if name is not of that form. */
-static long tmp_pid(const char *name, const char *base, size_t blen) {
-  if (strncmp(name, base, blen) != 0 || strncmp(name + blen, ".tmp.", 5) != 0) return 0;
-  const char *d = name + blen + 5;
+/* The PID of a name BASE.tmp.N (with prefix: BASE... .tmp.N), or 0 if name
+ * is not of that form. */
+static long tmp_pid(const char *name, const char *base, size_t blen, bool prefix) {
+  if (strncmp(name, base, blen) != 0) return 0;
+  const char *t = name + blen;
+  if (prefix) {
+    const char *u = strstr(t, ".tmp.");
+    while (u && strstr(u + 1, ".tmp.")) u = strstr(u + 1, ".tmp.");
+    if (!u) return 0;
+    t = u;
+  }
+  if (strncmp(t, ".tmp.", 5) != 0) return 0;
+  const char *d = t + 5;
   size_t n = strspn(d, "0123456789");
   if (n == 0 || n > 9 || d[n] || d[0] == '0') return 0;
   return atol(d);
 }
 
-int rec_tmp_sweep(const char *path) {
+static int sweep(const char *path, bool prefix) {
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
   size_t blen = strlen(base);
@@ -37,7 +47,7 @@ int rec_tmp_sweep(const char *path) {
   int removed = 0;
   struct dirent *e;
   while ((e = readdir(dh))) {
-    long pid = tmp_pid(e->d_name, base, blen);
+    long pid = tmp_pid(e->d_name, base, blen, prefix);
     if (pid <= 0 || pid == (long)getpid()) continue;
     /* A live process with that PID may be its writer (or a stranger that
      * reused the PID: the file then waits for a later run). */
@@ -62,8 +72,15 @@ int rec_tmp_sweep(const char *path) {
   return removed;
 }
 
+int rec_tmp_sweep(const char *path) { return sweep(path, false); }
+int rec_tmp_sweep_prefix(const char *prefix) { return sweep(prefix, true); }
+
 int rec_tmp_create(const char *path, char **tmp) {
   rec_tmp_sweep(path);
+  return rec_tmp_create_only(path, tmp);
+}
+
+int rec_tmp_create_only(const char *path, char **tmp) {
   size_t n = strlen(path) + 32;
   char *t = malloc(n);
   if (!t) return -1;

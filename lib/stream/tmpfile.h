@@ -13,8 +13,15 @@
  * (truncated, mode 0666 minus the umask) and lock it. The fd, with the
  * temporary's name (malloc'd) in *tmp; -1 with errno on failure. */
 int rec_tmp_create(const char *path, char **tmp);
+/* The same without the sweep (the caller swept already, e.g. once for many
+ * outputs with rec_tmp_sweep_prefix). */
+int rec_tmp_create_only(const char *path, char **tmp);
 /* Remove the files PATH.tmp.N (N decimal) whose writer is gone: no live
- * process N and no lock held on the file. Returns how many were removed. */
+ * process N and no lock held on the file. Returns how many were removed.
+ * It reads PATH's directory: once per output, so a program that writes
+ * many outputs in one directory sweeps them once by prefix. */
 int rec_tmp_sweep(const char *path);
+/* The same for every output whose name starts with PREFIX (PREFIX...tmp.N). */
+int rec_tmp_sweep_prefix(const char *prefix);
 
 #endif

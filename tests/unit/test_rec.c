@@ -894,6 +894,20 @@ static void stale_tmp_tests(void) {
   unlink(files[2]);
   unlink(files[3]);
   rec_schema_free(s);
+  /* by prefix, as rec_split sweeps for all its shards at once */
+  char pre[600], pf[4][700];
+  snprintf(pre, sizeof pre, "%s", tmp_path("sh-"));
+  snprintf(pf[0], sizeof pf[0], "%s000.rec.tmp.%ld", pre, dead);       /* removed */
+  snprintf(pf[1], sizeof pf[1], "%s017.rec.zst.tmp.%ld", pre, dead2);  /* removed */
+  snprintf(pf[2], sizeof pf[2], "%s001.rec.tmp.%ld", pre, (long)getppid()); /* live: kept */
+  snprintf(pf[3], sizeof pf[3], "%s.tmp.%ld", tmp_path("sh"), dead);   /* not the prefix: kept */
+  for (int i = 0; i < 4; i++) touch(pf[i]);
+  n = rec_tmp_sweep_prefix(pre);
+  CHECK(n == 2 && access(pf[0], F_OK) != 0 && access(pf[1], F_OK) != 0 && access(pf[2], F_OK) == 0 &&
+            access(pf[3], F_OK) == 0,
+        "sweep by prefix: the two stale shards' temporaries (removed %d)", n);
+  unlink(pf[2]);
+  unlink(pf[3]);
 }
 
 /* ---- what `rec` does, as library calls (stream/rec_json.h, rec_ops.h) ---- */
