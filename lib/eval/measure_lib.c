@@ -151,7 +151,6 @@ static void gains_table(score_gains *g) {
     if (g->lv[i].rel_level > g->hi) g->hi = g->lv[i].rel_level;
   }
   unsigned long span = (unsigned long)(g->hi - g->lo) + 1;
-  g->table = NULL;
   if (g->table && g->table != g->tbuf) free(g->table);
   g->table = NULL;
   if (g->n && span > 1 << 16) return; /* sparse grades given: score_gain_of scans */

@@ -258,7 +258,7 @@ int score_prefs_form(score_prefs_work *w, const trec_set *s, uint32_t topic, con
   memset(w->counts, 0, (size_t)nj * (size_t)nj * sizeof *w->counts);
   out->counts = w->counts;
   w->jgs = trec_grow(w->jgs, &w->cap_jgs, np, sizeof *w->jgs);
-  w->ecs = trec_grow(w->ecs, &w->cap_ecs, np + 1, sizeof *w->ecs);
+  w->ecs = trec_grow(w->ecs, &w->cap_ecs, 2 * np, sizeof *w->ecs); /* a class per line, and one spare per jg */
   w->ranks = trec_grow(w->ranks, &w->cap_ranks, np, sizeof *w->ranks);
   out->jgs = w->jgs;
   /* Judgement groups: a matrix for each with several subgroups, sized first

@@ -552,6 +552,12 @@ static void test_prefs(void) {
   CHECK(isnan(value_fmt("1 u s1 a 2\n1 u s1 b 1\n1 u s2 b 2\n1 u s2 a 1\n", TREC_PREFS, run2, "prefs_simp",
                         "prefs_simp", 0, NULL)),
         "contradictory preferences in one jg are an error (trec_eval aborts)");
+  /* Three users, one subgroup each (their classes once overran a buffer:
+     found by fuzz_trec): u fulfils 1 of 3 as above, v prefers c to a
+     (fulfilled), w a to c (not). */
+  const char *p3 = "1 u s a 3\n1 u s b 2\n1 u s c 0\n1 v s c 1\n1 v s a 0\n1 w s a 1\n1 w s c 0\n";
+  CHECK(value_fmt(p3, TREC_PREFS, run, "prefs_avgjg", "prefs_avgjg", 0, NULL) == (1.0 / 3 + 1.0 + 0.0) / 3,
+        "prefs_avgjg over three judgement groups = (1/3 + 1 + 0) / 3");
   CHECK(isnan(value_fmt(p, TREC_QRELS_PREFS, run, "prefs_simp", "prefs_simp", 0, NULL)),
         "qrels_prefs takes 4 fields: a prefs file is refused");
   CHECK(isnan(value_fmt(p, TREC_PREFS, run, "map", "map", 0, NULL)), "map needs qrels: refused with -R prefs");
