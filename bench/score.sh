@@ -10,7 +10,10 @@
 #     command lines that read it (its quicktest, then every judgement file x
 #     every results file it can evaluate x option sets, then option edge
 #     cases); every difference is listed.
-#  2. A generated run of 1M lines (bench/gen-score-run.py): default measures,
+#  2. Random inputs (bench/score_ref.py): 1000 cases of judgements in every
+#     format and runs with random options through both; 1000 more with
+#     --compat and scores such as nan, inf, 1e999, 1.5abc.
+#  3. A generated run of 1M lines (bench/gen-score-run.py): default measures,
 #     -m all_trec and -q -m all_trec, identical output first (diff), then the
 #     time of each side in one hyperfine run, and the ratio.
 #
@@ -121,7 +124,11 @@ while IFS= read -r l; do
   if [ $n = "$nquick" ]; then quick_same=$same; fi
 done <"$lines"
 
-# ---- 2. one million lines ----
+# ---- 2. random inputs ----
+python3 bench/score_ref.py "$te" "$score" --cases 1000 --seed 1 >"$tmp/rand" || true
+python3 bench/score_ref.py "$te" "$score" --cases 1000 --seed 2 --compat >"$tmp/rand-compat" || true
+
+# ---- 3. one million lines ----
 data=$work/data
 [ -f "$data/run" ] || python3 bench/gen-score-run.py "$data" >&2
 nlines=$(wc -l <"$data/run")
@@ -153,9 +160,12 @@ hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$tmp/h.json" \
   -n "trec_eval -O2 -q -m all_trec" "$te2 -q -m all_trec $data/qrels $data/run" \
   -n "score -q -m all_trec" "$score -q -m all_trec $data/qrels $data/run" >&2
 
-python3 - "$tmp/h.json" "$out" "$nlines" "$runs" "$n" "$same" "$nquick" "$quick_same" "$diffs" "$cflags" "$peer" "$tmp/agree" "$refused" <<'EOF'
+python3 - "$tmp/h.json" "$out" "$nlines" "$runs" "$n" "$same" "$nquick" "$quick_same" "$diffs" "$cflags" "$peer" "$tmp/agree" "$refused" "$tmp/rand" "$tmp/rand-compat" <<'EOF'
 import json, os, sys, datetime
-h, out, lines, runs, n, same, nquick, quick_same, diffs, cflags, peer, agreef, refused = sys.argv[1:]
+h, out, lines, runs, n, same, nquick, quick_same, diffs, cflags, peer, agreef, refused, rand, randc = sys.argv[1:]
+def summary(path):
+    text = open(path).read().strip().splitlines()
+    return "`" + text[-1] + "`" + ("".join("\n  - " + l for l in text[:-1][:10]))
 agree = open(agreef).read()
 res = {r["command"]: r for r in json.load(open(h))["results"]}
 def cpu(r): return r["user"] + r["system"]
@@ -200,9 +210,27 @@ The trec_eval faults behind such differences, kept as deliberate differences
 - `dcg`, `ideal_dcg` and `ndcg` share one parameter block in trec_eval
   (m_ndcg.c), so two of them with parameters are freed twice: trec_eval
   aborts before its output is flushed. score gives each its own parameters.
-- `rbp` with gains given (`rbp.3=5`): trec_eval scales the gains with two
-  variables it never initialises; whatever the stack holds decides. score
-  starts them at 0, which reproduces every rbp value trec_eval ships.
+- `rbp`: trec_eval scales the gains with two variables it never
+  initialises; whatever the stack holds decides: the build (see the -O2
+  rows below), gains given (`rbp.3=5`) and the measure computed just before
+  it (`-m all_trec -m yaap`). score starts them at 0, which reproduces every
+  rbp value trec_eval ships and every one of the shipped build on all_trec.
+- `prefs_avgjg_Rnonrel(_ret)` where a preference level is below 0 (with
+  `-R qrels_prefs`, a -1 grade): trec_eval takes as many "non-relevant"
+  documents from its last class as there are relevant ones, and that class
+  (the -1 one) is smaller: it reads past it. score stops at its end.
+
+## Random inputs
+
+`bench/score_ref.py` (seeded): random judgements in all four formats, random
+runs, random options (-q -c -J -M -l, measure sets with parameters), through
+trec_eval (shipped build) and score. A case with a topic judged only with
+negative grades runs score with --compat (a documented difference otherwise);
+rbp lines after yaap and prefs_avgjg_Rnonrel* lines are not compared (the
+trec_eval faults above).
+
+- 1000 cases: {summary(rand)}
+- 1000 cases with nan, inf, 1e999, 1.5abc among the scores, score --compat: {summary(randc)}
 
 ## One million lines
 

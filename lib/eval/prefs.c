@@ -356,7 +356,12 @@ static void recalc(const score_pref_jg *jg, long njr, long nj, long keep, int re
                    long *poss_out) {
   long ful = 0, poss = 0;
   if (jg->num_ecs > 0) {
-    const score_ec nonrel = {0.0, keep, jg->ecs[jg->num_ecs - 1].docid_ranks};
+    /* The first `keep` documents of the last class, which trec_eval takes for
+       the non-relevant one: with a negative rel_level below it (qrels_prefs
+       of a -1 grade) it is smaller, and trec_eval reads past it; here the
+       class ends where it ends. */
+    const score_ec *last = &jg->ecs[jg->num_ecs - 1];
+    const score_ec nonrel = {0.0, keep < last->num_in_ec ? keep : last->num_in_ec, last->docid_ranks};
     for (int pass = 0; pass < 2; pass++)
       for (long e1 = 0; e1 < jg->num_ecs; e1++)
         for (long e2 = pass ? 0 : e1 + 1; e2 < (pass ? 1 : jg->num_ecs - 1); e2++) {

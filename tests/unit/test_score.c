@@ -558,6 +558,13 @@ static void test_prefs(void) {
   const char *p3 = "1 u s a 3\n1 u s b 2\n1 u s c 0\n1 v s c 1\n1 v s a 0\n1 w s a 1\n1 w s c 0\n";
   CHECK(value_fmt(p3, TREC_PREFS, run, "prefs_avgjg", "prefs_avgjg", 0, NULL) == (1.0 / 3 + 1.0 + 0.0) / 3,
         "prefs_avgjg over three judgement groups = (1/3 + 1 + 0) / 3");
+  /* A -1 grade read as a preference level sorts below the non-relevant
+     class, so trec_eval's Rnonrel takes 2 "non-relevant" documents from a
+     class of 1 and reads past it; here the class ends where it ends:
+     4 of 13 (hand count in bench/results/score.md's terms). */
+  CHECK(value_fmt("1 0 a 1\n1 0 e 2\n1 0 b 0\n1 0 c 0\n1 0 f 0\n1 0 d -1\n", TREC_QRELS_PREFS,
+                  "1 Q0 b 1 3 t\n1 Q0 a 2 2 t\n", "prefs_avgjg_Rnonrel", "prefs_avgjg_Rnonrel", 0, NULL) == 4.0 / 13,
+        "prefs_avgjg_Rnonrel with a level below 0 stays inside its class: 4/13");
   CHECK(isnan(value_fmt(p, TREC_QRELS_PREFS, run, "prefs_simp", "prefs_simp", 0, NULL)),
         "qrels_prefs takes 4 fields: a prefs file is refused");
   CHECK(isnan(value_fmt(p, TREC_PREFS, run, "map", "map", 0, NULL)), "map needs qrels: refused with -R prefs");
