@@ -205,8 +205,8 @@ Differences:
 |---|---|---|---|
 {difftab}
 The trec_eval faults behind such differences, kept as deliberate differences
-(also in `score --help`; the second shows with gains given to rbp, as in
-`-m rbp.3=5`, not among the lines above):
+(also in `score --help`; the last two do not show among the lines above,
+but in the random cases below and with gains given to rbp, `-m rbp.3=5`):
 - `dcg`, `ideal_dcg` and `ndcg` share one parameter block in trec_eval
   (m_ndcg.c), so two of them with parameters are freed twice: trec_eval
   aborts before its output is flushed. score gives each its own parameters.
