@@ -17,11 +17,11 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "base/util.h"
 
 #define KERNEL_FLOOR (-600.0)
@@ -55,6 +55,7 @@ const char *ot_strerror(ot_status s) {
   case OT_ERR_WORKSPACE: return "workspace too small";
   case OT_ERR_NOMEM: return "out of memory";
   case OT_ERR_NUMERIC: return "non-finite value during Sinkhorn iterations";
+  case OT_ERR_SIZE: return "problem too large (n * m tokens above OT_MAX_CELLS = 16777216)";
   }
   return "unknown OT error";
 }
@@ -81,7 +82,7 @@ static size_t ws_doubles(size_t n, size_t m, size_t d) {
 
 size_t ot_workspace_size(int n, int m, int d, const ot_options *o) {
   (void)o;
-  if (n < 0 || m < 0 || d < 0) return 0;
+  if (n < 0 || m < 0 || d < 0 || (long)n * m > OT_MAX_CELLS) return 0;
   return ws_doubles((size_t)n, (size_t)m, (size_t)d) * sizeof(double);
 }
 
@@ -536,6 +537,7 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
   if (!options_ok(o)) return r->status = OT_ERR_OPTIONS;
   if (p->n < 0 || p->m < 0 || p->ds <= 0 || p->ds != p->dt) return r->status = OT_ERR_DIM;
   if (p->n == 0 || p->m == 0) return r->bad_side = p->n != 0, r->status = OT_ERR_EMPTY;
+  if ((long)p->n * p->m > OT_MAX_CELLS) return r->status = OT_ERR_SIZE;
   int d = p->ds, bad;
   if (!finite_rows(p->S, p->n, d, &bad)) return r->bad_side = 0, r->bad_index = bad, r->status = OT_ERR_NONFINITE;
   if (!finite_rows(p->T, p->m, d, &bad)) return r->bad_side = 1, r->bad_index = bad, r->status = OT_ERR_NONFINITE;
@@ -652,32 +654,17 @@ size_t ot_batch_workspace_size(const ot_problem *p, size_t count, const ot_optio
 typedef struct {
   const ot_problem *p;
   ot_result *r;
-  size_t count;
   const ot_options *o;
   char *work;
   size_t slot;
-  size_t next; /* atomic */
-  size_t failed;
-  pthread_mutex_t lock;
+  size_t failed; /* atomic */
 } batch_job;
 
-typedef struct {
-  batch_job *job;
-  int id;
-} batch_arg;
-
-static void *batch_worker(void *arg) {
-  batch_arg *ba = arg;
-  batch_job *job = ba->job;
-  void *work = job->work + job->slot * (size_t)ba->id;
-  size_t failed = 0;
-  for (;;) {
-    size_t i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
-    if (i >= job->count) break;
-    if (ot_solve(&job->p[i], job->o, &job->r[i], work, job->slot) != OT_OK) failed++;
-  }
-  __atomic_fetch_add(&job->failed, failed, __ATOMIC_RELAXED);
-  return NULL;
+/* One problem on worker w's slot of the workspace (pool_each). */
+static void batch_item(void *ctx, size_t i, int w) {
+  batch_job *job = ctx;
+  if (ot_solve(&job->p[i], job->o, &job->r[i], job->work + job->slot * (size_t)w, job->slot) != OT_OK)
+    __atomic_fetch_add(&job->failed, 1, __ATOMIC_RELAXED);
 }
 
 size_t ot_solve_batch(const ot_problem *p, ot_result *r, size_t count, const ot_options *o, void *work,
@@ -697,18 +684,8 @@ size_t ot_solve_batch(const ot_problem *p, ot_result *r, size_t count, const ot_
     }
     own = work = xmalloc(need ? need : 1);
   }
-  batch_job job = {.p = p, .r = r, .count = count, .o = o, .work = work, .slot = need / (size_t)threads};
-  batch_arg args[threads];
-  pthread_t tid[threads];
-  int started = 0;
-  for (int t = 1; t < threads; t++) {
-    args[t] = (batch_arg){&job, t};
-    if (pthread_create(&tid[t], NULL, batch_worker, &args[t]) != 0) break;
-    started = t;
-  }
-  args[0] = (batch_arg){&job, 0};
-  batch_worker(&args[0]);
-  for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+  batch_job job = {.p = p, .r = r, .o = o, .work = work, .slot = need / (size_t)threads};
+  pool_each(count, threads, batch_item, &job);
   free(own);
   return job.failed;
 }

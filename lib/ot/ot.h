@@ -92,6 +92,7 @@ typedef enum {
   OT_ERR_WORKSPACE,  /* the caller's workspace is smaller than ot_workspace_size() */
   OT_ERR_NOMEM,      /* internal allocation failed (only when work == NULL) */
   OT_ERR_NUMERIC,    /* non-finite value during the iterations (should not happen) */
+  OT_ERR_SIZE,       /* n * m > OT_MAX_CELLS: refused before anything is allocated */
 } ot_status;
 
 /* Caller-owned outputs go in plan/grad_s/grad_t (NULL = not wanted); the
@@ -128,6 +129,13 @@ size_t ot_batch_workspace_size(const ot_problem *p, size_t count, const ot_optio
  * status is not OT_OK (each result carries its own status). */
 size_t ot_solve_batch(const ot_problem *p, ot_result *r, size_t count, const ot_options *o, void *work,
                       size_t work_size);
+
+/* The largest problem solved: n * m <= OT_MAX_CELLS token pairs (e.g. 4096 x
+ * 4096). Its workspace is about 16 n m bytes (256 MiB at the limit) plus the
+ * vectors; larger problems get OT_ERR_SIZE before any allocation, and
+ * ot_workspace_size() returns 0 for them. Token sequences of a BERT encoder
+ * (512 positions) are far below it. */
+#define OT_MAX_CELLS (1L << 24)
 
 /* Above this n*m*d the cost matrix and gradients go through cblas_dgemm. */
 #define OT_GEMM_MIN (64L * 64L * 256L)

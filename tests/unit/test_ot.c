@@ -460,6 +460,23 @@ static void bad_input(void) {
   p.a = NULL;
   char small[16];
   CHECK(ot_solve(&p, &o, &r, small, sizeof small) == OT_ERR_WORKSPACE, "short workspace rejected");
+  /* a hostile size is refused before anything is allocated (the workspace
+     of 40000 x 40000 would be 25 GB): d = 1 keeps the inputs small */
+  int big = 40000;
+  float *X = xmalloc(sizeof(float) * big);
+  for (int i = 0; i < big; i++) X[i] = 1.0f + (float)i;
+  ot_problem pb = {.S = X, .T = X, .n = big, .m = big, .ds = 1, .dt = 1};
+  ot_options_default(&o);
+  CHECK(ot_solve(&pb, &o, &r, NULL, 0) == OT_ERR_SIZE && ot_workspace_size(big, big, 1, &o) == 0,
+        "40000 x 40000 refused: %s", ot_strerror(r.status));
+  pb.n = 4096, pb.m = 4097;
+  CHECK(ot_workspace_size(4096, 4096, 1, &o) > 0 && ot_solve(&pb, &o, &r, NULL, 0) == OT_ERR_SIZE,
+        "the limit is n * m <= OT_MAX_CELLS (4096 x 4096 allowed, 4096 x 4097 not)");
+  ot_result rb[2] = {{0}, {0}};
+  ot_problem pp[2] = {p, pb};
+  CHECK(ot_solve_batch(pp, rb, 2, &o, NULL, 0) == 1 && rb[0].status == OT_OK && rb[1].status == OT_ERR_SIZE,
+        "a batch solves the others and reports the oversized problem");
+  free(X);
 }
 
 static void non_convergence(void) {
