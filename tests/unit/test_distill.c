@@ -4,10 +4,18 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "train/checkpoint.h"
 #include "train/distill.h"
+#include "train/pairs.h"
+#include "train/session.h"
+#include "stream/rec.h"
+#include "base/sha256.h"
+#include "base/json.h"
 #include "text/perturb.h"
 #include "base/rng.h"
 #include "base/util.h"
@@ -254,10 +262,10 @@ static void test_resume(void) {
   bert_model *half = bert_init(&c, 8);
   t = distill_trainer_new(half, &dc);
   for (uint64_t s = 0; s < 4; s++) distill_train_step(t, &b, s, 5e-3f, &r, err, sizeof err);
-  int rc = distill_checkpoint_save(half, distill_trainer_adamw(t), "{}\n", path, err, sizeof err);
+  int rc = train_checkpoint_save(half, distill_trainer_adamw(t), "{}\n", path, err, sizeof err);
   CHECK(rc == 0, "checkpoint written %s", err);
   /* a second save replaces the first (the exchange path) */
-  rc = distill_checkpoint_save(half, distill_trainer_adamw(t), "{\"again\": 1}\n", path, err, sizeof err);
+  rc = train_checkpoint_save(half, distill_trainer_adamw(t), "{\"again\": 1}\n", path, err, sizeof err);
   CHECK(rc == 0, "checkpoint replaced %s", err);
   distill_trainer_free(t);
   bert_free(half);
@@ -279,7 +287,7 @@ static void test_resume(void) {
   }
   bert_free(full);
   snprintf(path, sizeof path, "%s/model", dir);
-  distill_remove_dir(path);
+  train_remove_dir(path);
   rmdir(dir);
 }
 
@@ -460,6 +468,334 @@ static void test_perturb(void) {
   perturb_buf_free(&out2);
 }
 
+
+/* ---------------------------------------------------------------- lib/train: pairs, checkpoint, session */
+
+/* A pair stream of n pairs (d = 8) with ids below 40; pair k has k % 5 + 3
+ * src tokens and k % 3 + 3 tgt tokens; pair `empty` has only [CLS]/[SEP]
+ * on its src side; `flip` changes one teacher value of pair 1. */
+static void write_pairs(const char *path, int npairs, int empty, int flip, const char *src_vocab) {
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_set_dim(s, "d", 8);
+  if (src_vocab) rec_meta_set(s, "src_vocab", src_vocab);
+  rec_meta_set(s, "tgt_model", "teacher-a");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  int f_id = rec_field_index(ws, "id"), f_sl = rec_field_index(ws, "src_lang"), f_tl = rec_field_index(ws, "tgt_lang"),
+      f_si = rec_field_index(ws, "src_ids"), f_ti = rec_field_index(ws, "tgt_ids"),
+      f_tv = rec_field_index(ws, "tgt_vecs");
+  rng_t r;
+  rng_seed(&r, 77);
+  for (int k = 0; k < npairs; k++) {
+    uint32_t si[8], ti[8];
+    float tv[8 * 8];
+    int n = k == empty ? 2 : k % 5 + 3, m = k % 3 + 3;
+    for (int i = 0; i < n; i++) si[i] = i == 0 ? 1 : i == n - 1 ? 2 : 3 + (uint32_t)rng_below(&r, 37);
+    for (int j = 0; j < m; j++) ti[j] = j == 0 ? 1 : j == m - 1 ? 2 : 3 + (uint32_t)rng_below(&r, 37);
+    for (int q = 0; q < m * 8; q++) tv[q] = (float)rng_normal(&r);
+    if (k == 1 && flip) tv[3] += 0.5f;
+    char id[16];
+    snprintf(id, sizeof id, "p%d", k);
+    rec_put_str(w, f_id, id, strlen(id));
+    rec_put_str(w, f_sl, "deu", 3);
+    rec_put_str(w, f_tl, "eng", 3);
+    uint32_t s1[1] = {(uint32_t)n}, s2[1] = {(uint32_t)m}, s3[2] = {(uint32_t)m, 8};
+    rec_put(w, f_si, si, s1);
+    rec_put(w, f_ti, ti, s2);
+    rec_put(w, f_tv, tv, s3);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+}
+
+static void test_train_pairs(const char *dir) {
+  char path[600], path2[600], err[512];
+  snprintf(path, sizeof path, "%s/pairs.rec", dir);
+  snprintf(path2, sizeof path2, "%s/flip.rec", dir);
+  write_pairs(path, 12, 4, 0, NULL);
+  write_pairs(path2, 12, 4, 1, NULL);
+  train_limits lim = {.d = 8, .vocab_size = 40, .max_pos = 32, .cut = 1};
+  int fd = open(path, O_RDONLY);
+  train_input *in = train_input_open(fd, path, &lim, err, sizeof err);
+  CHECK(in && train_input_seekable(in), "a pair file opens, seekable %s", in ? "" : err);
+  if (!in) return;
+  train_pair p;
+  int got = 0, rc;
+  uint64_t last = 0;
+  while ((rc = train_input_next(in, &p, 1, err, sizeof err)) > 0) got++, last = p.index;
+  CHECK(rc == 0 && got == 11 && train_input_skipped(in) == 1 && train_input_records(in) == 12 && last == 11,
+        "11 usable pairs, the one without content tokens skipped and counted");
+  uint64_t fp = train_input_fingerprint(in);
+  CHECK(train_input_rewind(in, err, sizeof err) == 0 && train_input_next(in, &p, 0, err, sizeof err) == 1 &&
+            p.index == 0 && train_input_records(in) == 1,
+        "rewind starts a new pass at record 0");
+  train_input_free(in);
+  close(fd);
+  fd = open(path2, O_RDONLY);
+  in = train_input_open(fd, path2, &lim, err, sizeof err);
+  while (train_input_next(in, &p, 1, err, sizeof err) > 0) {}
+  CHECK(train_input_fingerprint(in) != fp && fp != 0, "one teacher value changed: another fingerprint (%016llx)",
+        (unsigned long long)fp);
+  train_input_free(in);
+  close(fd);
+  /* a pipe cannot rewind */
+  int pp[2];
+  CHECK(pipe(pp) == 0, "pipe");
+  if (fork() == 0) {
+    int f = open(path, O_RDONLY);
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(f, buf, sizeof buf)) > 0)
+      if (write(pp[1], buf, (size_t)k) != k) break;
+    _exit(0);
+  }
+  close(pp[1]);
+  in = train_input_open(pp[0], "pipe", &lim, err, sizeof err);
+  CHECK(in && !train_input_seekable(in) && train_input_rewind(in, err, sizeof err) != 0 && strstr(err, "not a pipe"),
+        "a pipe is not seekable: %s", err);
+  train_input_free(in);
+  close(pp[0]);
+  /* the student's limits are checked, naming the record */
+  lim.vocab_size = 10;
+  fd = open(path, O_RDONLY);
+  in = train_input_open(fd, path, &lim, err, sizeof err);
+  while ((rc = train_input_next(in, &p, 1, err, sizeof err)) > 0) {}
+  CHECK(rc < 0 && strstr(err, "record 0: src id") && strstr(err, "vocab_size 10"), "src id >= vocab_size: %s", err);
+  train_input_free(in);
+  close(fd);
+  lim.vocab_size = 40, lim.d = 16;
+  fd = open(path, O_RDONLY);
+  CHECK(!train_input_open(fd, path, &lim, err, sizeof err) && strstr(err, "d = 8"), "teacher d differs: %s", err);
+  close(fd);
+  lim.d = 8;
+
+  /* batches: consecutive pairs within the token and pair limits */
+  train_batch b;
+  train_batch_init(&b, 8, 12, 3);
+  fd = open(path, O_RDONLY);
+  in = train_input_open(fd, path, &lim, err, sizeof err);
+  int sizes[12], nb = 0, have = 0;
+  for (;;) {
+    train_batch_clear(&b);
+    for (;;) {
+      if (!have && !(have = train_input_next(in, &p, 0, err, sizeof err) > 0)) break;
+      if (!train_batch_fits(&b, p.n)) break;
+      train_batch_add(&b, &p, NULL);
+      have = 0;
+    }
+    if (!b.B) break;
+    CHECK(b.B <= 3 && (b.B == 1 || b.N <= 12), "batch %d: %d pairs, %zu tokens", nb, b.B, b.N);
+    sizes[nb++] = b.B;
+  }
+  int sum = 0;
+  for (int k = 0; k < nb; k++) sum += sizes[k];
+  distill_batch v = train_batch_view(&b);
+  CHECK(sum == 11 && v.src_w == NULL, "every usable pair in exactly one batch (%d batches), no weights without IDF",
+        nb);
+  train_input_free(in);
+  close(fd);
+
+  /* IDF: ln((1 + P) / (1 + df)) + 1, an id counted once per pair */
+  train_idf x;
+  train_idf_init(&x, 40);
+  uint32_t a[5] = {1, 7, 7, 9, 2}, t1[3] = {1, 5, 2}, c2[3] = {1, 9, 2}, t2[4] = {1, 5, 5, 2};
+  float tv[4 * 8] = {0};
+  train_pair p1 = {.src = a, .n = 5, .tgt = t1, .m = 3, .vecs = tv}, p2 = {.src = c2, .n = 3, .tgt = t2, .m = 4, .vecs = tv};
+  train_idf_add(&x, &p1);
+  train_idf_add(&x, &p2);
+  train_idf_finish(&x);
+  CHECK(fabsf(train_idf_src(&x, 7) - (float)(log(3.0 / 2.0) + 1)) < 1e-6f &&
+            fabsf(train_idf_src(&x, 9) - (float)(log(3.0 / 3.0) + 1)) < 1e-6f &&
+            fabsf(train_idf_tgt(&x, 5) - (float)(log(3.0 / 3.0) + 1)) < 1e-6f && train_idf_tgt(&x, 30) == 1.0f &&
+            fabsf(train_idf_src(&x, 11) - (float)(log(3.0) + 1)) < 1e-6f,
+        "IDF per side: df counts pairs, not occurrences; unseen tgt ids weigh 1");
+  train_batch_clear(&b);
+  train_batch_add(&b, &p1, &x);
+  v = train_batch_view(&b);
+  CHECK(v.src_w && v.tgt_w && v.src_w[1] == train_idf_src(&x, 7) && v.tgt_w[1] == train_idf_tgt(&x, 5),
+        "a batch with IDF carries the weights");
+  train_idf_free(&x);
+  train_batch_free(&b);
+}
+
+static void test_train_checkpoint(const char *dir) {
+  char p[600], f[800], err[512];
+  snprintf(p, sizeof p, "%s/ck", dir);
+  CHECK(train_out_check(p, err, sizeof err) == 0, "an absent --out is fine");
+  mkdir(p, 0777);
+  CHECK(train_out_check(p, err, sizeof err) == 0, "an empty folder is fine");
+  snprintf(f, sizeof f, "%s/notes.txt", p);
+  FILE *fh = fopen(f, "w");
+  fputs("mine\n", fh);
+  fclose(fh);
+  CHECK(train_out_check(p, err, sizeof err) != 0 && strstr(err, "notes.txt"), "a folder with other files: %s", err);
+  train_remove_dir(p);
+  CHECK(access(f, F_OK) == 0, "removing a checkpoint folder leaves other files (and the folder)");
+  unlink(f);
+  snprintf(f, sizeof f, "%s/config.json", p);
+  fh = fopen(f, "w");
+  fputs("{}\n", fh);
+  fclose(fh);
+  CHECK(train_out_check(p, err, sizeof err) != 0 && strstr(err, "trainer_state.json"),
+        "a model folder without trainer_state.json: %s", err);
+  train_remove_dir(p);
+  CHECK(access(p, F_OK) != 0, "a folder of known files only is removed");
+  fh = fopen(p, "w");
+  fclose(fh);
+  CHECK(train_out_check(p, err, sizeof err) != 0 && strstr(err, "not a folder"), "a plain file: %s", err);
+  unlink(p);
+  /* the state round trip */
+  train_state st = {.step = 7, .epoch = 1, .pos = 12, .total = 30, .seed = 5, .options = "a \"b\"",
+                    .input_records = 40, .have_input_fp = 1, .input_fp = 0x0123456789abcdefULL,
+                    .prefix_fp = 42, .teacher = "t-1", .src_vocab = NULL};
+  char *js = train_state_json(&st);
+  mkdir(p, 0777);
+  snprintf(f, sizeof f, "%s/trainer_state.json", p);
+  fh = fopen(f, "w");
+  fputs(js, fh);
+  fclose(fh);
+  free(js);
+  train_state back;
+  int rc = train_state_load(p, &back, err, sizeof err);
+  CHECK(rc == 0 && back.step == 7 && back.epoch == 1 && back.pos == 12 && back.total == 30 &&
+            back.input_records == 40 && back.have_input_fp && back.input_fp == st.input_fp && back.prefix_fp == 42 &&
+            !strcmp(back.options, st.options) && !strcmp(back.teacher, "t-1") && !back.src_vocab,
+        "trainer_state.json round trip %s", rc ? err : "");
+  if (!rc) train_state_free(&back);
+  fh = fopen(f, "w");
+  fputs("{\"format\": \"otclir-distill-state-1\", \"step\": 3}\n", fh);
+  fclose(fh);
+  CHECK(train_state_load(p, &back, err, sizeof err) != 0 && strstr(err, "format"), "an older state: %s", err);
+  train_remove_dir(p);
+  /* stale temporaries of dead runs go, a live run's stay */
+  char stale[700], live[700];
+  snprintf(stale, sizeof stale, "%s.ckpt.999999999", p);
+  snprintf(live, sizeof live, "%s.ckpt.%ld", p, (long)getppid());
+  mkdir(stale, 0777), mkdir(live, 0777);
+  snprintf(f, sizeof f, "%s/optimizer.safetensors.tmp.999999999", stale);
+  fh = fopen(f, "w");
+  fclose(fh);
+  train_remove_stale(p);
+  CHECK(access(stale, F_OK) != 0 && access(live, F_OK) == 0, "stale DIR.ckpt.PID of a dead run removed, a live one kept");
+  rmdir(live);
+}
+
+/* A run of the session: 2 epochs straight, and stopped after 3 steps then
+ * resumed: the same model, optimizer and log (timing aside). */
+static void test_train_session(const char *dir) {
+  char init[600], pairs[600], other[600], a[600], b[600], err[1024];
+  snprintf(init, sizeof init, "%s/init", dir);
+  snprintf(pairs, sizeof pairs, "%s/pairs.rec", dir);
+  snprintf(other, sizeof other, "%s/flip.rec", dir);
+  snprintf(a, sizeof a, "%s/a", dir);
+  snprintf(b, sizeof b, "%s/b", dir);
+  bert_config c = tiny_config(1);
+  bert_model *m0 = bert_init(&c, 3);
+  bert_save(m0, init, err, sizeof err);
+  bert_free(m0);
+  train_opts o;
+  train_opts_defaults(&o);
+  o.epochs = 2, o.batch_tokens = 12, o.threads = 1, o.lr = 1e-2, o.save_every = 2;
+  o.dc.adv = DISTILL_ADV_PGD, o.dc.adv_eps = 0.3, o.dc.adv_steps = 2;
+  double loss_full[32];
+  int nfull = 0;
+  for (int run = 0; run < 3; run++) {
+    /* run 0: straight; run 1: stop after 3; run 2: resume */
+    train_opts oo = o;
+    if (run == 1) oo.stop_after = 3;
+    int fd = open(pairs, O_RDONLY);
+    train_session *s = train_session_open(&oo, run == 2 ? TRAIN_RESUME : TRAIN_INIT, init, run ? b : a, fd, pairs,
+                                          err, sizeof err);
+    CHECK(s != NULL, "session %d opens %s", run, s ? "" : err);
+    if (!s) return;
+    char logp[700];
+    snprintf(logp, sizeof logp, "%s/log%d.rec", dir, run);
+    rec_schema *ls = train_session_log_schema(s);
+    rec_writer *w = rec_writer_path(logp, ls, NULL);
+    rec_schema_free(ls);
+    int rc = train_session_run(s, w, NULL, NULL, err, sizeof err);
+    CHECK(rc == 0, "session %d runs %s", run, rc ? err : "");
+    rec_writer_close(w);
+    train_summary sum;
+    train_session_summary(s, &sum);
+    if (run == 0)
+      CHECK(sum.skipped == 1 && sum.ot_problems == 4 * 11 * 2 && sum.ot_unconverged == 0,
+            "summary: %llu skipped, %llu problems (pgd: 4 passes x 11 pairs x 2 epochs), %llu unconverged",
+            (unsigned long long)sum.skipped, (unsigned long long)sum.ot_problems,
+            (unsigned long long)sum.ot_unconverged);
+    train_session_free(s);
+    close(fd);
+    rec_reader *rr = rec_open_path(logp, err, sizeof err);
+    int fl = rec_field_index(rec_reader_schema(rr), "loss"), fu = rec_field_index(rec_reader_schema(rr), "ot_unconverged");
+    rec_record rec;
+    int ok = 1;
+    while (rec_read(rr, &rec) == 0) {
+      if (run == 0 && nfull < 32) loss_full[nfull++] = rec_f64_scalar(&rec, fl);
+      if (run == 2) ok &= rec.index + 3 < (uint64_t)nfull && rec_f64_scalar(&rec, fl) == loss_full[rec.index + 3];
+      ok &= rec_has(&rec, fu);
+    }
+    rec_close(rr);
+    if (run == 2) CHECK(ok, "the resumed log continues the straight one, loss for loss");
+  }
+  char fa[700], fb[700];
+  for (int k = 0; k < 2; k++) {
+    const char *name = k ? "optimizer.safetensors" : "model.safetensors";
+    snprintf(fa, sizeof fa, "%s/%s", a, name);
+    snprintf(fb, sizeof fb, "%s/%s", b, name);
+    size_t la, lb;
+    char *xa = read_file(fa, &la), *xb = read_file(fb, &lb);
+    CHECK(xa && xb && la == lb && !memcmp(xa, xb, la), "stopped + resumed == straight: %s, bit for bit", name);
+    free(xa), free(xb);
+  }
+  /* resuming with another input of the same length is refused; so are other options */
+  train_opts oo = o;
+  oo.stop_after = 3;
+  int fd = open(pairs, O_RDONLY);
+  train_session *s = train_session_open(&oo, TRAIN_INIT, init, b, fd, pairs, err, sizeof err);
+  char logp[700];
+  snprintf(logp, sizeof logp, "%s/stop.rec", dir); /* a file: rec_writer_path renames into place */
+  rec_schema *ls = train_session_log_schema(s);
+  rec_writer *w = rec_writer_path(logp, ls, NULL);
+  rec_schema_free(ls);
+  train_session_run(s, w, NULL, NULL, err, sizeof err);
+  rec_writer_close(w);
+  train_session_free(s);
+  close(fd);
+  fd = open(other, O_RDONLY);
+  s = train_session_open(&o, TRAIN_RESUME, NULL, b, fd, other, err, sizeof err);
+  CHECK(!s && strstr(err, "not the input of the checkpoint"), "resume on another input: %s", err);
+  train_session_free(s);
+  close(fd);
+  fd = open(pairs, O_RDONLY);
+  oo = o;
+  oo.lr = 2e-2;
+  s = train_session_open(&oo, TRAIN_RESUME, NULL, b, fd, pairs, err, sizeof err);
+  CHECK(!s && strstr(err, "options differ"), "resume with another --lr: refused");
+  close(fd);
+  /* the vocabulary: a stream made with another vocabulary than the student's */
+  bert_model *mv = bert_load(init, err, sizeof err);
+  bert_set_vocab(mv, "[PAD]\n", 6);
+  char vdir[600], h[65], sv[700];
+  snprintf(vdir, sizeof vdir, "%s/withvocab", dir);
+  bert_save(mv, vdir, err, sizeof err);
+  bert_free(mv);
+  otc_sha256_hex("[PAD]\n", 6, h);
+  snprintf(sv, sizeof sv, "%s/sv.rec", dir);
+  write_pairs(sv, 6, -1, 0, "0000000000000000000000000000000000000000000000000000000000000000");
+  fd = open(sv, O_RDONLY);
+  snprintf(fa, sizeof fa, "%s/v1", dir);
+  s = train_session_open(&o, TRAIN_INIT, vdir, fa, fd, sv, err, sizeof err);
+  CHECK(!s && strstr(err, "another vocabulary") && strstr(err, h), "another vocabulary: %s", err);
+  close(fd);
+  write_pairs(sv, 6, -1, 0, h);
+  fd = open(sv, O_RDONLY);
+  s = train_session_open(&o, TRAIN_INIT, vdir, fa, fd, sv, err, sizeof err);
+  CHECK(s != NULL, "the student's own vocabulary %s", s ? "" : err);
+  train_session_free(s);
+  close(fd);
+}
+
 int main(void) {
   kern_set_threads(1);
   test_helpers();
@@ -472,5 +808,14 @@ int main(void) {
   test_ot_gradient(1, DISTILL_ADV_PGD);
   test_reproducible();
   test_resume();
+  char dir[] = "/tmp/test_train_XXXXXX";
+  if (mkdtemp(dir)) {
+    test_train_pairs(dir);
+    test_train_checkpoint(dir);
+    test_train_session(dir);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+  }
   return check_done();
 }
