@@ -119,6 +119,8 @@ static const char manual[] =
     "  --ot-tol T           Sinkhorn marginal tolerance (default 1e-6)\n"
     "  --ot-newton N        Newton steps after N Sinkhorn iterations (default 300;\n"
     "                       0 = plain Sinkhorn)\n"
+    "  --ot-eps-scaling X   start each problem at eps X, halving down to --ot-eps\n"
+    "                       (default off)\n"
     "  --idf                IDF marginals (see LOSSES; needs a seekable input)\n"
     "  --keep-special       [CLS]/[SEP] take part in the losses\n"
     "  --epochs E           passes over the input (default 1)\n"
@@ -192,7 +194,7 @@ enum {
   O_INIT = 256, O_OUT, O_INPUT, O_LOSS, O_OTEPS, O_OTITERS, O_OTTOL, O_OTNEWTON, O_IDF, O_KEEPSPEC, O_EPOCHS, O_BTOK,
   O_BSIZE, O_LR, O_B1, O_B2, O_AEPS, O_WD, O_CLIP, O_WARMUP, O_SCHED, O_TOTAL, O_STOP, O_FREEZE_EMB, O_FREEZE_LAYERS,
   O_ADV, O_ADV_EPS, O_ADV_ALPHA, O_ADV_STEPS, O_ADV_WEIGHT, O_SEED, O_SAVE_EVERY, O_RESUME, O_THREADS, O_PROGRESS,
-  O_CONTINUE, O_VOCAB_MM, O_MODEL_MM
+  O_CONTINUE, O_VOCAB_MM, O_MODEL_MM, O_OTSCALING
 };
 
 static const struct option longopts[] = {
@@ -200,7 +202,8 @@ static const struct option longopts[] = {
     {"out", required_argument, 0, O_OUT},            {"input", required_argument, 0, O_INPUT},
     {"loss", required_argument, 0, O_LOSS},          {"ot-eps", required_argument, 0, O_OTEPS},
     {"ot-iters", required_argument, 0, O_OTITERS},   {"ot-tol", required_argument, 0, O_OTTOL},
-    {"ot-newton", required_argument, 0, O_OTNEWTON}, {"idf", no_argument, 0, O_IDF},
+    {"ot-newton", required_argument, 0, O_OTNEWTON}, {"ot-eps-scaling", required_argument, 0, O_OTSCALING},
+    {"idf", no_argument, 0, O_IDF},
     {"keep-special", no_argument, 0, O_KEEPSPEC},    {"epochs", required_argument, 0, O_EPOCHS},
     {"batch-tokens", required_argument, 0, O_BTOK},  {"batch-size", required_argument, 0, O_BSIZE},
     {"lr", required_argument, 0, O_LR},              {"beta1", required_argument, 0, O_B1},
@@ -240,6 +243,7 @@ int main(int argc, char **argv) {
     case O_OTITERS: o.dc.loss.ot.max_iter = (int)parse_long("--ot-iters", optarg, 1, 1000000); break;
     case O_OTTOL: o.dc.loss.ot.tol = parse_double("--ot-tol", optarg, 0, 1); break;
     case O_OTNEWTON: o.dc.loss.ot.newton = (int)parse_long("--ot-newton", optarg, 0, 1000000); break;
+    case O_OTSCALING: o.dc.loss.ot.eps_start = parse_double("--ot-eps-scaling", optarg, 1e-6, 100); break;
     case O_IDF: o.idf = 1; break;
     case O_KEEPSPEC: o.dc.loss.keep_special = 1; break;
     case O_EPOCHS: o.epochs = (int)parse_long("--epochs", optarg, 1, 1000000); break;

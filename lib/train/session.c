@@ -30,12 +30,13 @@ char *train_options_key(const train_opts *o) {
   FILE *f = open_memstream(&s, &n);
   const distill_cfg *c = &o->dc;
   fprintf(f,
-          "loss=ot:%.17g,mse:%.17g,cos:%.17g ot_eps=%.17g ot_iters=%d ot_tol=%.17g ot_newton=%d keep_special=%d "
+          "loss=ot:%.17g,mse:%.17g,cos:%.17g ot_eps=%.17g ot_iters=%d ot_tol=%.17g ot_newton=%d ot_eps_start=%.17g "
+          "keep_special=%d "
           "idf=%d epochs=%d batch_tokens=%ld batch_size=%ld lr=%.17g betas=%.9g,%.9g adam_eps=%.9g wd=%.9g clip=%.9g "
           "warmup=%ld schedule=%d freeze=%d,%d adv=%d adv_eps=%.17g adv_alpha=%.17g adv_steps=%d adv_weight=%.17g "
           "seed=%" PRIu64 " threads=%d",
           c->loss.w_ot, c->loss.w_mse, c->loss.w_cos, c->loss.ot.eps, c->loss.ot.max_iter, c->loss.ot.tol,
-          c->loss.ot.newton, c->loss.keep_special, o->idf, o->epochs, o->batch_tokens, o->batch_size, o->lr,
+          c->loss.ot.newton, c->loss.ot.eps_start, c->loss.keep_special, o->idf, o->epochs, o->batch_tokens, o->batch_size, o->lr,
           c->opt.beta1, c->opt.beta2, c->opt.eps, c->opt.weight_decay, c->opt.clip_norm, o->warmup, (int)o->sched,
           o->freeze_emb, o->freeze_layers, (int)c->adv, c->adv_eps, c->adv_alpha, c->adv_steps, c->adv_weight,
           o->seed, o->threads);

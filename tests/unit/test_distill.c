@@ -13,10 +13,12 @@
 #include "train/distill.h"
 #include "train/pairs.h"
 #include "train/session.h"
+#include "train/noisy.h"
 #include "stream/rec.h"
 #include "base/sha256.h"
 #include "base/json.h"
 #include "text/perturb.h"
+#include "text/unicode.h"
 #include "base/rng.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -326,9 +328,17 @@ static void test_helpers(void) {
 
 /* ---------------------------------------------------------------- perturb */
 
+/* The code point at s[*i] (valid UTF-8), advancing *i. */
+static int32_t cp_at(const char *s, size_t len, size_t *i) {
+  uint32_t cp;
+  size_t bad, k = uc_utf8_decode((const unsigned char *)s + *i, len - *i, &cp, &bad);
+  *i += k ? k : 1;
+  return k ? (int32_t)cp : -1;
+}
+
 static size_t ncp(const char *s) {
   size_t n = 0, i = 0, len = strlen(s);
-  while (i < len) perturb_utf8_decode(s, len, &i), n++;
+  while (i < len) cp_at(s, len, &i), n++;
   return n;
 }
 
@@ -337,9 +347,9 @@ static int edit_distance(const char *a, const char *b) {
   int32_t A[256], Bv[256];
   int na = 0, nb = 0;
   size_t i = 0, la = strlen(a), lb = strlen(b);
-  while (i < la && na < 255) A[na++] = perturb_utf8_decode(a, la, &i);
+  while (i < la && na < 255) A[na++] = cp_at(a, la, &i);
   i = 0;
-  while (i < lb && nb < 255) Bv[nb++] = perturb_utf8_decode(b, lb, &i);
+  while (i < lb && nb < 255) Bv[nb++] = cp_at(b, lb, &i);
   static int D[257][257];
   for (int x = 0; x <= na; x++) D[x][0] = x;
   for (int y = 0; y <= nb; y++) D[0][y] = y;
@@ -796,10 +806,237 @@ static void test_train_session(const char *dir) {
   close(fd);
 }
 
+/* ---------------------------------------------------------------- perturb's modes (lib/text TSV, lib/train noisy) */
+
+static void test_tsv_lines(void) {
+  perturb_opts o;
+  memset(&o, 0, sizeof o);
+  o.seed = 3, o.typo_rate = 1;
+  perturb_tsv t = {.fields = 2, .text_field = 1, .names = "id, text"};
+  perturb_buf out = {0}, plain = {0};
+  char err[256];
+  size_t bad;
+  const char *crlf = "x1\tthe quick brown fox\r\n";
+  CHECK(perturb_tsv_line(&o, &t, crlf, strlen(crlf), 1, &out, NULL, err, sizeof err) == 0 &&
+            out.len > 4 && !strcmp(out.buf + out.len - 2, "\r\n") && !strncmp(out.buf, "x1\t", 3),
+        "a CRLF line stays CRLF: '%.*s'", (int)out.len - 2, out.buf);
+  perturb_text(&o, perturb_key_of_id("x1", 2), "the quick brown fox", 19, &plain, NULL, &bad);
+  CHECK(out.len == 3 + plain.len + 2 && !memcmp(out.buf + 3, plain.buf, plain.len),
+        "the CR is not part of the text: the same noise as without it");
+  CHECK(perturb_tsv_line(&o, &t, "x1\tabc def", 10, 7, &out, NULL, err, sizeof err) == 0 &&
+            out.buf[out.len - 1] == '\n' && out.buf[out.len - 2] != '\r',
+        "a last line without a newline gets LF");
+  CHECK(perturb_tsv_line(&o, &t, "x1\ta\tb\n", 7, 3, &out, NULL, err, sizeof err) != 0 &&
+            strstr(err, "line 3: expected 2 tab-separated fields (id, text), got 3"),
+        "wrong field count: %s", err);
+  CHECK(perturb_tsv_line(&o, &t, "\tabc\n", 5, 4, &out, NULL, err, sizeof err) != 0 && strstr(err, "line 4: empty id"),
+        "empty id: %s", err);
+  CHECK(perturb_tsv_line(&o, &t, "x\tab\xff\n", 6, 5, &out, NULL, err, sizeof err) != 0 &&
+            strstr(err, "line 5: invalid UTF-8 at byte 5"),
+        "invalid UTF-8: %s", err);
+  perturb_tsv t3 = {.fields = 3, .text_field = 2, .key_by_index = 1, .names = "id, lang, text"};
+  CHECK(perturb_tsv_line(&o, &t3, "x\tdeu\tabc def\n", 14, 1, &out, NULL, err, sizeof err) == 0 &&
+            !strncmp(out.buf, "x\tdeu\t", 6),
+        "--lang-column: the third field is the text");
+  perturb_buf_free(&out);
+  perturb_buf_free(&plain);
+}
+
+/* A model with a 40-piece vocabulary: [PAD] [UNK] [CLS] [SEP] [MASK] and
+ * w0..w34. */
+static const char *model_with_vocab(const char *dir, char *vocab_text, size_t cap) {
+  static char path[700];
+  size_t n = (size_t)snprintf(vocab_text, cap, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
+  for (int k = 0; k < 35; k++) n += (size_t)snprintf(vocab_text + n, cap - n, "w%d\n", k);
+  bert_config c = tiny_config(1);
+  bert_model *m = bert_init(&c, 11);
+  bert_set_vocab(m, vocab_text, n);
+  snprintf(path, sizeof path, "%s/vmodel", dir);
+  char err[256];
+  if (bert_save(m, path, err, sizeof err) != 0) printf("# %s\n", err);
+  bert_free(m);
+  return path;
+}
+
+/* Pairs with src_text over w0..w34 and teacher vectors of d = 8. */
+static void write_text_pairs(const char *path, int npairs, const char *src_vocab, const char *tgt_vocab) {
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_set_dim(s, "d", 8);
+  if (src_vocab) rec_meta_set(s, "src_vocab", src_vocab);
+  if (tgt_vocab) rec_meta_set(s, "tgt_vocab", tgt_vocab);
+  if (src_vocab && tgt_vocab && !strcmp(src_vocab, tgt_vocab)) rec_meta_set(s, "vocab", src_vocab);
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  rng_t r;
+  rng_seed(&r, 5);
+  for (int k = 0; k < npairs; k++) {
+    char text[256], id[16];
+    size_t tl = 0;
+    int words = 3 + k % 4;
+    for (int i = 0; i < words; i++) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%sw%d", i ? " " : "", (int)rng_below(&r, 35));
+    uint32_t ids[2] = {2, 3}, ti[5] = {2, 7, 8, 9, 3};
+    float tv[5 * 8];
+    for (int q = 0; q < 40; q++) tv[q] = (float)rng_normal(&r);
+    snprintf(id, sizeof id, "t%d", k);
+    rec_put_str(w, rec_field_index(ws, "id"), id, strlen(id));
+    rec_put_str(w, rec_field_index(ws, "src_lang"), "deu", 3);
+    rec_put_str(w, rec_field_index(ws, "tgt_lang"), "eng", 3);
+    uint32_t s1[1] = {2}, s2[1] = {5}, s3[2] = {5, 8};
+    rec_put(w, rec_field_index(ws, "src_ids"), ids, s1);
+    rec_put(w, rec_field_index(ws, "tgt_ids"), ti, s2);
+    rec_put(w, rec_field_index(ws, "tgt_vecs"), tv, s3);
+    rec_put_str(w, rec_field_index(ws, "src_text"), text, tl);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+}
+
+/* The OT loss of each pair of a pair stream under the model (one batch each). */
+static int pair_losses(const char *path, bert_model *m, double *out, int max) {
+  distill_cfg dc;
+  distill_cfg_defaults(&dc);
+  distill_trainer *t = distill_trainer_new(m, &dc);
+  char err[512];
+  rec_reader *r = rec_open_path(path, err, sizeof err);
+  const rec_schema *s = rec_reader_schema(r);
+  int fs = rec_field_index(s, "src_ids"), ft = rec_field_index(s, "tgt_vecs"), n = 0;
+  rec_record rec;
+  while (n < max && rec_read(r, &rec) == 0) {
+    size_t ns, nv;
+    const uint32_t *ids = rec_u32(&rec, fs, &ns);
+    const float *tv = rec_f32(&rec, ft, &nv);
+    int sl = (int)ns, tl = (int)(nv / 8);
+    distill_batch b = {.B = 1, .src_len = &sl, .src_ids = ids, .tgt_len = &tl, .tgt_vecs = tv};
+    out[n] = -1;
+    if (sl >= 3) distill_eval(t, &b, NULL, NULL, &out[n], NULL, err, sizeof err);
+    n++;
+  }
+  rec_close(r);
+  distill_trainer_free(t);
+  return n;
+}
+
+static void test_noisy(const char *dir) {
+  char vtext[1024], err[1024], in[600], outp[600], out2[600], vpath[800];
+  const char *mdir = model_with_vocab(dir, vtext, sizeof vtext);
+  char h[65];
+  otc_sha256_hex(vtext, strlen(vtext), h);
+  noisy_opts o;
+  memset(&o, 0, sizeof o);
+  o.po.seed = 4, o.po.typo_rate = 0.5, o.po.drop_rate = 0.2, o.max_len = 64, o.batch_tokens = 200;
+  distill_loss_defaults(&o.loss);
+  snprintf(in, sizeof in, "%s/tp.rec", dir);
+  snprintf(outp, sizeof outp, "%s/tp.out.rec", dir);
+  snprintf(out2, sizeof out2, "%s/tp.out2.rec", dir);
+  /* --vocab only: re-tokenized, the new vocabulary's hash in src_vocab, the both-sides key gone */
+  write_text_pairs(in, 30, "1111111111111111111111111111111111111111111111111111111111111111",
+                   "1111111111111111111111111111111111111111111111111111111111111111");
+  snprintf(vpath, sizeof vpath, "%s/vocab.txt", mdir);
+  noisy_model *nv = noisy_model_load(NULL, vpath, 0, 1, err, sizeof err);
+  CHECK(nv != NULL, "a vocabulary alone loads %s", nv ? "" : err);
+  rec_reader *r = rec_open_path(in, err, sizeof err);
+  perturb_stats st = {0};
+  int rc = noisy_pair_records(&o, nv, r, in, outp, &st, err, sizeof err);
+  rec_close(r);
+  CHECK(rc == 0 && st.words > 0, "random noise on pair records %s", rc ? err : "");
+  r = rec_open_path(outp, err, sizeof err);
+  const rec_schema *os = rec_reader_schema(r);
+  const char *sv = rec_meta_get(os, "src_vocab"), *sp = rec_meta_get(os, "src_special_ids");
+  CHECK(sv && !strcmp(sv, h) && sp && !strcmp(sp, "2,3") && !rec_meta_get(os, "vocab") &&
+            rec_meta_get(os, "tgt_vocab")[0] == '1',
+        "src_vocab %s, src_special_ids %s: the vocabulary that re-tokenized; vocab dropped", sv ? sv : "-",
+        sp ? sp : "-");
+  int fs = rec_field_index(os, "src_ids"), fv = rec_field_index(os, "src_vecs"), ok = 1, nrec = 0;
+  rec_record rec;
+  while (rec_read(r, &rec) == 0) {
+    size_t n;
+    const uint32_t *ids = rec_u32(&rec, fs, &n);
+    ok &= n >= 2 && ids[0] == 2 && ids[n - 1] == 3 && !rec_has(&rec, fv);
+    nrec++;
+  }
+  rec_close(r);
+  CHECK(ok && nrec == 30, "re-tokenized: [CLS] ... [SEP], no stale src_vecs, every record");
+  noisy_model_free(nv);
+  /* --model: a stream of another vocabulary is refused, the model's own is fine */
+  noisy_model *nm = noisy_model_load(mdir, NULL, 0, 1, err, sizeof err);
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_pair_records(&o, nm, r, in, outp, &st, err, sizeof err);
+  rec_close(r);
+  CHECK(rc != 0 && strstr(err, "another vocabulary") && strstr(err, h), "--model: another vocabulary refused: %s", err);
+  write_text_pairs(in, 30, h, h);
+  /* worst of 3: deterministic, and never below the random candidate (candidate 0) */
+  double lr[30], lw[30];
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_pair_records(&o, nm, r, in, outp, &st, err, sizeof err); /* random = candidate 0 */
+  rec_close(r);
+  pair_losses(outp, nm->m, lr, 30);
+  o.worst_of = 3;
+  for (int k = 0; k < 2; k++) {
+    r = rec_open_path(in, err, sizeof err);
+    rc |= noisy_pair_records(&o, nm, r, in, k ? out2 : outp, &st, err, sizeof err);
+    rec_close(r);
+  }
+  size_t la, lb;
+  char *xa = read_file(outp, &la), *xb = read_file(out2, &lb);
+  CHECK(rc == 0 && xa && xb && la == lb && !memcmp(xa, xb, la), "worst of 3: the same bytes twice %s", rc ? err : "");
+  free(xa), free(xb);
+  int n = pair_losses(outp, nm->m, lw, 30), higher = 0, never_lower = 1;
+  for (int k = 0; k < n; k++) never_lower &= lw[k] >= lr[k], higher += lw[k] > lr[k];
+  CHECK(n == 30 && never_lower && higher > 5, "the kept candidate's loss >= candidate 0's for every pair (%d higher)",
+        higher);
+  /* the attack at eps 0 writes the word embeddings themselves */
+  o.worst_of = 0, o.attack = DISTILL_ADV_FGSM, o.adv_eps = 0, o.adv_steps = 1;
+  write_pairs(in, 8, -1, 0, h);
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_attack_records(&o, nm, r, in, outp, err, sizeof err);
+  rec_close(r);
+  r = rec_open_path(outp, err, sizeof err);
+  os = rec_reader_schema(r);
+  int fi = rec_field_index(os, "ids"), fe = rec_field_index(os, "embeds");
+  ok = rc == 0 && !strcmp(os->record, "tokens") && rec_meta_get(os, "vocab") && !strcmp(rec_meta_get(os, "vocab"), h);
+  nrec = 0;
+  while (ok && rec_read(r, &rec) == 0) {
+    size_t ni, ne;
+    const uint32_t *ids = rec_u32(&rec, fi, &ni);
+    const float *e = rec_f32(&rec, fe, &ne);
+    ok &= ne == ni * 8;
+    for (size_t i = 0; i < ni && ok; i++) ok &= !memcmp(e + i * 8, nm->m->p.word_emb + (size_t)ids[i] * 8, 8 * sizeof(float));
+    nrec++;
+  }
+  rec_close(r);
+  CHECK(ok && nrec == 8, "--attack fgsm at eps 0: tokens records whose embeds are the word embeddings %s", rc ? err : "");
+  noisy_model_free(nm);
+  /* text records: the same noise as perturb_text, keyed by the id */
+  rec_schema *ts = rec_schema_builtin("text");
+  snprintf(in, sizeof in, "%s/t.rec", dir);
+  rec_writer *w = rec_writer_path(in, ts, NULL);
+  const rec_schema *tws = rec_writer_schema(w);
+  rec_put_str(w, rec_field_index(tws, "id"), "q1", 2);
+  rec_put_str(w, rec_field_index(tws, "text"), "alpha beta gamma delta", 22);
+  rec_write(w);
+  rec_writer_close(w);
+  rec_schema_free(ts);
+  o.attack = DISTILL_ADV_NONE;
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_text_records(&o, r, in, outp, &st, err, sizeof err);
+  rec_close(r);
+  perturb_buf pb = {0};
+  size_t bad;
+  perturb_text(&o.po, perturb_key_of_id("q1", 2), "alpha beta gamma delta", 22, &pb, NULL, &bad);
+  r = rec_open_path(outp, err, sizeof err);
+  size_t tl = 0;
+  const char *got = rec_read(r, &rec) == 0 ? rec_str(&rec, rec_field_index(rec_reader_schema(r), "text"), &tl) : "";
+  CHECK(rc == 0 && tl == pb.len && !memcmp(got, pb.buf, tl), "text records: '%s'", pb.buf);
+  rec_close(r);
+  perturb_buf_free(&pb);
+}
+
 int main(void) {
   kern_set_threads(1);
   test_helpers();
   test_perturb();
+  test_tsv_lines();
   test_input_gradient("ot");
   test_input_gradient("mse=1,cos=1");
   test_ot_gradient(0, DISTILL_ADV_NONE);
@@ -813,6 +1050,7 @@ int main(void) {
     test_train_pairs(dir);
     test_train_checkpoint(dir);
     test_train_session(dir);
+    test_noisy(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);
