@@ -13,6 +13,7 @@
 #include "train/distill.h"
 #include "train/pairs.h"
 #include "train/session.h"
+#include "train/align.h"
 #include "train/noisy.h"
 #include "stream/rec.h"
 #include "base/sha256.h"
@@ -1032,6 +1033,127 @@ static void test_noisy(const char *dir) {
   perturb_buf_free(&pb);
 }
 
+/* ot-align's job on a pair stream: one plan record per pair, batches by
+ * plan entries, records named in errors, the size limit. */
+static void emit_count(void *ctx, const char *line, size_t len) {
+  (void)line, (void)len;
+  (*(int *)ctx)++;
+}
+
+static void test_align_job(const char *dir) {
+  char in[600], outp[600], err[1024];
+  snprintf(in, sizeof in, "%s/av.rec", dir);
+  snprintf(outp, sizeof outp, "%s/av.plan.rec", dir);
+  /* 300 pairs of 1..40 tokens a side, d = 4, src/tgt vectors random */
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_meta_set(s, "src_model", "m1");
+  rec_meta_set(s, "tgt_model", "m1");
+  rec_writer *w = rec_writer_path(in, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  rng_t r;
+  rng_seed(&r, 9);
+  for (int k = 0; k < 300; k++) {
+    int n = 1 + (int)rng_below(&r, 40), m = 1 + (int)rng_below(&r, 40);
+    float S[160], T[160];
+    for (int q = 0; q < 4 * n; q++) S[q] = (float)rng_normal(&r);
+    for (int q = 0; q < 4 * m; q++) T[q] = (float)rng_normal(&r);
+    char id[16];
+    snprintf(id, sizeof id, "a%d", k);
+    rec_put_str(w, rec_field_index(ws, "id"), id, strlen(id));
+    rec_put_str(w, rec_field_index(ws, "src_lang"), "de", 2);
+    rec_put_str(w, rec_field_index(ws, "tgt_lang"), "en", 2);
+    uint32_t ids[40] = {0}, s1[1] = {(uint32_t)n}, s2[1] = {(uint32_t)m}, s3[2] = {(uint32_t)n, 4}, s4[2] = {(uint32_t)m, 4};
+    rec_put(w, rec_field_index(ws, "src_ids"), ids, s1);
+    rec_put(w, rec_field_index(ws, "tgt_ids"), ids, s2);
+    rec_put(w, rec_field_index(ws, "src_vecs"), S, s3);
+    rec_put(w, rec_field_index(ws, "tgt_vecs"), T, s4);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+  align_opts o;
+  memset(&o, 0, sizeof o);
+  ot_options_default(&o.ot);
+  o.ot.threads = 2, o.want_align = true;
+  rec_reader *rd = rec_open_path(in, err, sizeof err);
+  align_job *j = align_open(&o, rd, in, outp, err, sizeof err);
+  int rc = j ? align_run(j, NULL, NULL, NULL, err, sizeof err) : -1;
+  CHECK(rc == 0 && align_job_summary(j)->pairs == 300, "300 pairs aligned in batches of %d %s", ALIGN_BATCH,
+        rc ? err : "");
+  align_free(j);
+  rec_close(rd);
+  /* each record equals a single solve */
+  rd = rec_open_path(outp, err, sizeof err);
+  rec_reader *ri = rec_open_path(in, err, sizeof err);
+  rec_record a, b;
+  int same = 1, cnt = 0;
+  while (rec_read(rd, &a) == 0) {
+    double cost = rec_f64_scalar(&a, rec_field_index(rec_reader_schema(rd), "cost"));
+    if (rec_read(ri, &b) != 0) break;
+    const rec_schema *is = rec_reader_schema(ri);
+    size_t ns, nt;
+    const float *S = rec_f32(&b, rec_field_index(is, "src_vecs"), &ns), *T = rec_f32(&b, rec_field_index(is, "tgt_vecs"), &nt);
+    ot_problem p = {.S = S, .T = T, .n = (int)ns / 4, .m = (int)nt / 4, .ds = 4, .dt = 4};
+    ot_options oo;
+    ot_options_default(&oo);
+    ot_result res = {0};
+    ot_solve(&p, &oo, &res, NULL, 0);
+    same &= res.cost == cost;
+    cnt++;
+  }
+  rec_close(rd), rec_close(ri);
+  CHECK(same && cnt == 300, "every plan record's cost is the single solve's, bit for bit");
+  /* text mode: one line per pair through the callback */
+  int lines = 0;
+  o.text = true;
+  rd = rec_open_path(in, err, sizeof err);
+  j = align_open(&o, rd, in, NULL, err, sizeof err);
+  rc = align_run(j, emit_count, NULL, &lines, err, sizeof err);
+  CHECK(rc == 0 && lines == 300, "--text: %d lines", lines);
+  align_free(j);
+  rec_close(rd);
+  /* different encoders are refused */
+  s = rec_schema_builtin("pair");
+  rec_meta_set(s, "src_model", "student");
+  rec_meta_set(s, "tgt_model", "teacher");
+  snprintf(in, sizeof in, "%s/mm.rec", dir);
+  w = rec_writer_path(in, s, NULL);
+  rec_writer_close(w);
+  rec_schema_free(s);
+  rd = rec_open_path(in, err, sizeof err);
+  o.text = false;
+  j = align_open(&o, rd, in, outp, err, sizeof err);
+  CHECK(!j && strstr(err, "src_model 'student'") && strstr(err, "--allow-model-mismatch"), "model mismatch: %s", err);
+  rec_close(rd);
+  /* 5000 x 4000 tokens: refused by its sizes, named */
+  s = rec_schema_builtin("pair");
+  snprintf(in, sizeof in, "%s/big.rec", dir);
+  w = rec_writer_path(in, s, NULL);
+  ws = rec_writer_schema(w);
+  float *X = xcalloc(5000, sizeof *X);
+  uint32_t *ids = xcalloc(5000, sizeof *ids);
+  for (int i = 0; i < 5000; i++) X[i] = 1.0f + (float)(i % 3);
+  uint32_t sn[1] = {5000}, sm[1] = {4000}, vn[2] = {5000, 1}, vm[2] = {4000, 1};
+  rec_put_str(w, rec_field_index(ws, "id"), "big", 3);
+  rec_put_str(w, rec_field_index(ws, "src_lang"), "de", 2);
+  rec_put_str(w, rec_field_index(ws, "tgt_lang"), "en", 2);
+  rec_put(w, rec_field_index(ws, "src_ids"), ids, sn);
+  rec_put(w, rec_field_index(ws, "tgt_ids"), ids, sm);
+  rec_put(w, rec_field_index(ws, "src_vecs"), X, vn);
+  rec_put(w, rec_field_index(ws, "tgt_vecs"), X, vm);
+  rec_write(w);
+  rec_writer_close(w);
+  rec_schema_free(s);
+  free(X), free(ids);
+  rd = rec_open_path(in, err, sizeof err);
+  j = align_open(&o, rd, in, outp, err, sizeof err);
+  rc = align_run(j, NULL, NULL, NULL, err, sizeof err);
+  CHECK(rc != 0 && strstr(err, "record 0 (id 'big'): 5000 x 4000 tokens") && strstr(err, "OT_MAX_CELLS"),
+        "the size limit: %s", err);
+  align_free(j);
+  rec_close(rd);
+}
+
 int main(void) {
   kern_set_threads(1);
   test_helpers();
@@ -1051,6 +1173,7 @@ int main(void) {
     test_train_checkpoint(dir);
     test_train_session(dir);
     test_noisy(dir);
+    test_align_job(dir);
     char cmd[200];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) printf("# could not remove %s\n", dir);

@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "base/json.h"
+#include "ot/align.h"
 #include "ot/ot.h"
 #include "base/rng.h"
 #include "base/util.h"
@@ -490,6 +491,25 @@ static void newton_steps(void) {
   free(work), free(S), free(T);
 }
 
+static void hard_alignments(void) {
+  /* rows: 0 -> col 2; 1 -> cols 0/1 split 50/50 (tie: smallest j); 2 masked; 3 -> col 1 70%, col 2 30% */
+  float P[4 * 3] = {0.1f, 0.1f, 0.8f, 0.5f, 0.5f, 0.0f, 0.9f, 0.0f, 0.1f, 0.0f, 0.7f, 0.3f};
+  unsigned char ms[4] = {1, 1, 0, 1}, mt[3] = {1, 1, 1};
+  uint32_t out[24];
+  size_t k = ot_hard_alignment(P, 4, 3, ms, mt, 0, out);
+  CHECK(k == 3 && out[0] == 0 && out[1] == 2 && out[2] == 1 && out[3] == 0 && out[4] == 3 && out[5] == 1,
+        "argmax per source row, ties to the smallest j, masked rows skipped");
+  k = ot_hard_alignment(P, 4, 3, ms, mt, 0.25, out);
+  CHECK(k == 5 && out[2] == 1 && out[3] == 0 && out[4] == 1 && out[5] == 1 && out[8] == 3 && out[9] == 2,
+        "threshold 0.25: many-to-many by share of the row's mass (%zu pairs)", k);
+  mt[2] = 0;
+  k = ot_hard_alignment(P, 4, 3, ms, mt, 0, out);
+  CHECK(k == 3 && out[1] == 0 && out[5] == 1, "a masked target column is never chosen");
+  float Z[3] = {0, 0, 0};
+  unsigned char one[1] = {1}, three[3] = {1, 1, 1};
+  CHECK(ot_hard_alignment(Z, 1, 3, one, three, 0, out) == 0, "an all-zero row aligns nothing");
+}
+
 static void bad_input(void) {
   float S[6] = {1, 0, 0, 0, 1, 0}, T[6] = {1, 1, 0, 0, 1, 1};
   ot_options o;
@@ -584,6 +604,7 @@ int main(void) {
   small_eps_and_scaling();
   non_convergence();
   newton_steps();
+  hard_alignments();
   bad_input();
   for (int i = 0; i < ncases; i++) free(cases[i].S), free(cases[i].T);
   return check_done();
