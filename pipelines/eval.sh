@@ -82,8 +82,8 @@ for cond in $CONDITIONS; do
       # the attack needs each X sentence paired with its English translation
       x_text clean | paste - <(cut -f2 "$D.e.tsv") | f_tok_pair "$M/vocab.txt" "$T/vocab.txt" |
         f_embed "$T" --side tgt |
-        perturb --attack pgd --model "$M" --eps "$(awk -v r="${cond#pgd}" -v n="$norm" 'BEGIN { print r * n }')" \
-          --steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS" |
+        perturb --attack pgd --model "$M" --adv-eps "$(awk -v r="${cond#pgd}" -v n="$norm" 'BEGIN { print r * n }')" \
+          --adv-steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS" |
         f_embed "$M" > "$xv" ;;
     clean | typo* | cs)
       x_text "$cond" | f_tok "$M/vocab.txt" | f_embed "$M" > "$xv" ;;
