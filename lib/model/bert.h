@@ -39,14 +39,17 @@
  * naming the file, tensor or sequence into err (errlen bytes); they never
  * exit. Allocation failure dies (util.h).
  *
- * Threads: matrix products (the dense layers, ~95% of the FLOPs, and the
- * per-head attention products) use OpenBLAS (cblas_sgemm) with the thread
- * count set by otc_set_threads(); GELU and the LayerNorm forward are split
- * by rows over otc_threads() threads (each row computed the same way
- * whatever the split); softmax and the LayerNorm backward run on the calling
- * thread. Output is bit-identical for the same input, batch composition and
- * thread count. Calls sharing one bert_acts or one model's gradients must
- * not run concurrently; separate (model, acts) pairs may.
+ * Threads: the dense layers (~95% of the FLOPs) use OpenBLAS (cblas_sgemm)
+ * with the thread count set by otc_set_threads() (or kernels/bf16.h's
+ * products on the pool); attention runs one (sequence, head) per pool item,
+ * each calling OpenBLAS on its own thread; GELU, LayerNorm (forward and
+ * backward), bias gradients and AdamW are split by rows, columns or
+ * elements over the pool (base/pool.h), each item computed the same way
+ * whatever the split. The element-wise kernels are kernels/vec.h's, chosen
+ * by CPU at run time. Output is bit-identical for the same input, batch
+ * composition, thread count and CPU level. Calls sharing one bert_acts or
+ * one model's gradients must not run concurrently; separate (model, acts)
+ * pairs may.
  */
 #ifndef OTC_BERT_H
 #define OTC_BERT_H
@@ -128,6 +131,7 @@ typedef struct {
   char *vocab;            /* vocab.txt bytes (NULL if the folder had none) */
   size_t vocab_len;
   unsigned char *trainable; /* [ntensors]: 0 = frozen (bert_freeze), 1 = updated */
+  struct bert_lowp *lowp;   /* bfloat16 copies of the dense weights (bert_set_dtype); NULL: float32 */
 } bert_model;
 
 /* Allocate a model for a config (parameters zero). */
@@ -176,6 +180,20 @@ int bert_copy_embeddings(bert_model *dst, const bert_model *src, int with_rest,
  * student with the teacher's architecture and a pruned vocabulary this copies
  * the whole encoder. Returns the number of tensors copied. */
 int bert_copy_matching(bert_model *dst, const bert_model *src);
+
+/* Precision of the dense layers in bert_forward. BERT_F32 (the default):
+ * float32 throughout. BERT_BF16: inference only (frozen models, e.g. the
+ * teacher); the four dense products of each layer take their input and
+ * weights rounded to bfloat16 and accumulate in float32 (kernels/bf16.h:
+ * AMX or AVX512_BF16 where the CPU has them, float32 sgemm on the rounded
+ * values otherwise); attention, GELU and LayerNorm stay float32. The
+ * weights are copied and rounded by this call: a model whose parameters
+ * change afterwards needs the call again. Output vectors stay within a
+ * cosine of about 0.999 of float32 (bench/results/embed.md). A forward with
+ * train acts on a BF16 model is refused. */
+enum { BERT_F32, BERT_BF16 };
+void bert_set_dtype(bert_model *m, int dtype);
+int bert_dtype(const bert_model *m);
 
 /* ----------------------------------------------------------- activations */
 
