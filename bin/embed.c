@@ -16,7 +16,7 @@
 static const char usage[] =
     "usage: embed --model DIR [--layer L] [--pool mean|cls] [--normalize] [--truncate]\n"
     "             [--side src|tgt] [--batch-tokens N] [--window-tokens N] [--threads N]\n"
-    "             [--zstd[=LEVEL]] [--progress] [FILE]\n"
+    "             [--dtype f32|bf16] [--zstd[=LEVEL]] [--progress] [FILE]\n"
     "       embed --init CONFIG --out DIR [--seed S] [--vocab VOCAB] [--init-from TEACHER_DIR]\n"
     "             [--no-positions]\n";
 
@@ -73,6 +73,11 @@ static void help(void) {
       "  --threads N         threads for OpenBLAS and the model's loops (default: all\n"
       "                      cores). Output is bit-identical for equal input, batch\n"
       "                      options and thread count.\n"
+      "  --dtype f32|bf16    precision of the dense layers (default f32). bf16 rounds\n"
+      "                      their inputs and weights to bfloat16 and accumulates in\n"
+      "                      float32: AMX or AVX512_BF16 where the CPU has them (about\n"
+      "                      3x faster at BERT-base size), float32 speed elsewhere;\n"
+      "                      output vectors within a cosine of ~0.999 of f32.\n"
       "  --zstd[=LEVEL]      compress the output stream (default level 3)\n"
       "  --progress          report progress on stderr even when it is not a terminal\n"
       "\n"
@@ -373,7 +378,7 @@ int main(int argc, char **argv) {
   otc_init(argv[0]);
   enum {
     O_MODEL = 256, O_LAYER, O_POOL, O_NORMALIZE, O_TRUNCATE, O_SIDE, O_BATCH, O_WINDOW, O_THREADS, O_ZSTD,
-    O_PROGRESS, O_INIT, O_OUT, O_SEED, O_VOCAB, O_FROM, O_NOPOS, O_HELP, O_VERSION
+    O_PROGRESS, O_INIT, O_OUT, O_SEED, O_VOCAB, O_FROM, O_NOPOS, O_HELP, O_VERSION, O_DTYPE
   };
   static const struct option longopts[] = {
       {"model", required_argument, 0, O_MODEL}, {"layer", required_argument, 0, O_LAYER},
@@ -385,7 +390,8 @@ int main(int argc, char **argv) {
       {"out", required_argument, 0, O_OUT}, {"seed", required_argument, 0, O_SEED},
       {"vocab", required_argument, 0, O_VOCAB}, {"init-from", required_argument, 0, O_FROM},
       {"no-positions", no_argument, 0, O_NOPOS}, {"help", no_argument, 0, O_HELP},
-      {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+      {"version", no_argument, 0, O_VERSION}, {"dtype", required_argument, 0, O_DTYPE}, {0, 0, 0, 0}};
+  int dtype = BERT_F32;
   const char *model = NULL, *side = NULL, *init = NULL, *out = NULL, *vocab = NULL, *from = NULL;
   long layer = -1, batch_tokens = 8192, window_tokens = 65536, seed = 0;
   int pool = POOL_NONE, normalize = 0, truncate = 0, threads = 0, force_progress = 0, no_positions = 0;
@@ -417,6 +423,11 @@ int main(int argc, char **argv) {
     case O_VOCAB: vocab = optarg; break;
     case O_FROM: from = optarg; break;
     case O_NOPOS: no_positions = 1; break;
+    case O_DTYPE:
+      if (strcmp(optarg, "f32") == 0) dtype = BERT_F32;
+      else if (strcmp(optarg, "bf16") == 0) dtype = BERT_BF16;
+      else die_usage_msg(usage, "--dtype: unknown value '%s' (expected f32 or bf16)", optarg);
+      break;
     case O_HELP: help(); break;
     case O_VERSION: print_version();
     default: die_usage(usage);
@@ -437,6 +448,7 @@ int main(int argc, char **argv) {
   bert_model *m = bert_load(model, err, sizeof err);
   if (!m) die("%s", err);
   if (layer > m->cfg.layers) die("--layer %ld: the model has %d layers", layer, m->cfg.layers);
+  bert_set_dtype(m, dtype);
 
   static const char *const kinds[] = {"tokens", "pair", NULL};
   rec_reader *in = side ? rec_open_expect(path, "pair") : rec_open_expect_any(path, kinds);
