@@ -98,6 +98,17 @@ for t in $THREADS; do
   raw="$raw$inf"$'\n'"$bf"$'\n'"$tr"$'\n'
 done
 
+# Where the float32 inference time goes at the last thread count: perf over
+# the standalone bench program (4 passes), top symbols (skipped without perf).
+profile="(perf not available)"
+if command -v perf >/dev/null; then
+  cc -std=c11 -D_GNU_SOURCE -DBENCH_MAIN -O2 -g -march=x86-64-v2 -Ilib -o "$tmp/embed_bench" bench/embed_bench.c \
+    lib/model/*.c lib/kernels/*.c lib/base/*.c lib/cli/*.c -lopenblas -lmd -lm -lpthread
+  "$tmp/embed_bench" "$tmp/model" "$tmp/batches.txt" "$t" infer 1 >/dev/null # warm the page cache
+  perf record -q -o "$tmp/perf.data" -- "$tmp/embed_bench" "$tmp/model" "$tmp/batches.txt" "$t" infer 4 >/dev/null 2>&1 &&
+    profile=$(perf report -q -i "$tmp/perf.data" --no-children --sort symbol 2>/dev/null | sed 's/ *$//' | head -16) || true
+fi
+
 mkdir -p bench/results
 {
   echo "# embed: C encoder vs PyTorch $($PY -c 'import torch; print(torch.__version__)') (CPU)"
@@ -122,6 +133,11 @@ mkdir -p bench/results
   echo "Tokens/s and GFLOP/s: the best pass of $ROUNDS; ratios: median (min-max) over the $ROUNDS rounds of the per-round ratios."
   echo "GFLOP/s count useful work only (dense layers and attention products of the real tokens; backward = 2x forward), so padding shows as a lower rate."
   echo "The \`embed\` program column: end to end (record I/O, length sorting, packing with --batch-tokens 4096), one run."
+  echo
+  echo "Profile of float32 inference, $t threads (\`perf record\` over bench/embed_bench.c's program, model load included; percent of samples):"
+  echo '```'
+  echo "$profile"
+  echo '```'
   echo
   echo "Raw output:"
   echo '```'
