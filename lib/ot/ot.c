@@ -23,6 +23,7 @@
 
 #include "base/pool.h"
 #include "base/util.h"
+#include "kernels/vec.h"
 
 #define KERNEL_FLOOR (-600.0)
 /* e^-50 and e^50: the range a residual scaling may take before absorption. */
@@ -302,14 +303,8 @@ static void exact_column(ot_ws *w, int n, int m, int j, double ieps) {
 
 static void exact_row(ot_ws *w, int m, int i, double ieps) {
   const double *c = w->C + (size_t)i * m;
-  double mx = -INFINITY;
-  for (int j = 0; j < m; j++) {
-    double x = w->g[j] - c[j] * ieps;
-    if (x > mx) mx = x;
-  }
-  double s = 0;
-  for (int j = 0; j < m; j++) s += exp(w->g[j] - c[j] * ieps - mx);
-  w->f[i] = log(w->a[i]) - (mx + log(s));
+  /* max-shifted log-sum-exp, dispatched by CPU (kernels/vec.h) */
+  w->f[i] = log(w->a[i]) - kern_logsumexp_d(w->g, c, ieps, (size_t)m);
   w->u[i] = 1;
   double *k = w->K + (size_t)i * m;
   for (int j = 0; j < m; j++) k[j] = kernel_entry(w->f[i] + w->g[j] - c[j] * ieps);
