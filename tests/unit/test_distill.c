@@ -786,7 +786,7 @@ static void test_train_session(const char *dir) {
   close(fd);
   /* the vocabulary: a stream made with another vocabulary than the student's */
   bert_model *mv = bert_load(init, err, sizeof err);
-  bert_set_vocab(mv, "[PAD]\n", 6);
+  bert_set_vocab(mv, "[PAD]\n", 6, "vocab.txt");
   char vdir[600], h[65], sv[700];
   snprintf(vdir, sizeof vdir, "%s/withvocab", dir);
   bert_save(mv, vdir, err, sizeof err);
@@ -851,7 +851,7 @@ static const char *model_with_vocab(const char *dir, char *vocab_text, size_t ca
   for (int k = 0; k < 35; k++) n += (size_t)snprintf(vocab_text + n, cap - n, "w%d\n", k);
   bert_config c = tiny_config(1);
   bert_model *m = bert_init(&c, 11);
-  bert_set_vocab(m, vocab_text, n);
+  bert_set_vocab(m, vocab_text, n, "vocab.txt");
   snprintf(path, sizeof path, "%s/vmodel", dir);
   char err[256];
   if (bert_save(m, path, err, sizeof err) != 0) printf("# %s\n", err);
