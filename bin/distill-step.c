@@ -139,6 +139,10 @@ static const char manual[] =
     "                       the whole run, so --resume continues it exactly\n"
     "  --freeze-embeddings  do not update the embeddings (word, position, type,\n"
     "                       their LayerNorm)\n"
+    "  --freeze-positions   do not update the position and token-type embeddings\n"
+    "                       (a 0-layer student initialised with zero positions,\n"
+    "                       embed --init --no-positions, then keeps one vector per\n"
+    "                       token id, as the embedded teacher)\n"
     "  --freeze-layers N    do not update encoder layers 0..N-1\n"
     "  --adv KIND           fgsm, pgd or freelb (default none)\n"
     "  --adv-eps E          ball radius per token (default 1.0)\n"
@@ -192,7 +196,7 @@ static const cli_prog prog = {"distill-step", usage, manual};
 
 enum {
   O_INIT = 256, O_OUT, O_INPUT, O_LOSS, O_OTEPS, O_OTITERS, O_OTTOL, O_OTNEWTON, O_IDF, O_KEEPSPEC, O_EPOCHS, O_BTOK,
-  O_BSIZE, O_LR, O_B1, O_B2, O_AEPS, O_WD, O_CLIP, O_WARMUP, O_SCHED, O_TOTAL, O_STOP, O_FREEZE_EMB, O_FREEZE_LAYERS,
+  O_BSIZE, O_LR, O_B1, O_B2, O_AEPS, O_WD, O_CLIP, O_WARMUP, O_SCHED, O_TOTAL, O_STOP, O_FREEZE_EMB, O_FREEZE_POS, O_FREEZE_LAYERS,
   O_ADV, O_ADV_EPS, O_ADV_ALPHA, O_ADV_STEPS, O_ADV_WEIGHT, O_SEED, O_SAVE_EVERY, O_RESUME, O_THREADS, O_PROGRESS,
   O_CONTINUE, O_VOCAB_MM, O_MODEL_MM, O_OTSCALING
 };
@@ -211,7 +215,7 @@ static const struct option longopts[] = {
     {"weight-decay", required_argument, 0, O_WD},    {"clip", required_argument, 0, O_CLIP},
     {"warmup", required_argument, 0, O_WARMUP},      {"schedule", required_argument, 0, O_SCHED},
     {"total-steps", required_argument, 0, O_TOTAL},  {"stop-after", required_argument, 0, O_STOP},
-    {"freeze-embeddings", no_argument, 0, O_FREEZE_EMB}, {"freeze-layers", required_argument, 0, O_FREEZE_LAYERS},
+    {"freeze-embeddings", no_argument, 0, O_FREEZE_EMB}, {"freeze-positions", no_argument, 0, O_FREEZE_POS}, {"freeze-layers", required_argument, 0, O_FREEZE_LAYERS},
     {"adv", required_argument, 0, O_ADV},            {"adv-eps", required_argument, 0, O_ADV_EPS},
     {"adv-alpha", required_argument, 0, O_ADV_ALPHA}, {"adv-steps", required_argument, 0, O_ADV_STEPS},
     {"adv-weight", required_argument, 0, O_ADV_WEIGHT}, {"seed", required_argument, 0, O_SEED},
@@ -259,7 +263,8 @@ int main(int argc, char **argv) {
     case O_SCHED: o.sched = (distill_sched)cli_choice("--schedule", optarg, schedules); break;
     case O_TOTAL: o.total_steps = parse_long("--total-steps", optarg, 1, LONG_MAX); break;
     case O_STOP: o.stop_after = parse_long("--stop-after", optarg, 1, LONG_MAX); break;
-    case O_FREEZE_EMB: o.freeze_emb = 1; break;
+    case O_FREEZE_EMB: o.freeze_emb |= BERT_FREEZE_EMBEDDINGS; break;
+    case O_FREEZE_POS: o.freeze_emb |= BERT_FREEZE_POSITIONS; break;
     case O_FREEZE_LAYERS: o.freeze_layers = (int)parse_long("--freeze-layers", optarg, 0, 10000); break;
     case O_ADV: o.dc.adv = (distill_adv)cli_choice("--adv", optarg, advs); break;
     case O_ADV_EPS: o.dc.adv_eps = parse_double("--adv-eps", optarg, 0, 1e6); break;

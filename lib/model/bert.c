@@ -672,7 +672,11 @@ void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, flo
 void bert_freeze(bert_model *m, int embeddings, int first_layers) {
   for (int i = 0; i < m->ntensors; i++) {
     int g = m->tensors[i].group;
-    m->trainable[i] = !((g == -1 && embeddings) || (g >= 0 && g < first_layers && g < m->cfg.layers));
+    const char *n = m->tensors[i].name;
+    int position = strstr(n, "position_embeddings") || strstr(n, "token_type_embeddings");
+    m->trainable[i] = !((g == -1 && (embeddings & BERT_FREEZE_EMBEDDINGS)) ||
+                        (g == -1 && position && (embeddings & BERT_FREEZE_POSITIONS)) ||
+                        (g >= 0 && g < first_layers && g < m->cfg.layers));
   }
 }
 

@@ -310,9 +310,14 @@ void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, flo
 
 /* Freezing: frozen tensors keep their gradient but are not updated by
  * bert_adamw_step and do not count in the clipping norm.
- * embeddings = 1 freezes the word/position/token-type embeddings and the
- * embedding LayerNorm; first_layers freezes encoder layers 0..first_layers-1.
+ * embeddings, flags: BERT_FREEZE_EMBEDDINGS freezes the word/position/
+ * token-type embeddings and the embedding LayerNorm; BERT_FREEZE_POSITIONS
+ * the position and token-type embeddings only (a 0-layer model whose
+ * positions start at zero then stays one vector per token id);
+ * first_layers freezes encoder layers 0..first_layers-1.
  * Calling again replaces the previous setting. */
+#define BERT_FREEZE_EMBEDDINGS 1
+#define BERT_FREEZE_POSITIONS 2
 void bert_freeze(bert_model *m, int embeddings, int first_layers);
 
 /* ---------------------------------------------------------------- AdamW */
