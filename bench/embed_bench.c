@@ -127,7 +127,7 @@ double bench_pass(void *h) {
     if (bert_forward(b->m, b->a, &in, -1, err, sizeof err)) die("%s", err);
     if (b->train) {
       bert_zero_grads(b->m);
-      bert_backward(b->m, b->a, b->R, b->dinp);
+      bert_backward(b->m, b->a, b->R, b->dinp, NULL, 0);
     }
   }
   return now_seconds() - t0;
@@ -256,7 +256,7 @@ int main(int argc, char **argv) {
       for (long k = 0; k < (long)bs[i].N * d; k += 97) checksum += o[k];
       if (train) {
         bert_zero_grads(m);
-        bert_backward(m, a, R, dinp);
+        bert_backward(m, a, R, dinp, NULL, 0);
         checksum += dinp[0];
       }
     }

@@ -21,7 +21,6 @@
 #include "base/rng.h"
 #include "model/safetensors.h"
 #include "base/util.h"
-#include "cli/cli.h"
 
 /* ------------------------------------------------------------ kernels */
 
@@ -598,9 +597,11 @@ void bert_zero_grads(bert_model *m) {
   if (m->grads) zero_mt(m->grads, m->nparams);
 }
 
-static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, int params) {
-  if (!a->train) die("bert_backward: activations were made for inference (train = 0)");
-  if (a->nlayers_run != m->cfg.layers) die("bert_backward: the forward pass did not run every layer");
+static int backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, int params, char *err,
+                    size_t errlen) {
+  if (!a->train) return set_err(err, errlen, "bert_backward: activations were made for inference (train = 0)");
+  if (a->nlayers_run != m->cfg.layers)
+    return set_err(err, errlen, "bert_backward: the forward pass did not run every layer");
   if (params) bert_alloc_grads(m);
   size_t N = (size_t)a->N, d = (size_t)a->d, I = (size_t)a->I;
   int n = a->N, H = a->H, id = (int)d, iI = (int)I;
@@ -657,14 +658,16 @@ static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *
   else if (d_input)
     memcpy(d_input, dres, N * d * sizeof(float));
   free(marks);
+  return 0;
 }
 
-void bert_backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input) {
-  backward(m, a, d_hidden, d_input, 1);
+int bert_backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, char *err, size_t errlen) {
+  return backward(m, a, d_hidden, d_input, 1, err, errlen);
 }
 
-void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input) {
-  backward(m, a, d_hidden, d_input, 0);
+int bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, char *err,
+                        size_t errlen) {
+  return backward(m, a, d_hidden, d_input, 0, err, errlen);
 }
 
 /* -------------------------------------------------------------- freezing */
@@ -782,9 +785,10 @@ static void adam_chunks(void *p, size_t b, size_t e) {
   }
 }
 
-double bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c) {
+int bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c, double *grad_norm, char *err,
+                    size_t errlen) {
+  if (s->n != m->nparams) return set_err(err, errlen, "bert_adamw_step: optimizer state does not match the model");
   if (!m->grads) bert_alloc_grads(m);
-  if (s->n != m->nparams) die("bert_adamw_step: optimizer state does not match the model");
   adam_ctx a = {.m = m, .s = s};
   size_t n = make_chunks(m, &a.ch);
   double norm = grad_norm_chunks(&a, n);
@@ -797,6 +801,7 @@ double bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c) {
   a.b1 = c->beta1, a.b2 = c->beta2, a.eps = c->eps, a.lr_wd = c->lr * c->weight_decay;
   pool_for(n, 2, 0, adam_chunks, &a);
   free(a.ch);
-  return norm;
+  *grad_norm = norm;
+  return 0;
 }
 

@@ -301,12 +301,14 @@ void bert_zero_grads(bert_model *m);
  * gradients go to the rows of the ids of sequences that used the lookup (not
  * to sequences given as embeds). If d_input is non-NULL it receives
  * dL/d(input word embeddings) [N][d] (equally dL/d delta), overwritten, for
- * FGSM / PGD / FreeLB. */
-void bert_backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input);
+ * FGSM / PGD / FreeLB. Errors (acts made for inference, a forward that did
+ * not run every layer) return -1 with the message in err. */
+int bert_backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, char *err, size_t errlen);
 /* As bert_backward but only dL/d(input word embeddings) into d_input: no
  * parameter gradient is computed or touched (PGD ascent steps; about 1/3
  * cheaper). */
-void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input);
+int bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, char *err,
+                        size_t errlen);
 
 /* Freezing: frozen tensors keep their gradient but are not updated by
  * bert_adamw_step and do not count in the clipping norm.
@@ -347,8 +349,10 @@ void adamw_free(adamw_state *s);
 /* Global L2 norm of the trainable gradients (double accumulation). */
 double bert_grad_norm(const bert_model *m);
 /* One step on every trainable tensor: clip, decoupled weight decay, moment
- * update, bias-corrected update. Returns the gradient norm before clipping. */
-double bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c);
+ * update, bias-corrected update. *grad_norm: the gradient norm before
+ * clipping. An optimizer state of another model returns -1 (message in err). */
+int bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c, double *grad_norm, char *err,
+                    size_t errlen);
 /* Optimizer state as DIR/optimizer.safetensors ("m.NAME", "v.NAME", step in
  * __metadata__), written atomically; load checks the layout matches. */
 int adamw_save(const adamw_state *s, const bert_model *m, const char *path, char *err, size_t errlen);

@@ -351,8 +351,8 @@ static int fwd_loss_bwd(distill_trainer *t, const distill_batch *b, const float 
     return -1;
   t->ot_problems += b->B;
   t->ot_unconverged += parts->ot_unconverged;
-  if (back && input_only) bert_backward_input(t->m, t->acts, t->dH, d_input);
-  else if (back) bert_backward(t->m, t->acts, t->dH, d_input);
+  if (back && input_only) return bert_backward_input(t->m, t->acts, t->dH, d_input, err, errlen);
+  if (back) return bert_backward(t->m, t->acts, t->dH, d_input, err, errlen);
   return 0;
 }
 
@@ -447,7 +447,7 @@ int distill_train_step(distill_trainer *t, const distill_batch *b, uint64_t seed
   if (distill_compute_grads(t, b, seed, r, err, errlen)) return -1;
   adamw_config oc = t->cfg.opt;
   oc.lr = lr;
-  r->grad_norm = bert_adamw_step(t->m, t->opt, &oc);
+  if (bert_adamw_step(t->m, t->opt, &oc, &r->grad_norm, err, errlen)) return -1;
   if (!isfinite(r->grad_norm) || !isfinite(r->loss)) {
     snprintf(err, errlen, "the loss or the gradient is not finite (loss %g, gradient norm %g): lower --lr?", r->loss,
              r->grad_norm);

@@ -179,7 +179,7 @@ static void test_fixture(void) {
   bert_zero_grads(m);
   float *dinp = malloc((size_t)fx.N * d * sizeof(float));
   kern_set_threads(2); /* the backward's threaded GELU too */
-  bert_backward(m, t, fx.R, dinp);
+  bert_backward(m, t, fx.R, dinp, NULL, 0);
   kern_set_threads(1);
   st_file *gf = st_open(check_shared("fixtures/embed/grads.safetensors"), err, sizeof err);
   CHECK(gf != NULL, "open grads.safetensors%s%s", gf ? "" : ": ", gf ? "" : err);
@@ -252,7 +252,7 @@ static void test_fixture(void) {
   for (int s = 0; s < fx.n; s++) emb[s] = rows + (row += 0, row) * d, row += fx.len[s];
   kern_set_threads(2); /* as for dinp above: bit-identical needs the same thread count */
   rc = bert_forward(m, t, &given, -1, err, sizeof err);
-  bert_backward(m, t, fx.R, dinp2);
+  bert_backward(m, t, fx.R, dinp2, NULL, 0);
   kern_set_threads(1);
   double wz = 0;
   for (size_t k = 0; k < (size_t)m->cfg.vocab_size * d; k++) wz = fmax(wz, fabs(m->g.word_emb[k]));
@@ -487,7 +487,7 @@ static void test_model_fd(void) {
   bert_zero_grads(m);
   model_loss(m, a, &in, Rw);
   float *dinp = malloc((size_t)N * d * sizeof(float));
-  bert_backward(m, a, Rw, dinp);
+  bert_backward(m, a, Rw, dinp, NULL, 0);
   /* every parameter tensor (a few entries each) and every input entry */
   const double h = 1e-2;
   double worst = 0;
@@ -524,7 +524,7 @@ static void test_model_fd(void) {
   float *dinp2 = malloc((size_t)N * d * sizeof(float)), *gcopy = malloc(m->nparams * sizeof(float));
   memcpy(gcopy, m->grads, m->nparams * sizeof(float));
   model_loss(m, a, &in, Rw);
-  bert_backward_input(m, a, Rw, dinp2);
+  bert_backward_input(m, a, Rw, dinp2, NULL, 0);
   CHECK(memcmp(dinp, dinp2, (size_t)N * d * sizeof(float)) == 0 &&
             memcmp(gcopy, m->grads, m->nparams * sizeof(float)) == 0,
         "bert_backward_input: same d_input as bert_backward, gradients untouched");
@@ -621,7 +621,7 @@ static void test_zero_layers(void) {
   }
   float Rw[24];
   for (int i = 0; i < 24; i++) Rw[i] = (float)(i % 5) - 2;
-  bert_backward(m, a, Rw, NULL);
+  bert_backward(m, a, Rw, NULL, NULL, 0);
   CHECK(rc == 0 && worst < 1e-5 && m->g.emb_ln_b[0] != 0, "0 layers: LayerNorm(embeddings) (diff %.2g), backward runs",
         worst);
   bert_acts_free(a);
@@ -643,6 +643,27 @@ static void test_forward_errors(void) {
   bert_input in2 = {.B = 1, .len = len2, .ids = ids2};
   rc = bert_forward(m, a, &in2, -1, err, sizeof err);
   CHECK(rc != 0 && strstr(err, "length 17"), "too long: %s", err);
+  /* misuse of the training calls is an error returned, not an exit */
+  int len3[1] = {3};
+  uint32_t ids3[3] = {1, 2, 3};
+  bert_input in3 = {.B = 1, .len = len3, .ids = ids3};
+  float dh[3 * 16] = {0};
+  err[0] = 0;
+  rc = bert_forward(m, a, &in3, -1, err, sizeof err) == 0 && bert_backward(m, a, dh, NULL, err, sizeof err) == -1;
+  CHECK(rc && strstr(err, "made for inference"), "backward on inference activations: %s", err);
+  bert_acts *t = bert_acts_new(m, 1);
+  err[0] = 0;
+  rc = bert_forward(m, t, &in3, 0, err, sizeof err) == 0 && bert_backward_input(m, t, dh, NULL, err, sizeof err) == -1;
+  CHECK(rc && strstr(err, "did not run every layer"), "backward after a partial forward: %s", err);
+  adamw_state *s = adamw_new(m), bad = *s;
+  bad.n--;
+  double norm = -1;
+  err[0] = 0;
+  rc = bert_adamw_step(m, &bad, &(adamw_config){.lr = 1e-3f}, &norm, err, sizeof err);
+  CHECK(rc == -1 && norm == -1 && strstr(err, "optimizer state does not match"), "AdamW with another model's state: %s",
+        err);
+  adamw_free(s);
+  bert_acts_free(t);
   bert_acts_free(a);
   bert_free(m);
 }
@@ -660,7 +681,8 @@ static void test_adamw(void) {
   adamw_state *s = adamw_new(m);
   adamw_config c = adamw_defaults();
   c.lr = 0.1f, c.weight_decay = 0.5f, c.clip_norm = 0;
-  double norm = bert_adamw_step(m, s, &c);
+  double norm = 0;
+  bert_adamw_step(m, s, &c, &norm, NULL, 0);
   /* expected (step 1): m = 0.1 g, v = 0.001 g^2, m_hat = g, v_hat = g^2,
    * p = p (1 - lr wd) - lr g / (|g| + eps) */
   int frozen_same = 1, ok = 1;
@@ -689,8 +711,9 @@ static void test_adamw(void) {
   adamw_state *s2 = adamw_new(m2), *s3 = adamw_new(m3);
   c.clip_norm = (float)bert_grad_norm(m2) * 1.0001f;
   c.eps = 1e-3f; /* so that the gradient scale matters */
-  bert_adamw_step(m2, s2, &c);
-  double n3 = bert_adamw_step(m3, s3, &c);
+  double n3 = 0;
+  bert_adamw_step(m2, s2, &c, &n3, NULL, 0);
+  bert_adamw_step(m3, s3, &c, &n3, NULL, 0);
   CHECK(fabs(n3 - 10 * bert_grad_norm(m2)) < 1e-3 * n3 && max_abs_diff(m2->params, m3->params, m2->nparams) < 1e-6,
         "global-norm clipping: 10x gradients clipped to the same step (norm %.4f)", n3);
   /* --freeze-positions: position and token-type embeddings only */
@@ -703,7 +726,7 @@ static void test_adamw(void) {
     else rest_trained &= m2->trainable[i];
   }
   memcpy(before, m2->params, m2->nparams * sizeof(float));
-  bert_adamw_step(m2, s2, &c);
+  bert_adamw_step(m2, s2, &c, &n3, NULL, 0);
   const bert_tensor *pe = bert_find_tensor(m2, "embeddings.position_embeddings.weight");
   const bert_tensor *we = bert_find_tensor(m2, "embeddings.word_embeddings.weight");
   CHECK(pos_frozen && rest_trained && !memcmp(before + pe->offset, m2->params + pe->offset, pe->size * sizeof(float)) &&

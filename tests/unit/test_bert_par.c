@@ -57,12 +57,13 @@ static float *run(bert_model *m, const batch *b, int threads, int train, size_t 
     float *saved = xmalloc(m->nparams * sizeof(float));
     memcpy(saved, m->params, m->nparams * sizeof(float));
     bert_zero_grads(m);
-    bert_backward(m, a, b->R, out + N * d);
+    bert_backward(m, a, b->R, out + N * d, NULL, 0);
     memcpy(out + 2 * N * d, m->grads, m->nparams * sizeof(float));
     adamw_state *s = adamw_new(m);
     adamw_config c = adamw_defaults();
     c.clip_norm = 0.5f;
-    bert_adamw_step(m, s, &c);
+    double norm;
+    bert_adamw_step(m, s, &c, &norm, NULL, 0);
     memcpy(out + 2 * N * d + m->nparams, m->params, m->nparams * sizeof(float));
     memcpy(m->params, saved, m->nparams * sizeof(float));
     adamw_free(s);
