@@ -1,6 +1,7 @@
 #include "cli/cli.h"
 
 #include "stream/rec.h"
+#include "stream/tmpfile.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -153,29 +154,36 @@ void progress_end(otc_progress *p, uint64_t done) {
   fprintf(stderr, "\r%s: %s: %llu in %.1f s          \n", otc_prog(), p->what, (unsigned long long)done, t);
 }
 
+/* One way with the stream writers (stream/tmpfile.h): an existing PATH
+ * that is not a regular file (/dev/null, a FIFO) is written in place, never
+ * replaced; otherwise PATH.tmp.PID (stale ones of PATH removed first,
+ * locked while we write) is renamed over PATH on commit. */
 FILE *atomic_open(atomic_file *af, const char *path) {
   af->path = xstrdup(path);
-  size_t n = strlen(path) + 32;
-  af->tmp = xmalloc(n);
-  snprintf(af->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-  af->f = fopen(af->tmp, "wb");
-  if (!af->f) die_errno("cannot create '%s'", af->tmp);
+  af->tmp = NULL;
+  int fd = rec_out_special(path);
+  if (fd == -1) die_errno("cannot write to '%s'", path);
+  if (fd == -2 && (fd = rec_tmp_create(path, &af->tmp)) < 0) die_errno("cannot create '%s.tmp.%ld'", path, (long)getpid());
+  af->f = fdopen(fd, "wb");
+  if (!af->f) die_errno("cannot write to '%s'", af->tmp ? af->tmp : path);
   return af->f;
 }
 
 void atomic_commit(atomic_file *af) {
-  if (fflush(af->f) != 0 || ferror(af->f) || fsync(fileno(af->f)) != 0) {
+  const char *name = af->tmp ? af->tmp : af->path;
+  /* fsync of a FIFO or a terminal fails with EINVAL: nothing to sync */
+  if (fflush(af->f) != 0 || ferror(af->f) || (fsync(fileno(af->f)) != 0 && errno != EINVAL)) {
     int e = errno;
     fclose(af->f);
-    unlink(af->tmp);
+    if (af->tmp) unlink(af->tmp);
     errno = e;
-    die_errno("write error on '%s'", af->tmp);
+    die_errno("write error on '%s'", name);
   }
   if (fclose(af->f) != 0) {
-    unlink(af->tmp);
-    die_errno("close error on '%s'", af->tmp);
+    if (af->tmp) unlink(af->tmp);
+    die_errno("close error on '%s'", name);
   }
-  if (rename(af->tmp, af->path) != 0) {
+  if (af->tmp && rename(af->tmp, af->path) != 0) {
     unlink(af->tmp);
     die_errno("cannot rename '%s' to '%s'", af->tmp, af->path);
   }

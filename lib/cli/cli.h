@@ -99,12 +99,15 @@ void progress_init(otc_progress *p, const char *what, int force);
 void progress_update(otc_progress *p, uint64_t done, uint64_t total);
 void progress_end(otc_progress *p, uint64_t done);
 
-/* Atomic file output: open "PATH.tmp.PID", rename over PATH on commit. */
+/* Atomic file output, as the stream writers do it (stream/tmpfile.h):
+ * write "PATH.tmp.PID" (stale temporaries of PATH removed first) and rename
+ * it over PATH on commit; an existing PATH that is not a regular file
+ * (/dev/null, a FIFO) is written in place and never replaced (tmp NULL). */
 typedef struct {
   char *path, *tmp;
   FILE *f;
 } atomic_file;
-FILE *atomic_open(atomic_file *af, const char *path);
+FILE *atomic_open(atomic_file *af, const char *path); /* dies on error */
 void atomic_commit(atomic_file *af); /* fflush, fsync, fclose, rename; dies on error */
 void atomic_abort(atomic_file *af);  /* remove the temporary */
 

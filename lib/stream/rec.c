@@ -1105,9 +1105,8 @@ static rec_writer *writer_path(const char *path, const rec_schema *s, const rec_
   if (n > 4 && strcmp(path + n - 4, ".zst") == 0 && opts.zstd_level <= 0) opts.zstd_level = 3;
   /* An existing path that is not a regular file (/dev/null, a FIFO) is
    * written as it is: a temporary renamed over it would replace the device. */
-  struct stat st;
-  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-    int dfd = S_ISDIR(st.st_mode) ? (errno = EISDIR, -1) : open(path, O_WRONLY | O_CLOEXEC);
+  int dfd = rec_out_special(path);
+  if (dfd != -2) {
     if (dfd < 0) {
       last_errnum = errno;
       snprintf(last_error, sizeof last_error, "cannot write to '%s': %s", path, strerror(errno));

@@ -75,6 +75,16 @@ static int sweep(const char *path, bool prefix) {
 int rec_tmp_sweep(const char *path) { return sweep(path, false); }
 int rec_tmp_sweep_prefix(const char *prefix) { return sweep(prefix, true); }
 
+int rec_out_special(const char *path) {
+  struct stat st;
+  if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return -2;
+  if (S_ISDIR(st.st_mode)) {
+    errno = EISDIR;
+    return -1;
+  }
+  return open(path, O_WRONLY | O_CLOEXEC);
+}
+
 int rec_tmp_create(const char *path, char **tmp) {
   rec_tmp_sweep(path);
   return rec_tmp_create_only(path, tmp);

@@ -9,6 +9,14 @@
 #ifndef OTC_TMPFILE_H
 #define OTC_TMPFILE_H
 
+/* An existing PATH that is not a regular file (/dev/null, a FIFO, a
+ * terminal) is written as it is, never replaced: a temporary renamed over it
+ * would replace the device. Returns PATH opened for writing (O_WRONLY, no
+ * truncation) when it is such a file; -2 when PATH is absent or a regular
+ * file (write a temporary: rec_tmp_create); -1 with errno when it is such a
+ * file but cannot be opened (a directory: EISDIR). Every atomic output
+ * (stream writers, lib/cli's atomic_open) asks this first. */
+int rec_out_special(const char *path);
 /* Remove the stale temporaries of path first, then create PATH.tmp.PID
  * (truncated, mode 0666 minus the umask) and lock it. The fd, with the
  * temporary's name (malloc'd) in *tmp; -1 with errno on failure. */
