@@ -142,7 +142,8 @@ static const char manual[] =
     "                      N > 1 breaks the same-pieces guarantee for rare words\n"
     "  --zstd[=LEVEL]      compress the output stream (default level 3)\n"
     "  --progress          report progress on stderr\n"
-    "  --stats             at the end, print texts, input bytes, ids and speed on stderr\n"
+    "  --stats             at the end, print texts, input bytes, ids and speed on stderr,\n"
+    "                      and how many texts (pairs: pairs, and each side) --max-len cut\n"
     "  --help, --version\n"
     "\n"
     "Examples:\n"
@@ -176,7 +177,7 @@ static rec_writer *out;
 static int f_id, f_lang, f_ids, f_offsets, f_slang, f_tlang, f_sids, f_tids, f_stext, f_ttext;
 static wp_tokens toks[2];
 static ti_checker checker;
-static uint64_t n_texts, n_bytes, n_tokens;
+static uint64_t n_texts, n_bytes, n_tokens, n_cut, n_cut_side[2];
 
 static void open_output(void) {
   rec_schema *s = rec_schema_builtin(opt.pair ? "pair" : "tokens");
@@ -224,7 +225,9 @@ static void emit(const char *src, const char *kind, uint64_t no, text_item *it) 
     if (tok_encode(side[k], it->text[k], it->len[k], max_len, opt.offsets, &toks[k], err, sizeof err) != 0)
       die("%s: %s %llu: %s", src, kind, (unsigned long long)no, err);
     n_tokens += toks[k].n;
+    n_cut_side[k] += toks[k].cut;
   }
+  n_cut += toks[0].cut || (it->ntext > 1 && toks[1].cut);
   if (opt.prune_dir) return;
   rec_put_str(out, f_id, it->id, it->idlen);
   uint32_t shape[2] = {(uint32_t)toks[0].n, 2}, shape2 = (uint32_t)toks[1].n;
@@ -423,6 +426,24 @@ static tok_tokenizer *open_side(const vocab_arg *a) {
   return t;
 }
 
+/* --stats: totals, speed, and the texts (pairs, each side) --max-len cut. */
+static void print_stats(double dt) {
+  fprintf(stderr, "%s: %llu texts, %llu bytes of text, %llu ids, %.3f s, %.1f MB/s, %.0f ids/s\n", otc_prog(),
+          (unsigned long long)n_texts, (unsigned long long)n_bytes, (unsigned long long)n_tokens, dt,
+          dt > 0 ? n_bytes / dt / 1e6 : 0.0, dt > 0 ? n_tokens / dt : 0.0);
+  size_t max_len = opt.prune_dir ? 0 : opt.max_len;
+  if (!max_len)
+    fprintf(stderr, "%s: 0 of %llu %s cut (no --max-len)\n", otc_prog(), (unsigned long long)n_texts,
+            opt.pair ? "pairs" : "texts");
+  else if (!opt.pair)
+    fprintf(stderr, "%s: %llu of %llu texts cut at --max-len %zu\n", otc_prog(), (unsigned long long)n_cut,
+            (unsigned long long)n_texts, max_len);
+  else
+    fprintf(stderr, "%s: %llu of %llu pairs cut at --max-len %zu (src %llu, tgt %llu)\n", otc_prog(),
+            (unsigned long long)n_cut, (unsigned long long)n_texts, max_len, (unsigned long long)n_cut_side[0],
+            (unsigned long long)n_cut_side[1]);
+}
+
 int main(int argc, char **argv) {
   cli_init(&prog, argv[0]);
   enum { O_VOCAB = 256, O_SPM = O_VOCAB + 3, O_MODEL = O_SPM + 3, O_LOWER = O_MODEL + 3, O_MAX_LEN, O_MAX_WORD,
@@ -515,12 +536,7 @@ int main(int argc, char **argv) {
     rec_writer_close_or_die(out);
   }
   otc_close_stdout();
-  if (opt.stats) {
-    double dt = now_seconds() - t0;
-    fprintf(stderr, "%s: %llu texts, %llu bytes of text, %llu ids, %.3f s, %.1f MB/s, %.0f ids/s\n", otc_prog(),
-            (unsigned long long)n_texts, (unsigned long long)n_bytes, (unsigned long long)n_tokens, dt,
-            dt > 0 ? n_bytes / dt / 1e6 : 0.0, dt > 0 ? n_tokens / dt : 0.0);
-  }
+  if (opt.stats) print_stats(now_seconds() - t0);
   wp_tokens_free(&toks[0]);
   wp_tokens_free(&toks[1]);
   if (two) tok_free(side[1]);

@@ -197,7 +197,8 @@ int tok_encode(tok_tokenizer *t, const char *text, size_t len, size_t max_len, i
   out->n = 0;
   push(out, want_offsets, XLMR_BOS, 0, 0);
   size_t keep = t->pieces.n;
-  if (max_len && keep > max_len - 2) keep = max_len - 2;
+  out->cut = max_len && keep > max_len - 2;
+  if (out->cut) keep = max_len - 2;
   for (size_t i = 0; i < keep; i++)
     push(out, want_offsets, xlmr_id(t->pieces.ids[i]), t->pieces.spans[2 * i], t->pieces.spans[2 * i + 1]);
   push(out, want_offsets, XLMR_EOS, 0, 0);

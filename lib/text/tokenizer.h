@@ -64,7 +64,8 @@ const char *tok_special_ids(const tok_tokenizer *t);
 const char *tok_piece(const tok_tokenizer *t, uint32_t id, size_t *len);
 
 /* begin + pieces of text[0..len) + end into out (its content replaced);
- * max_len > 0 keeps at most max_len ids (>= 2), the end id last. Offsets
+ * max_len > 0 keeps at most max_len ids (>= 2), the end id last, and sets
+ * out->cut when pieces were dropped. Offsets
  * when want_offsets. Invalid UTF-8: WordPiece drops it (U+FFFD, see
  * wordpiece.h); SentencePiece does what the library does. */
 int tok_encode(tok_tokenizer *t, const char *text, size_t len, size_t max_len, int want_offsets, wp_tokens *out,

@@ -373,8 +373,11 @@ void wp_encode(wp_tokenizer *t, const char *text, size_t len, size_t max_len, in
   out->n = 0;
   if (max_len && max_len < 2) max_len = 2;
   push_token(out, want_offsets, t->cls, 0, 0);
-  wp_tokenize(t, text, len, want_offsets, max_len ? max_len - 1 : 0, out);
-  if (max_len && out->n > max_len - 1) out->n = max_len - 1;
+  /* limit max_len: one piece beyond what is kept tells a cut text from one
+   * of exactly max_len ids */
+  wp_tokenize(t, text, len, want_offsets, max_len, out);
+  out->cut = max_len && out->n > max_len - 1;
+  if (out->cut) out->n = max_len - 1;
   push_token(out, want_offsets, t->sep, 0, 0);
 }
 

@@ -52,13 +52,15 @@ typedef struct {
   uint32_t *ids;
   uint32_t *offsets;
   size_t n, cap;
+  int cut; /* set by wp_encode / tok_encode: the text had more pieces than max_len kept */
 } wp_tokens;
 void wp_tokens_free(wp_tokens *t);
 
 /* [CLS] + pieces of text[0..len) + [SEP] into out (replacing its content).
  * max_len > 0 truncates to max_len ids including [CLS] and [SEP] (pieces
- * beyond it are dropped; max_len must be >= 2); 0 = no limit. Tokenization
- * stops as soon as the limit is reached. */
+ * beyond it are dropped, and out->cut says so; max_len must be >= 2); 0 = no
+ * limit. Tokenization stops after the first word past the limit (so that a
+ * text of exactly max_len ids is not counted as cut). */
 void wp_encode(wp_tokenizer *t, const char *text, size_t len, size_t max_len, int want_offsets, wp_tokens *out);
 /* Only the pieces (no [CLS]/[SEP]), appended to out; stops once out->n >=
  * limit after a word (0 = no limit); the caller truncates. */

@@ -125,6 +125,29 @@ export -f pieces
   assert_output "[101,10464,10551,102]"
 }
 
+@test "--stats counts the texts and pair sides --max-len cut (not a text of exactly --max-len ids)" {
+  # one two three four: 6 ids; one two three: 5; one hello: 5 (hello is 2 pieces)
+  printf 'a\tone two three four\nb\tone two\nc\tone two three\nd\tone hello\n' > "$T/in.tsv"
+  run bash -c "tokenize --stats --vocab '$MBERT' --max-len 5 < '$T/in.tsv' 2>&1 >/dev/null"
+  assert_success
+  assert_line --partial "tokenize: 1 of 4 texts cut at --max-len 5"
+  run bash -c "tokenize --stats --vocab '$MBERT' --max-len 4 < '$T/in.tsv' 2>&1 >/dev/null"
+  assert_line --partial "tokenize: 3 of 4 texts cut at --max-len 4"
+  # the count agrees with the ids written: a cut text has exactly --max-len ids
+  [ "$(tokenize --vocab "$MBERT" --max-len 4 < "$T/in.tsv" | rec dump | jq -c 'select(.ids | length == 4)' | wc -l)" -eq 4 ]
+  run bash -c "tokenize --stats --vocab '$MBERT' < '$T/in.tsv' 2>&1 >/dev/null"
+  assert_line --partial "tokenize: 0 of 4 texts cut (no --max-len)"
+  printf 'p\tone two three four\tone\nq\tone\tone two three four\nr\tone\tone\ns\tone two three four\tone two three four\n' > "$T/pairs.tsv"
+  run bash -c "tokenize --pair --stats --vocab '$MBERT' --max-len 5 < '$T/pairs.tsv' 2>&1 >/dev/null"
+  assert_success
+  assert_line --partial "tokenize: 3 of 4 pairs cut at --max-len 5 (src 2, tgt 2)"
+  # SentencePiece: "Hello world" is <s> + 7 pieces + </s> with the unigram fixture
+  run bash -c "printf 'a\tHello world\n' | tokenize --stats --spm '$ROOT/tests/fixtures/spm/unigram.model' --max-len 9 2>&1 >/dev/null"
+  assert_line --partial "0 of 1 texts cut at --max-len 9"
+  run bash -c "printf 'a\tHello world\n' | tokenize --stats --spm '$ROOT/tests/fixtures/spm/unigram.model' --max-len 8 2>&1 >/dev/null"
+  assert_line --partial "1 of 1 texts cut at --max-len 8"
+}
+
 @test "--offsets are byte spans in the original text" {
   run bash -c "printf 'a\t\xc3\xa9t\xc3\xa9, x\n' | tokenize --vocab '$MBERT' --offsets | rec dump | jq -c .offsets"
   assert_success

@@ -132,8 +132,14 @@ static void check_layout_and_offsets(void) {
   size_t cap = 0;
   tok_decode(t, w.ids, w.n, &buf, &cap, NULL);
   CHECK(strncmp(buf, "<s> \xe2\x96\x81", 7) == 0 && strstr(buf, "</s>"), "decode: '%s'", buf);
+  size_t full = w.n;
+  tok_encode(t, text, strlen(text), full, 0, &w, err, sizeof err);
+  int exact = w.n == full && !w.cut;
+  tok_encode(t, text, strlen(text), full - 1, 0, &w, err, sizeof err);
+  int one_less = w.n == full - 1 && w.cut;
   tok_encode(t, text, strlen(text), 3, 0, &w, err, sizeof err);
-  CHECK(w.n == 3 && w.ids[0] == 0 && w.ids[2] == 2, "max_len 3: <s> piece </s>");
+  CHECK(w.n == 3 && w.ids[0] == 0 && w.ids[2] == 2 && w.cut && exact && one_less,
+        "max_len 3: <s> piece </s>, cut; max_len %zu (the length): not cut; one less: cut", full);
   tok_encode(t, "", 0, 0, 0, &w, err, sizeof err);
   CHECK(w.n == 2, "empty text: <s> </s>");
   tok_encode(t, "<s>", 3, 0, 0, &w, err, sizeof err);

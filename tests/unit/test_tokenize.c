@@ -279,7 +279,21 @@ static void test_encode_offsets(void) {
   wp_encode(cur_tok, t, strlen(t), 2, 0, &out);
   CHECK(out.n == 2 && out.ids[1] == 3, "max_len 2: [CLS] [SEP]");
   wp_encode(cur_tok, t, strlen(t), 100, 0, &out);
-  CHECK(out.n == 7, "max_len above the length changes nothing");
+  CHECK(out.n == 7 && !out.cut, "max_len above the length changes nothing");
+  /* cut: pieces were dropped; a text of exactly max_len ids is not cut, also
+   * when the limit falls inside a word or the next word is the one dropped */
+  int cut[9];
+  for (size_t m = 2; m <= 8; m++) {
+    wp_encode(cur_tok, t, strlen(t), m, 0, &out);
+    cut[m] = out.cut;
+  }
+  wp_encode(cur_tok, "abc", 3, 4, 0, &out);
+  int exact = !out.cut && out.n == 4;
+  wp_encode(cur_tok, "abc", 3, 3, 0, &out);
+  CHECK(cut[2] && cut[3] && cut[4] && cut[5] && cut[6] && !cut[7] && !cut[8] && exact && out.cut && out.n == 3,
+        "cut is set exactly when max_len drops pieces (7 ids: cut at 2..6, not at 7 or 8; \"abc\" at 4: not cut, at 3: cut)");
+  wp_encode(cur_tok, t, strlen(t), 0, 0, &out);
+  CHECK(!out.cut, "max_len 0: never cut");
   use(v, 1, 0);
   wp_encode(cur_tok, "  \xc4\xb0X", 5, 0, 1, &out);
   CHECK(out.n == 3 && out.ids[1] == 9 && out.offsets[2] == 2 && out.offsets[3] == 5,
