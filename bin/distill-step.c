@@ -109,8 +109,8 @@ static const char manual[] =
     "\n"
     "OPTIONS\n"
     "  --init DIR           the student to start from (a model folder; a teacher\n"
-    "                       copy or a fresh `embed --init` model); --model is an\n"
-    "                       alias\n"
+    "                       copy or a fresh `embed --init` model); --model: old\n"
+    "                       name\n"
     "  --out DIR            where the trained student and checkpoints go\n"
     "  --input FILE         read pairs from FILE (default standard input)\n"
     "  --loss SPEC          ot, mse, cos or a weighted sum (default ot)\n"
@@ -198,11 +198,11 @@ enum {
   O_INIT = 256, O_OUT, O_INPUT, O_LOSS, O_OTEPS, O_OTITERS, O_OTTOL, O_OTNEWTON, O_IDF, O_KEEPSPEC, O_EPOCHS, O_BTOK,
   O_BSIZE, O_LR, O_B1, O_B2, O_AEPS, O_WD, O_CLIP, O_WARMUP, O_SCHED, O_TOTAL, O_STOP, O_FREEZE_EMB, O_FREEZE_POS, O_FREEZE_LAYERS,
   O_ADV, O_ADV_EPS, O_ADV_ALPHA, O_ADV_STEPS, O_ADV_WEIGHT, O_SEED, O_SAVE_EVERY, O_RESUME, O_THREADS, O_PROGRESS,
-  O_CONTINUE, O_VOCAB_MM, O_MODEL_MM, O_OTSCALING
+  O_CONTINUE, O_VOCAB_MM, O_MODEL_MM, O_OTSCALING, O_INIT_OLD
 };
 
 static const struct option longopts[] = {
-    {"init", required_argument, 0, O_INIT},          {"model", required_argument, 0, O_INIT},
+    {"init", required_argument, 0, O_INIT},          {"model", required_argument, 0, O_INIT_OLD},
     {"out", required_argument, 0, O_OUT},            {"input", required_argument, 0, O_INPUT},
     {"loss", required_argument, 0, O_LOSS},          {"ot-eps", required_argument, 0, O_OTEPS},
     {"ot-iters", required_argument, 0, O_OTITERS},   {"ot-tol", required_argument, 0, O_OTTOL},
@@ -236,6 +236,7 @@ int main(int argc, char **argv) {
   int resume = 0, show_progress = 0, c;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
+    case O_INIT_OLD: cli_renamed("--model", "--init"); /* fall through */
     case O_INIT: init = optarg; break;
     case O_OUT: out = optarg; break;
     case O_INPUT: input = optarg; break;

@@ -89,7 +89,7 @@ static const char manual[] =
     "runs, rank stops with an error naming it and exit status 1 (a run stream is\n"
     "then left without its end frame) instead of crashing on the vanished pages.\n"
     "Queries are ranked in batches\n"
-    "(--batch), which bound the remaining memory. Document ids must be unique.\n"
+    "(--batch-size), which bound the remaining memory. Document ids must be unique.\n"
     "Documents (queries) without tokens after skipping are never retrieved (get no\n"
     "hits); rank says how many on stderr.\n"
     "\n"
@@ -147,7 +147,7 @@ static const char manual[] =
     "                        of the run stream (default otclir-MODE)\n"
     "  --allow-model-mismatch  compare streams whose model metadata differ (d must\n"
     "                        still agree), e.g. student queries against teacher docs\n"
-    "  --batch N             queries per batch (default 4096)\n"
+    "  --batch-size N        queries per batch (default 4096; --batch: old name)\n"
     "  --block-rows N        document token rows per matrix product (default 2048);\n"
     "                        only speed and memory depend on it (not the scores)\n"
     "  --cache-dir DIR       where to put the decompressed cache of a zstd file\n"
@@ -176,7 +176,7 @@ static const cli_prog prog = {"rank", usage, manual};
 enum {
   OPT_DOCS = 256, OPT_MODE, OPT_SIM, OPT_MAXSIM_MEAN, OPT_POOL, OPT_CSLS, OPT_SKIP_SPECIAL, OPT_SKIP_IDS, OPT_TIES,
   OPT_OT_BASE, OPT_OT_CAND, OPT_OT_EPS, OPT_OT_ITERS, OPT_OT_ITER_OLD, OPT_OT_TOL, OPT_K1, OPT_B, OPT_TREC, OPT_TAG,
-  OPT_ALLOW, OPT_BATCH, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_MERGE
+  OPT_ALLOW, OPT_BATCH, OPT_BATCH_OLD, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_MERGE
 };
 static const struct option longopts[] = {
     {"docs", required_argument, 0, OPT_DOCS},          {"mode", required_argument, 0, OPT_MODE},
@@ -189,7 +189,8 @@ static const struct option longopts[] = {
     {"ot-iter", required_argument, 0, OPT_OT_ITER_OLD}, {"ot-tol", required_argument, 0, OPT_OT_TOL},
     {"k1", required_argument, 0, OPT_K1},              {"b", required_argument, 0, OPT_B},
     {"trec", no_argument, 0, OPT_TREC},                {"tag", required_argument, 0, OPT_TAG},
-    {"allow-model-mismatch", no_argument, 0, OPT_ALLOW}, {"batch", required_argument, 0, OPT_BATCH},
+    {"allow-model-mismatch", no_argument, 0, OPT_ALLOW}, {"batch-size", required_argument, 0, OPT_BATCH},
+    {"batch", required_argument, 0, OPT_BATCH_OLD},
     {"block-rows", required_argument, 0, OPT_BLOCK},   {"cache-dir", required_argument, 0, OPT_CACHE},
     {"threads", required_argument, 0, OPT_THREADS},    {"progress", no_argument, 0, OPT_PROGRESS},
     {"merge", no_argument, 0, OPT_MERGE},              CLI_OPTIONS_COMMON,
@@ -236,7 +237,8 @@ int main(int argc, char **argv) {
     case OPT_TREC: trec = true; break;
     case OPT_TAG: tag = optarg; break;
     case OPT_ALLOW: ro.allow_model_mismatch = true; break;
-    case OPT_BATCH: o->batch = (size_t)parse_long("--batch", optarg, 1, 1L << 30); break;
+    case OPT_BATCH_OLD: cli_renamed("--batch", "--batch-size"); /* fall through */
+    case OPT_BATCH: o->batch = (size_t)parse_long("--batch-size", optarg, 1, 1L << 30); break;
     case OPT_BLOCK: o->block_rows = (size_t)parse_long("--block-rows", optarg, 1, 1L << 24); break;
     case OPT_CACHE: cache_dir = optarg; break;
     case OPT_THREADS: cli_threads("--threads", optarg); break;

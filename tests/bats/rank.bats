@@ -220,10 +220,10 @@ d1"
   random_vectors 150 9 16 1 doc | rec encode --schema vectors >"$T/rd.rec"
   random_vectors 20 6 16 2 q | rec encode --schema vectors >"$T/rq.rec"
   for m in dense maxsim maxsim-sym ot; do
-    rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --ot-candidates 15 --block-rows 50 --batch 7 --threads 1 \
+    rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --ot-candidates 15 --block-rows 50 --batch-size 7 --threads 1 \
       <"$T/rq.rec" >"$T/t1"
     for t in 2 3; do
-      rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --ot-candidates 15 --block-rows 50 --batch 7 --threads $t \
+      rank --docs "$T/rd.rec" --mode $m --csls 3 -k 10 --ot-candidates 15 --block-rows 50 --batch-size 7 --threads $t \
         <"$T/rq.rec" >"$T/t$t"
       cmp "$T/t1" "$T/t$t"
     done
