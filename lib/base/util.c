@@ -89,6 +89,17 @@ void fmt_float(char *buf, size_t n, float x) {
   if (snprintf(buf, n, "%.*g", lo, (double)x) >= (int)n) oom("fmt_float: buffer of %zu bytes too small", n);
 }
 
+int sorted_u32_has(const uint32_t *v, size_t n, uint32_t x) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (v[mid] == x) return 1;
+    if (v[mid] < x) lo = mid + 1;
+    else hi = mid;
+  }
+  return 0;
+}
+
 int otc_ncores(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (int)n : 1;

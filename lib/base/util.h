@@ -36,6 +36,9 @@ size_t xmul(size_t a, size_t b);
 void fmt_double(char *buf, size_t n, double x);
 void fmt_float(char *buf, size_t n, float x);
 
+/* 1 if x is in v[0..n), sorted ascending (binary search), else 0. */
+int sorted_u32_has(const uint32_t *v, size_t n, uint32_t x);
+
 /* Default thread count: the number of online cores. */
 int otc_ncores(void);
 /* The thread count our own loops use (n < 1: all cores). BLAS gets it

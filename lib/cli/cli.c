@@ -66,9 +66,7 @@ void die_usage(const char *usage) {
 void die_usage_msg(const char *usage, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: ", otc_prog());
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap, 0);
   va_end(ap);
   die_usage(usage);
 }
@@ -217,9 +215,7 @@ void cli_usage(void) { die_usage(the_prog->usage); }
 void cli_usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "%s: ", otc_prog());
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  vmsg(fmt, ap, 0);
   va_end(ap);
   die_usage(the_prog->usage);
 }

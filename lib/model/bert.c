@@ -24,33 +24,10 @@
 
 /* ------------------------------------------------------------ kernels */
 
-#define REAL float
-#define SFX
-#define GEMM cblas_sgemm
-#define KERF erff
-#define KEXP expf
-#define KF32 1
+#define KF32 1 /* float: the model */
 #include "model/bert_kernels.h"
-#undef KF32
-#undef REAL
-#undef SFX
-#undef GEMM
-#undef KERF
-#undef KEXP
-
-#define REAL double
-#define SFX _d
-#define GEMM cblas_dgemm
-#define KERF erf
-#define KEXP exp
-#define KF32 0
+#define KF32 0 /* double: the finite-difference reference */
 #include "model/bert_kernels.h"
-#undef KF32
-#undef REAL
-#undef SFX
-#undef GEMM
-#undef KERF
-#undef KEXP
 
 size_t bert_probs_size(int B, const int *len, int H) {
   size_t s = 0;

@@ -1,7 +1,8 @@
 /* bert_kernels.h: the layer kernels of bert.h, written once and instantiated
  * by lib/bert.c for float (the model) and double (the finite-difference
- * tests). Include with REAL, SFX (function-name suffix, may be empty) and
- * GEMM (cblas_sgemm or cblas_dgemm) defined. No include guard on purpose.
+ * tests). Include with KF32 defined to 1 (float) or 0 (double); it sets REAL,
+ * SFX (the function-name suffix: none, or _d), GEMM, KERF and KEXP, and the
+ * end of this file undefines them all. No include guard on purpose.
  *
  * KF32 is 1 for the float instantiation: its element-wise and row kernels
  * are kernels/vec.h's, dispatched by CPU (portable, AVX2, AVX-512); the
@@ -11,6 +12,19 @@
  * instantiations (a float sum over 768 values loses ~1e-6 relative, the size
  * of the fixture tolerance); softmax subtracts the row maximum.
  */
+#if KF32
+#define REAL float
+#define SFX
+#define GEMM cblas_sgemm
+#define KERF erff
+#define KEXP expf
+#else
+#define REAL double
+#define SFX _d
+#define GEMM cblas_dgemm
+#define KERF erf
+#define KEXP exp
+#endif
 #define KCAT_(a, b) a##b
 #define KCAT(a, b) KCAT_(a, b)
 #define KFN(name) KCAT(name, SFX)
@@ -252,3 +266,9 @@ void KFN(bert_embeddings_backward)(REAL *dword, REAL *dpos, REAL *dtype, REAL *d
 #undef KCAT_
 #undef KSQRT1_2
 #undef KINV_SQRT_2PI
+#undef KF32
+#undef REAL
+#undef SFX
+#undef GEMM
+#undef KERF
+#undef KEXP

@@ -321,19 +321,15 @@ int st_read_f32(const st_file *f, const st_tensor *t, float *out, char *err, siz
     memcpy(out, src, t->count * 4);
     return 0;
   case ST_F16:
+  case ST_BF16: {
+    float (*to_f32)(uint16_t) = t->dtype == ST_F16 ? st_f16_to_f32 : st_bf16_to_f32;
     for (uint64_t i = 0; i < t->count; i++) {
       uint16_t h;
       memcpy(&h, src + 2 * i, 2);
-      out[i] = st_f16_to_f32(h);
+      out[i] = to_f32(h);
     }
     return 0;
-  case ST_BF16:
-    for (uint64_t i = 0; i < t->count; i++) {
-      uint16_t h;
-      memcpy(&h, src + 2 * i, 2);
-      out[i] = st_bf16_to_f32(h);
-    }
-    return 0;
+  }
   case ST_F64:
     for (uint64_t i = 0; i < t->count; i++) {
       double x;

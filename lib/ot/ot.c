@@ -687,6 +687,20 @@ OT_CLONES static void plan_products(const double *restrict P, const double *rest
 }
 
 /* Gradients of <P,C> with P (in w->K) fixed, scattered to the caller's buffers. */
+/* One side's envelope gradient into out[rows][d] (zeroed first; row idx[i]
+ * gets participating token i): from its vectors X, the plan products G
+ * (P T or P^T S), q (sum of the plan times k per token) and the norms. */
+static void side_gradient(float *out, size_t rows, const int *idx, int cnt, const double *X, const double *G,
+                          const double *q, const double *norm, int d, ot_cost cost) {
+  memset(out, 0, sizeof(float) * rows * d);
+  for (int i = 0; i < cnt; i++) {
+    float *o = out + (size_t)idx[i] * d;
+    const double *x = X + (size_t)i * d, *g = G + (size_t)i * d;
+    for (int l = 0; l < d; l++)
+      o[l] = cost == OT_COST_COSINE ? (float)(-(g[l] - q[i] * x[l]) / norm[i]) : (float)(2.0 * (q[i] * x[l] - g[l]));
+  }
+}
+
 static void gradients(ot_ws *w, int n, int m, int d, ot_cost cost, const ot_problem *p, float *gs, float *gt) {
   const double *P = w->K;
   if (use_gemm(n, m, d)) {
@@ -705,26 +719,8 @@ static void gradients(ot_ws *w, int n, int m, int d, ot_cost cost, const ot_prob
       double k = cost == OT_COST_COSINE ? 1.0 - w->C[(size_t)i * m + j] : 1.0;
       qs[i] += pij * k, qt[j] += pij * k;
     }
-  if (gs) {
-    memset(gs, 0, sizeof(float) * (size_t)p->n * d);
-    for (int i = 0; i < n; i++) {
-      float *out = gs + (size_t)w->is[i] * d;
-      const double *x = w->S + (size_t)i * d, *g = w->GS + (size_t)i * d;
-      for (int l = 0; l < d; l++)
-        out[l] = cost == OT_COST_COSINE ? (float)(-(g[l] - qs[i] * x[l]) / w->ns[i])
-                                        : (float)(2.0 * (qs[i] * x[l] - g[l]));
-    }
-  }
-  if (gt) {
-    memset(gt, 0, sizeof(float) * (size_t)p->m * d);
-    for (int j = 0; j < m; j++) {
-      float *out = gt + (size_t)w->it[j] * d;
-      const double *x = w->T + (size_t)j * d, *g = w->GT + (size_t)j * d;
-      for (int l = 0; l < d; l++)
-        out[l] = cost == OT_COST_COSINE ? (float)(-(g[l] - qt[j] * x[l]) / w->nt[j])
-                                        : (float)(2.0 * (qt[j] * x[l] - g[l]));
-    }
-  }
+  if (gs) side_gradient(gs, (size_t)p->n, w->is, n, w->S, w->GS, qs, w->ns, d, cost);
+  if (gt) side_gradient(gt, (size_t)p->m, w->it, m, w->T, w->GT, qt, w->nt, d, cost);
 }
 
 static int options_ok(const ot_options *o) {

@@ -82,17 +82,6 @@ static uint32_t term_add(bm25_index *ix, uint32_t id) {
   return (uint32_t)ix->nterms++;
 }
 
-static bool in_sorted(const uint32_t *v, size_t n, uint32_t x) {
-  size_t lo = 0, hi = n;
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (v[mid] == x) return true;
-    if (v[mid] < x) lo = mid + 1;
-    else hi = mid;
-  }
-  return false;
-}
-
 static int cmp_u32(const void *a, const void *b) {
   uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
   return (x > y) - (x < y);
@@ -103,7 +92,7 @@ static size_t kept_ids(const rank_item *it, const uint32_t *skip, size_t nskip, 
   size_t m = 0;
   if (!it->ids) return 0;
   for (uint32_t i = 0; i < it->n; i++)
-    if (!nskip || !in_sorted(skip, nskip, it->ids[i])) buf[m++] = it->ids[i];
+    if (!nskip || !sorted_u32_has(skip, nskip, it->ids[i])) buf[m++] = it->ids[i];
   if (m <= 24) { /* insertion sort: most texts are short */
     for (size_t i = 1; i < m; i++) {
       uint32_t x = buf[i];
@@ -153,7 +142,7 @@ bm25_index *bm25_index_new(const rank_item *docs, size_t ndocs, const uint32_t *
     const rank_item *it = &docs[d];
     size_t m = 0;
     for (uint32_t i = 0; it->ids && i < it->n; i++) {
-      if (nskip && in_sorted(ix->skip, nskip, it->ids[i])) continue;
+      if (nskip && sorted_u32_has(ix->skip, nskip, it->ids[i])) continue;
       m++;
       uint32_t t = term_add(ix, it->ids[i]);
       if (ix->seen[t] == d + 1) continue;
@@ -188,7 +177,7 @@ bm25_index *bm25_index_new(const rank_item *docs, size_t ndocs, const uint32_t *
   for (size_t d = 0; d < ndocs; d++) {
     const rank_item *it = &docs[d];
     for (uint32_t i = 0; it->ids && i < it->n; i++) {
-      if (nskip && in_sorted(ix->skip, nskip, it->ids[i])) continue;
+      if (nskip && sorted_u32_has(ix->skip, nskip, it->ids[i])) continue;
       uint32_t t = term_find(ix, it->ids[i]);
       if (ix->seen[t] == d + 1) {
         ix->pf[pos[t]]++;

@@ -90,15 +90,7 @@ int rank_idcmp(const char *a, size_t alen, const char *b, size_t blen) {
 enum { DOC = 0, QUERY = 1 };
 
 static bool is_skipped(const rank_index *ix, int side, uint32_t id) {
-  const uint32_t *skip = ix->skip[side];
-  size_t lo = 0, hi = ix->nskip[side];
-  while (lo < hi) {
-    size_t mid = (lo + hi) / 2;
-    if (skip[mid] == id) return true;
-    if (skip[mid] < id) lo = mid + 1;
-    else hi = mid;
-  }
-  return false;
+  return sorted_u32_has(ix->skip[side], ix->nskip[side], id);
 }
 
 static size_t usable_tokens(const rank_index *ix, int side, const rank_item *it) {

@@ -947,30 +947,14 @@ static int wfail(rec_writer *w, const char *fmt, ...) {
 static int epipe_seen; /* some stream's reader went away (rec_epipe) */
 int rec_epipe(void) { return epipe_seen; }
 
-static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
-  while (n) {
-    ssize_t k = write(w->fd, p, n);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      /* EPIPE too: the reader stopped; the program decides what that means
-       * (cli's wrappers end quietly, status 0) */
-      w->failed = true;
-      w->errnum = errno;
-      if (errno == EPIPE) epipe_seen = 1;
-      return wfail(w, "write error: %s", strerror(errno));
-    }
-    p += k;
-    n -= (size_t)k;
-  }
-  return 0;
-}
-
-/* write_all for a header, a payload and its padding without copying them. */
+/* Write all of iov[0..n), however the kernel splits it. */
 static int writev_all(rec_writer *w, struct iovec *iov, int n) {
   while (n > 0) {
     ssize_t k = writev(w->fd, iov, n);
     if (k < 0) {
       if (errno == EINTR) continue;
+      /* EPIPE too: the reader stopped; the program decides what that means
+       * (cli's wrappers end quietly, status 0) */
       w->failed = true;
       w->errnum = errno;
       if (errno == EPIPE) epipe_seen = 1;
@@ -986,6 +970,11 @@ static int writev_all(rec_writer *w, struct iovec *iov, int n) {
     }
   }
   return 0;
+}
+
+static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
+  struct iovec iov = {(void *)p, n};
+  return n ? writev_all(w, &iov, 1) : 0;
 }
 
 static int flush_out(rec_writer *w, bool end) {
@@ -1203,26 +1192,25 @@ void rec_put(rec_writer *w, int field, const void *data, const uint32_t *shape) 
   }
 }
 
-void rec_put_u32_scalar(rec_writer *w, int field, uint32_t x) {
-  const rec_field *f = put_field(w, field, "rec_put_u32_scalar");
+/* A scalar of type t (x, its rec_type_size bytes) into the writer's own
+ * slot; fn and "a u32"/"an f64" name the misuse. */
+static void put_scalar(rec_writer *w, int field, rec_type t, const void *x, const char *fn, const char *what) {
+  const rec_field *f = put_field(w, field, fn);
   if (!f) return;
-  if (f->type != REC_U32 || f->rank) {
-    put_misuse(w, "rec_put_u32_scalar: field '%s' is not a u32 scalar", f->name);
+  if (f->type != t || f->rank) {
+    put_misuse(w, "%s: field '%s' is not %s scalar", fn, f->name, what);
     return;
   }
-  memcpy(&w->scal[field], &x, 4);
+  memcpy(&w->scal[field], x, rec_type_size(t));
   rec_put(w, field, &w->scal[field], NULL);
 }
 
+void rec_put_u32_scalar(rec_writer *w, int field, uint32_t x) {
+  put_scalar(w, field, REC_U32, &x, "rec_put_u32_scalar", "a u32");
+}
+
 void rec_put_f64_scalar(rec_writer *w, int field, double x) {
-  const rec_field *f = put_field(w, field, "rec_put_f64_scalar");
-  if (!f) return;
-  if (f->type != REC_F64 || f->rank) {
-    put_misuse(w, "rec_put_f64_scalar: field '%s' is not an f64 scalar", f->name);
-    return;
-  }
-  memcpy(&w->scal[field], &x, 8);
-  rec_put(w, field, &w->scal[field], NULL);
+  put_scalar(w, field, REC_F64, &x, "rec_put_f64_scalar", "an f64");
 }
 
 void rec_put_from(rec_writer *w, const rec_record *in) {

@@ -51,33 +51,43 @@ static int pb_varint(pb *b, uint64_t *v) {
   return -1;
 }
 
-/* One field: its number, wire type and value (varint or fixed in *num;
- * length-delimited payload in *data, *len). 0, or -1 on a damaged field. */
-static int pb_field(pb *b, uint32_t *field, int *wire, uint64_t *num, const unsigned char **data, size_t *len) {
+/* One field: its number, wire type and value (varint or fixed in num;
+ * length-delimited payload in data, len; the others 0). */
+typedef struct {
+  uint32_t f;
+  int w;
+  uint64_t num;
+  const unsigned char *data;
+  size_t len;
+} pb_field;
+
+/* The next field of b into *x: 0, or -1 on a damaged field. */
+static int pb_next(pb *b, pb_field *x) {
   uint64_t tag;
+  *x = (pb_field){0};
   if (pb_varint(b, &tag) != 0 || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff) return -1;
-  *field = (uint32_t)(tag >> 3);
-  *wire = (int)(tag & 7);
-  switch (*wire) {
-  case 0: return pb_varint(b, num);
+  x->f = (uint32_t)(tag >> 3);
+  x->w = (int)(tag & 7);
+  switch (x->w) {
+  case 0: return pb_varint(b, &x->num);
   case 1:
     if (b->end - b->p < 8) return -1;
-    memcpy(num, b->p, 8);
+    memcpy(&x->num, b->p, 8);
     b->p += 8;
     return 0;
   case 5: {
     if (b->end - b->p < 4) return -1;
-    uint32_t x;
-    memcpy(&x, b->p, 4);
-    *num = x;
+    uint32_t v;
+    memcpy(&v, b->p, 4);
+    x->num = v;
     b->p += 4;
     return 0;
   }
   case 2: {
     uint64_t n;
     if (pb_varint(b, &n) != 0 || n > (uint64_t)(b->end - b->p)) return -1;
-    *data = b->p;
-    *len = (size_t)n;
+    x->data = b->p;
+    x->len = (size_t)n;
     b->p += n;
     return 0;
   }
@@ -93,22 +103,18 @@ static int parse_piece(spm_model *m, const unsigned char *data, size_t len, spm_
   int have = 0;
   e->type = SPM_NORMAL;
   e->score = 0;
+  pb_field x;
   while (b.p < b.end) {
-    uint32_t f;
-    int w;
-    uint64_t num = 0;
-    const unsigned char *d = NULL;
-    size_t dl = 0;
-    if (pb_field(&b, &f, &w, &num, &d, &dl) != 0) return -1;
-    if (f == 1 && w == 2) {
-      s = d;
-      slen = dl;
+    if (pb_next(&b, &x) != 0) return -1;
+    if (x.f == 1 && x.w == 2) {
+      s = x.data;
+      slen = x.len;
       have = 1;
-    } else if (f == 2 && w == 5) {
-      uint32_t x = (uint32_t)num;
-      memcpy(&e->score, &x, 4);
-    } else if (f == 3 && w == 0) {
-      e->type = (int)num;
+    } else if (x.f == 2 && x.w == 5) {
+      uint32_t v = (uint32_t)x.num;
+      memcpy(&e->score, &v, 4);
+    } else if (x.f == 3 && x.w == 0) {
+      e->type = (int)x.num;
     }
   }
   if (!have || memchr(s, 0, slen)) return -1;
@@ -126,16 +132,12 @@ static int parse_piece(spm_model *m, const unsigned char *data, size_t len, spm_
 
 static int parse_trainer(spm_model *m, const unsigned char *data, size_t len) {
   pb b = {data, data + len};
+  pb_field x;
   while (b.p < b.end) {
-    uint32_t f;
-    int w;
-    uint64_t num = 0;
-    const unsigned char *d = NULL;
-    size_t dl = 0;
-    if (pb_field(&b, &f, &w, &num, &d, &dl) != 0) return -1;
-    if (w != 0) continue;
-    int v = (int)(int32_t)(uint32_t)num; /* int32: negatives are 10-byte varints */
-    switch (f) {
+    if (pb_next(&b, &x) != 0) return -1;
+    if (x.w != 0) continue;
+    int v = (int)(int32_t)(uint32_t)x.num; /* int32: negatives are 10-byte varints */
+    switch (x.f) {
     case 3: m->algo = v; break;
     case 40: m->unk = v; break;
     case 41: m->bos = v; break;
@@ -152,26 +154,22 @@ static int parse_model(spm_model *m, char *err, size_t errlen) {
   size_t textcap = 0, textlen = 0;
   m->algo = SPM_UNIGRAM;
   m->unk = 0, m->bos = 1, m->eos = 2, m->pad = -1;
+  pb_field x;
   while (b.p < b.end) {
     size_t start = (size_t)(b.p - m->bytes);
-    uint32_t f;
-    int w;
-    uint64_t num = 0;
-    const unsigned char *d = NULL;
-    size_t dl = 0;
-    if (pb_field(&b, &f, &w, &num, &d, &dl) != 0)
+    if (pb_next(&b, &x) != 0)
       return set_err(err, errlen, "%s: not a SentencePiece model (damaged protobuf at byte %zu)", m->name, start);
-    if (f == 1 && w == 2) {
+    if (x.f == 1 && x.w == 2) {
       if (m->n == cap) m->e = xrealloc(m->e, xmul((size_t)(cap = cap ? 2 * cap : 1024), sizeof *m->e));
       spm_entry *e = &m->e[m->n];
-      if (parse_piece(m, d, dl, e, &textcap, &textlen) != 0)
+      if (parse_piece(m, x.data, x.len, e, &textcap, &textlen) != 0)
         return set_err(err, errlen, "%s: not a SentencePiece model (piece %d at byte %zu is damaged)", m->name, m->n,
                        start);
       e->rec_start = start;
       e->rec_end = (size_t)(b.p - m->bytes);
       m->n++;
-    } else if (f == 2 && w == 2) {
-      if (parse_trainer(m, d, dl) != 0)
+    } else if (x.f == 2 && x.w == 2) {
+      if (parse_trainer(m, x.data, x.len) != 0)
         return set_err(err, errlen, "%s: not a SentencePiece model (damaged trainer_spec)", m->name);
     }
   }
@@ -394,22 +392,18 @@ int spm_subset(const spm_model *m, const unsigned char *keep, int *old_to_new, c
   size_t o = 0;
   int k = 0, next = 0;
   pb b = {m->bytes, m->bytes + m->nbytes};
+  pb_field x;
   while (b.p < b.end) {
     size_t start = (size_t)(b.p - m->bytes);
-    uint32_t f;
-    int w;
-    uint64_t num;
-    const unsigned char *d;
-    size_t dl;
-    pb_field(&b, &f, &w, &num, &d, &dl); /* parsed once already: cannot fail */
+    pb_next(&b, &x); /* parsed once already: cannot fail */
     size_t stop = (size_t)(b.p - m->bytes);
-    if (f == 1 && w == 2) {
+    if (x.f == 1 && x.w == 2) {
       old_to_new[k] = keep[k] ? next++ : -1;
       if (keep[k++]) {
         memcpy(buf + o, m->bytes + start, stop - start);
         o += stop - start;
       }
-    } else if (f != 4) { /* self_test_data's expected ids would not hold */
+    } else if (x.f != 4) { /* self_test_data's expected ids would not hold */
       memcpy(buf + o, m->bytes + start, stop - start);
       o += stop - start;
     }

@@ -210,34 +210,11 @@ void tok_count(tok_tokenizer *t, uint64_t *counts) {
   else t->counts = counts;
 }
 
+static const char *tok_piece_of(const void *t, uint32_t id, size_t *len) { return tok_piece(t, id, len); }
+
 size_t tok_decode(const tok_tokenizer *t, const uint32_t *ids, size_t n, char **buf, size_t *cap, size_t *bad) {
   if (t->v) return wp_decode(t->v, ids, n, buf, cap, bad);
-  size_t len = 0;
-  uint32_t nv = tok_size(t);
-  for (size_t k = 0; k < n; k++) {
-    char tmp[32];
-    const char *p;
-    size_t pl;
-    if (ids[k] < nv) {
-      p = tok_piece(t, ids[k], &pl);
-    } else {
-      pl = (size_t)snprintf(tmp, sizeof tmp, "[?%u]", (unsigned)ids[k]);
-      p = tmp;
-      if (bad) (*bad)++;
-    }
-    if (len + pl + 2 > *cap) {
-      size_t c = *cap ? *cap : 256;
-      while (c < len + pl + 2) c *= 2;
-      *buf = xrealloc(*buf, c);
-      *cap = c;
-    }
-    if (k) (*buf)[len++] = ' ';
-    memcpy(*buf + len, p, pl);
-    len += pl;
-  }
-  if (!*cap) *buf = xrealloc(*buf, *cap = 1);
-  (*buf)[len] = 0;
-  return len;
+  return wp_join_pieces(tok_piece_of, t, tok_size(t), ids, n, buf, cap, bad);
 }
 
 /* ---- pruning ---- */

@@ -381,14 +381,15 @@ void wp_encode(wp_tokenizer *t, const char *text, size_t len, size_t max_len, in
   push_token(out, want_offsets, t->sep, 0, 0);
 }
 
-size_t wp_decode(const vocab *v, const uint32_t *ids, size_t n, char **buf, size_t *cap, size_t *bad) {
-  size_t len = 0, nv = vocab_size(v);
+size_t wp_join_pieces(wp_piece_fn *piece, const void *ctx, size_t nv, const uint32_t *ids, size_t n, char **buf,
+                      size_t *cap, size_t *bad) {
+  size_t len = 0;
   for (size_t k = 0; k < n; k++) {
     char tmp[32];
     const char *p;
     size_t pl;
     if (ids[k] < nv) {
-      p = vocab_piece(v, ids[k], &pl);
+      p = piece(ctx, ids[k], &pl);
     } else {
       pl = (size_t)snprintf(tmp, sizeof tmp, "[?%u]", (unsigned)ids[k]);
       p = tmp;
@@ -411,6 +412,12 @@ size_t wp_decode(const vocab *v, const uint32_t *ids, size_t n, char **buf, size
   }
   (*buf)[len] = 0;
   return len;
+}
+
+static const char *vocab_piece_of(const void *v, uint32_t id, size_t *len) { return vocab_piece(v, id, len); }
+
+size_t wp_decode(const vocab *v, const uint32_t *ids, size_t n, char **buf, size_t *cap, size_t *bad) {
+  return wp_join_pieces(vocab_piece_of, v, vocab_size(v), ids, n, buf, cap, bad);
 }
 
 size_t vocab_prune(const vocab *v, const uint64_t *counts, uint64_t min_count, uint32_t *new_to_old,

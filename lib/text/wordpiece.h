@@ -77,6 +77,11 @@ void wp_count_pieces(wp_tokenizer *t, uint64_t *counts);
  * grown with xrealloc; *cap its size); returns the length. An id outside the
  * vocabulary is written as "[?ID]" and counted in *bad (may be NULL). */
 size_t wp_decode(const vocab *v, const uint32_t *ids, size_t n, char **buf, size_t *cap, size_t *bad);
+/* The same over any vocabulary: piece(ctx, id, &len) names the ids below nv
+ * (tok_decode uses it for SentencePiece ids). */
+typedef const char *wp_piece_fn(const void *ctx, uint32_t id, size_t *len);
+size_t wp_join_pieces(wp_piece_fn *piece, const void *ctx, size_t nv, const uint32_t *ids, size_t n, char **buf,
+                      size_t *cap, size_t *bad);
 
 /* Vocabulary pruning: the new vocabulary is the special tokens [PAD] [UNK]
  * [CLS] [SEP] [MASK] (those present, in that order) followed by every id with

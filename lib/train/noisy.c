@@ -83,6 +83,24 @@ int noisy_check_vocab(const rec_schema *s, const noisy_model *nm, const noisy_op
 
 /* ---------------------------------------------------------------- text records */
 
+/* The noisy copy of a record's text field (field ftext, keyed by field fid
+ * or the record index) into buf; invalid UTF-8 is an error naming the record. */
+static int noisy_text(const noisy_opts *o, const rec_record *rec, int fid, int ftext, perturb_buf *buf,
+                      perturb_stats *st, char *err, size_t errlen) {
+  size_t idl, tl, bad;
+  const char *id = rec_str(rec, fid, &idl);
+  const char *text = rec_str(rec, ftext, &tl);
+  uint64_t key = o->key_by_index ? rec->index : perturb_key_of_id(id, idl);
+  if (perturb_text(&o->po, key, text, tl, buf, st, &bad) != 0)
+    return set_err(err, errlen, "record %" PRIu64 ": invalid UTF-8 at byte %zu of the text", rec->index, bad + 1);
+  return 0;
+}
+
+/* Write the record put into w: 0, or -1 with the writer's error. */
+static int noisy_write(rec_writer *w, char *err, size_t errlen) {
+  return rec_write(w) != 0 ? set_err(err, errlen, "%s", rec_writer_error(w)) : 0;
+}
+
 int noisy_text_records(const noisy_opts *o, rec_reader *r, const char *name, const char *out, perturb_stats *st,
                        char *err, size_t errlen) {
   const rec_schema *is = rec_reader_schema(r);
@@ -102,24 +120,16 @@ int noisy_text_records(const noisy_opts *o, rec_reader *r, const char *name, con
   perturb_buf buf = {0};
   int rc;
   while ((rc = rec_read(r, &rec)) == 0) {
-    size_t idl, tl, ll, bad;
+    if (noisy_text(o, &rec, fid, ftext, &buf, st, err, errlen) != 0) goto fail;
+    size_t idl, ll;
     const char *id = rec_str(&rec, fid, &idl);
-    const char *text = rec_str(&rec, ftext, &tl);
-    uint64_t key = o->key_by_index ? rec.index : perturb_key_of_id(id, idl);
-    if (perturb_text(&o->po, key, text, tl, &buf, st, &bad) != 0) {
-      set_err(err, errlen, "record %" PRIu64 ": invalid UTF-8 at byte %zu of the text", rec.index, bad + 1);
-      goto fail;
-    }
     rec_put_str(w, oid, id, idl);
     if (rec_has(&rec, flang)) {
       const char *lang = rec_str(&rec, flang, &ll);
       rec_put_str(w, olang, lang, ll);
     }
     rec_put_str(w, otext, buf.buf, buf.len);
-    if (rec_write(w) != 0) {
-      set_err(err, errlen, "%s", rec_writer_error(w));
-      goto fail;
-    }
+    if (noisy_write(w, err, errlen) != 0) goto fail;
   }
   if (rc < 0) {
     set_err(err, errlen, "%s", rec_error(r));
@@ -195,14 +205,7 @@ int noisy_pair_records(const noisy_opts *o, const noisy_model *nm, rec_reader *r
       if (noisy_worst_add(worst, &rec, err, errlen) != 0) goto fail;
       continue;
     }
-    size_t idl, tl, bad;
-    const char *id = rec_str(&rec, fid, &idl);
-    const char *text = rec_str(&rec, fst, &tl);
-    uint64_t key = o->key_by_index ? rec.index : perturb_key_of_id(id, idl);
-    if (perturb_text(&o->po, key, text, tl, &buf, st, &bad) != 0) {
-      set_err(err, errlen, "record %" PRIu64 ": invalid UTF-8 at byte %zu of the text", rec.index, bad + 1);
-      goto fail;
-    }
+    if (noisy_text(o, &rec, fid, fst, &buf, st, err, errlen) != 0) goto fail;
     wp_encode(nm->tok, buf.buf, buf.len, maxl, 0, &toks);
     for (int k = 0; k < 6; k++) {
       if (!rec_has(&rec, fin[k])) continue;
@@ -217,10 +220,7 @@ int noisy_pair_records(const noisy_opts *o, const noisy_model *nm, rec_reader *r
     uint32_t shp[1] = {(uint32_t)toks.n};
     rec_put(w, osi, toks.ids, shp);
     rec_put_str(w, ost, buf.buf, buf.len);
-    if (rec_write(w) != 0) {
-      set_err(err, errlen, "%s", rec_writer_error(w));
-      goto fail;
-    }
+    if (noisy_write(w, err, errlen) != 0) goto fail;
   }
   if (rc < 0) {
     set_err(err, errlen, "%s", rec_error(r));
