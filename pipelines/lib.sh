@@ -36,16 +36,16 @@
 # then passes -j 100%, so N is parallel's "ncpus"; a host without N/ gets one
 # job per core it reports). Every job, here too, gets THREADS_REMOTE threads
 # (default 1): give each host N x THREADS_REMOTE = its cores. Every host needs
-# the same project checkout (built) and mirror at the same absolute paths (an
-# NFS or sshfs mount of the project folder is simplest, since stages read and
-# write results/work/); parallel runs each job with `cd $OTCLIR_ROOT`
-# (--workdir) and passes the configuration variables (--env). Without a shared
-# file system, copy results/work/data and results/work/models to the hosts
-# first. ssh is `${PARALLEL_SSH:-ssh} -o ServerAliveInterval=SSH_ALIVE
-# -o ServerAliveCountMax=4` (SSH_ALIVE default 15 s): a host that stops
-# answering for 4 x SSH_ALIVE seconds fails its job. A failed job is named
-# with its host (from the joblog); see pipelines/README.md, "Running on
-# several machines". tests/bats/cluster.bats runs fanout on two loopback sshd.
+# the project checkout (built) and the mirror at the same absolute paths, and
+# results/work/ (WORK) shared: a job on one host reads what a job on another
+# wrote (an NFS mount of the project folder is simplest). parallel runs each
+# job with `cd $OTCLIR_ROOT` (--workdir) and passes the configuration
+# variables (--env; also OTCLIR_CPU and OPENBLAS_CORETYPE when set). ssh is
+# `${PARALLEL_SSH:-ssh} -o ServerAliveInterval=SSH_ALIVE -o
+# ServerAliveCountMax=4` (SSH_ALIVE default 15 s): a host that stops answering
+# for 4 x SSH_ALIVE seconds fails its job. A failed job is named with its host
+# (from the joblog). See pipelines/README.md, "Running on several machines";
+# tests/bats/cluster.bats runs fanout on two loopback sshd.
 
 set -Eeuo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
@@ -212,7 +212,8 @@ fanout() {
     jobs=100%
     ssh=(--sshlogin "$SSHLOGIN" --workdir "$OTCLIR_ROOT"
       --ssh "${PARALLEL_SSH:-ssh} -o ServerAliveInterval=${SSH_ALIVE:-15} -o ServerAliveCountMax=4")
-    for v in "${CONFIG_VARS[@]}"; do [ -n "${!v+x}" ] && ssh+=(--env "$v"); done
+    # the settings, and the CPU levels to pin on mixed hosts (README)
+    for v in "${CONFIG_VARS[@]}" OTCLIR_CPU OPENBLAS_CORETYPE; do [ -n "${!v+x}" ] && ssh+=(--env "$v"); done
     threads=${THREADS_REMOTE:-1}
     say "$name: $total jobs on $SSHLOGIN x $threads threads"
   else
