@@ -31,15 +31,21 @@
 #   --joblog WORK/log/NAME.joblog). JOBS jobs x THREADS threads = CORES.
 #
 # Several machines: set SSHLOGIN to a parallel --sshlogin list, e.g.
-#   SSHLOGIN=":,2/user@hostb,2/user@hostc" pipelines/run
-# ":" is this machine, "2/" the number of jobs on that host. Every host needs
-# the same project checkout and mirror at the same absolute paths (an NFS or
-# sshfs mount of the project folder is simplest, since stages read and write
-# results/work/); parallel runs each job with `cd $OTCLIR_ROOT` (--workdir)
-# and passes the configuration variables (--env). Without a shared file
-# system, copy results/work/data and results/work/models to the hosts first.
-# The hosts' cores are not counted by CORES: set THREADS to the per-job
-# thread count you want there.
+#   SSHLOGIN="2/:,4/user@hostb,4/user@hostc" THREADS_REMOTE=2 pipelines/run
+# ":" is this machine, "N/" the number of jobs run at once on that host (fanout
+# then passes -j 100%, so N is parallel's "ncpus"; a host without N/ gets one
+# job per core it reports). Every job, here too, gets THREADS_REMOTE threads
+# (default 1): give each host N x THREADS_REMOTE = its cores. Every host needs
+# the project checkout (built) and the mirror at the same absolute paths, and
+# results/work/ (WORK) shared: a job on one host reads what a job on another
+# wrote (an NFS mount of the project folder is simplest). parallel runs each
+# job with `cd $OTCLIR_ROOT` (--workdir) and passes the configuration
+# variables (--env; also OTCLIR_CPU and OPENBLAS_CORETYPE when set). ssh is
+# `${PARALLEL_SSH:-ssh} -o ServerAliveInterval=SSH_ALIVE -o
+# ServerAliveCountMax=4` (SSH_ALIVE default 15 s): a host that stops answering
+# for 4 x SSH_ALIVE seconds fails its job. A failed job is named with its host
+# (from the joblog). See pipelines/README.md, "Running on several machines";
+# tests/bats/cluster.bats runs fanout on two loopback sshd.
 
 set -Eeuo pipefail
 shopt -s inherit_errexit 2>/dev/null || true
@@ -200,16 +206,32 @@ fanout() {
   local threads=$((CORES / njobs))
   [ "$threads" -ge 1 ] || threads=1
   mkdir -p "$WORK/log"
-  local ssh=() v
+  local ssh=() v jobs=$njobs
   if [ -n "${SSHLOGIN:-}" ]; then
-    ssh=(--sshlogin "$SSHLOGIN" --workdir "$OTCLIR_ROOT")
-    for v in "${CONFIG_VARS[@]}"; do [ -n "${!v+x}" ] && ssh+=(--env "$v"); done
-    threads=${THREADS_REMOTE:-$threads}
+    # N/HOST in SSHLOGIN is parallel's ncpus: with -j 100% it is HOST's job count
+    jobs=100%
+    ssh=(--sshlogin "$SSHLOGIN" --workdir "$OTCLIR_ROOT"
+      --ssh "${PARALLEL_SSH:-ssh} -o ServerAliveInterval=${SSH_ALIVE:-15} -o ServerAliveCountMax=4")
+    # the settings, and the CPU levels to pin on mixed hosts (README)
+    for v in "${CONFIG_VARS[@]}" OTCLIR_CPU OPENBLAS_CORETYPE; do [ -n "${!v+x}" ] && ssh+=(--env "$v"); done
+    threads=${THREADS_REMOTE:-1}
+    say "$name: $total jobs on $SSHLOGIN x $threads threads"
+  else
+    say "$name: $total jobs, $njobs at a time x $threads threads"
   fi
-  say "$name: $total jobs, $njobs at a time x $threads threads"
-  parallel --halt now,fail=1 --joblog "$WORK/log/$name.joblog" -j "$njobs" --line-buffer \
-    "${ssh[@]}" "set -o pipefail; THREADS=$threads $cmd" "$@" ||
-    fail "$name: a job failed (the message above names its stage and language; joblog: $WORK/log/$name.joblog)"
+  parallel --halt now,fail=1 --joblog "$WORK/log/$name.joblog" -j "$jobs" --line-buffer \
+    "${ssh[@]}" "set -o pipefail; THREADS=$threads $cmd" "$@" || {
+    # each failed job with its host (a host that died leaves no stage message)
+    awk -F'\t' -v pipe="$PIPE/" -v name="$name" 'NR > 1 && ($7 != 0 || $8 != 0) {
+      cmd = $9; for (i = 10; i <= NF; i++) cmd = cmd "\t" $i
+      sub(/^set -o pipefail; THREADS=[0-9]+ /, "", cmd)
+      while ((i = index(cmd, pipe)) > 0) cmd = substr(cmd, 1, i - 1) substr(cmd, i + length(pipe))
+      why = $8 != 0 ? "killed by signal " $8 : "exit " $7
+      if ($7 == 255) why = why ": ssh could not reach the host or lost the connection"
+      printf "pipelines: %s: \047%s\047 failed on %s (%s)\n", name, cmd, $2 == ":" ? "this machine" : "host " $2, why
+    }' "$WORK/log/$name.joblog" >&2 || true
+    fail "$name: a job failed (joblog: $WORK/log/$name.joblog)"
+  }
 }
 JOBS_MAX=${JOBS_MAX:-$CORES}
 
