@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "search/rank.h"
+#include "search/softbm25.h"
 #include "stream/rec.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -224,7 +225,7 @@ static void special_ids(const rec_schema *s, const char *what, uint32_t **ids, s
 enum {
   OPT_DOCS = 256, OPT_MODE, OPT_SIM, OPT_MAXSIM_MEAN, OPT_POOL, OPT_CSLS, OPT_SKIP_SPECIAL, OPT_SKIP_IDS,
   OPT_TIES, OPT_OT_BASE, OPT_OT_CAND, OPT_OT_EPS, OPT_OT_ITER, OPT_OT_TOL, OPT_TREC, OPT_TAG, OPT_ALLOW,
-  OPT_BATCH, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_HELP, OPT_VERSION
+  OPT_BATCH, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_HELP, OPT_VERSION, OPT_K1, OPT_B, OPT_TAU
 };
 
 int main(int argc, char **argv) {
@@ -242,10 +243,14 @@ int main(int argc, char **argv) {
       {"batch", required_argument, 0, OPT_BATCH},       {"block-rows", required_argument, 0, OPT_BLOCK},
             {"cache-dir", required_argument, 0, OPT_CACHE},
       {"threads", required_argument, 0, OPT_THREADS},   {"progress", no_argument, 0, OPT_PROGRESS},
+      {"k1", required_argument, 0, OPT_K1},             {"b", required_argument, 0, OPT_B},
+      {"match-threshold", required_argument, 0, OPT_TAU},
       {"help", no_argument, 0, OPT_HELP},               {"version", no_argument, 0, OPT_VERSION},
       {0, 0, 0, 0}};
   rank_opts o;
   rank_opts_default(&o);
+  softbm25_params sp;
+  softbm25_params_default(&sp);
   const char *docs_path = NULL, *tag = NULL, *cache_dir = NULL, *skip_list = NULL;
   int skip_special = 0, trec = 0, allow = 0, progress = 0, threads = 0;
   int c;
@@ -291,6 +296,9 @@ int main(int argc, char **argv) {
     case OPT_CACHE: cache_dir = optarg; break;
     case OPT_THREADS: threads = (int)parse_long("--threads", optarg, 1, 4096); break;
     case OPT_PROGRESS: progress = 1; break;
+    case OPT_K1: sp.k1 = parse_double("--k1", optarg, 0, 1e6); break;
+    case OPT_B: sp.b = parse_double("--b", optarg, 0, 1); break;
+    case OPT_TAU: sp.tau = parse_double("--match-threshold", optarg, 0, 0.999999); break;
     case OPT_HELP:
       fputs(manual, stdout);
       otc_close_stdout();
@@ -303,6 +311,7 @@ int main(int argc, char **argv) {
   if (!docs_path) die_usage("rank: --docs FILE is required\n");
   if (skip_special && skip_list) die_usage("rank: --skip-special and --skip-ids exclude each other\n");
   if (tag && (!*tag || has_space(tag, strlen(tag)))) die_usage("rank: --tag: a TREC tag is one word\n");
+  if (o.mode == RANK_SOFT_BM25 && o.csls_k) die_usage("rank: --csls does not apply to --mode soft-bm25 (its scores are not similarities)\n");
   kern_set_threads(threads);
   o.threads = otc_threads();
 
@@ -335,9 +344,12 @@ int main(int argc, char **argv) {
         die("%s: document %zu: id '%.*s' is empty or contains white space: not writable as a TREC run", docs_path, i,
             (int)docs->items[i].idlen, docs->items[i].id);
 
-  rank_index *ix = rank_index_new(docs->items, docs->n, d, &o, err, sizeof err);
-  if (!ix) die("%s: %s", docs_path, err);
-  if (rank_index_empty(ix))
+  rank_index *ix = NULL;
+  if (o.mode != RANK_SOFT_BM25) {
+    ix = rank_index_new(docs->items, docs->n, d, &o, err, sizeof err);
+    if (!ix) die("%s: %s", docs_path, err);
+  }
+  if (ix && rank_index_empty(ix))
     warnx_("%s: %zu of %zu documents have no tokens to compare (after skipping): they are never retrieved", docs_path,
            rank_index_empty(ix), docs->n);
 
@@ -376,7 +388,9 @@ int main(int argc, char **argv) {
         if (has_space(qs.items[i].id, qs.items[i].idlen))
           die("stdin: query %llu: id '%s' is empty or contains white space: not writable as a TREC run",
               (unsigned long long)(done + i), qs.items[i].id);
-    if (rank_search(ix, qs.items, qs.n, &o, emit, &e, err, sizeof err) != 0) die("%s", err);
+    if (o.mode == RANK_SOFT_BM25 ? softbm25_search(docs->items, docs->n, qs.items, qs.n, d, &o, &sp, emit, &e, err, sizeof err)
+                                 : rank_search(ix, qs.items, qs.n, &o, emit, &e, err, sizeof err))
+      die("%s", err);
     done += qs.n;
     progress_update(&pr, done, 0);
     free_queries(&qs);
@@ -388,7 +402,7 @@ int main(int argc, char **argv) {
   if (e.w) rec_writer_close_or_die(e.w);
   otc_close_stdout();
   rec_close(qr);
-  rank_index_free(ix);
+  if (ix) rank_index_free(ix);
   rank_docs_close(docs);
   rec_schema_free(run_schema);
   free(qs.items), free(dskip), free(qskip), free(e.line);

@@ -35,6 +35,12 @@ LR=${LR:-3e-3}
 MIN_STEPS=${MIN_STEPS:-100}         # optimizer steps per epoch: batches of pairs/MIN_STEPS pairs
 BATCH_TOKENS=${BATCH_TOKENS:-65536} # memory bound only (tokens per batch)
 MAX_PAIRS=${MAX_PAIRS:-20000}       # per language, a seeded sample of the bitext
+# OT distillation: Sinkhorn eps in cost units (cost 1 - cos in [0, 2]) and the
+# marginals: idf = each token's IDF over the training pairs (distill-step
+# --idf), uniform = every token the same mass. Chosen by the ablation
+# (pipelines/ablation.sh, results/ablation.md) on held-out bitext.
+OT_EPS=${OT_EPS:-0.3}
+OT_MARGINALS=${OT_MARGINALS:-idf}
 ADV_EPS=${ADV_EPS:-0.05}            # embedding-space ball radius (per token, L2; the
                                     # embedded students' rows start at norm ~0.23)
 ADV_STEPS=${ADV_STEPS:-3}           # PGD / FreeLB ascent steps
@@ -77,6 +83,6 @@ if [ "${QUICK:-0}" = 1 ]; then
   LAREQA_CONDITIONS=clean
 fi
 
-export LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
+export OT_EPS OT_MARGINALS LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
   MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
   CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

@@ -35,7 +35,7 @@ dict=$WORK/data/dict/$L.tsv
 O=$WORK/eval/$L/$S
 group=$(langs_field "$L" group)
 out=$O/scores.tsv
-p=$(stamp "eval-$L-$S" "conds=$CONDITIONS e2x=$E2X_CONDITIONS mode=$RANK_MODE csls=$CSLS pgd_steps=$PGD_STEPS cs=$CS_RATE seed=$SEED")
+p=$(stamp "eval-$L-$S" "ot_eps=$OT_EPS conds=$CONDITIONS e2x=$E2X_CONDITIONS mode=$RANK_MODE csls=$CSLS pgd_steps=$PGD_STEPS cs=$CS_RATE seed=$SEED")
 ins=("$D.x.tsv" "$D.e.tsv" "$E" "$M" "$p" "$0")
 [ -f "$dict" ] && ins+=("$dict")
 skip_if_fresh "$out" -- "${ins[@]}" && exit 0
@@ -82,7 +82,7 @@ for cond in $CONDITIONS; do
       # the attack needs each X sentence paired with its English translation
       x_text clean | paste - <(cut -f2 "$D.e.tsv") | f_tok_pair "$M/vocab.txt" "$T/vocab.txt" |
         f_embed "$T" --side tgt |
-        perturb --attack pgd --model "$M" --eps "$(awk -v r="${cond#pgd}" -v n="$norm" 'BEGIN { print r * n }')" \
+        perturb --attack pgd --model "$M" --ot-eps "$OT_EPS" --eps "$(awk -v r="${cond#pgd}" -v n="$norm" 'BEGIN { print r * n }')" \
           --steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS" |
         f_embed "$M" > "$xv" ;;
     clean | typo* | cs)

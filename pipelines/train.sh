@@ -36,9 +36,11 @@ bsize=$((npairs / MIN_STEPS))
 total_steps=$((EPOCHS * ((npairs + bsize - 1) / bsize)))
 batch=(--batch-tokens "$BATCH_TOKENS" --batch-size "$bsize")
 common=(--lr "$LR" "${batch[@]}" --seed "$SEED" --threads "$THREADS")
+ot=(--ot-eps "$OT_EPS")
+[ "$OT_MARGINALS" = idf ] && ot+=(--idf)
 adv=()
 case $S in
-  cos) loss=cos=1 ;;
+  cos) loss=cos=1 ot=() ;;
   ot) loss=ot=1 ;;
   ot-fgsm | ot-pgd | ot-freelb)
     loss=ot=1
@@ -47,12 +49,12 @@ case $S in
   *) fail "unknown system '$S' (known: lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok)" ;;
 esac
 dict=$WORK/data/dict/$L.tsv
-p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} epochs=$EPOCHS lr=$LR bt=$BATCH_TOKENS min_steps=$MIN_STEPS seed=$SEED k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
+p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} ${ot[*]} epochs=$EPOCHS lr=$LR bt=$BATCH_TOKENS min_steps=$MIN_STEPS seed=$SEED k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
 skip_if_fresh "$M/$S" -- "$pairs" "$I/init" "$p" "$0" && exit 0
 mkdir -p "$M"
 t0=$(date +%s.%N)
 if [ "$S" != ot-wok ]; then
-  distill-step --init "$I/init" --out "$(tmp "$M/$S")" --loss "$loss" "${adv[@]}" --epochs "$EPOCHS" \
+  distill-step --init "$I/init" --out "$(tmp "$M/$S")" --loss "$loss" "${ot[@]}" "${adv[@]}" --epochs "$EPOCHS" \
     "${common[@]}" --input "$pairs" | zst > "$(tmp "$M/$S.log.zst")"
 else
   noise=(--typo "$WOK_TYPO")
@@ -68,7 +70,7 @@ else
     # (the previous epoch's), the other half stays clean; shuffled together,
     # so ot-wok takes as many steps as ot.
     noisy=$(tmp "$M/$S.epoch$e.noisy.rec")
-    perturb --worst-of "$WORST_K" --model "$cur" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
+    perturb --worst-of "$WORST_K" --model "$cur" --ot-eps "$OT_EPS" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
       --threads "$THREADS" < "$halves/h-00$((e % 2)).rec" > "$noisy"
     ep=$(tmp "$M/$S.epoch$e.pairs.rec")
     rec cat "$halves/h-00$(((e + 1) % 2)).rec" "$noisy" | rec shuffle --seed "$((SEED * 1000 + e))" > "$ep"
@@ -79,7 +81,7 @@ else
     # and the linear schedule over the whole chain, as in ot's single run.
     from=(--init "$cur")
     [ "$e" -gt 1 ] && from=(--continue "$cur")
-    distill-step "${from[@]}" --out "$next" --loss "$loss" --total-steps "$total_steps" "${common[@]}" \
+    distill-step "${from[@]}" --out "$next" --loss "$loss" "${ot[@]}" --total-steps "$total_steps" "${common[@]}" \
       --input "$ep" | zst > "$(tmp "$M/$S.epoch$e.log.zst")"
     publish "$M/$S.epoch$e.log.zst"
     rm -f "$ep"

@@ -53,14 +53,15 @@ void rank_opts_default(rank_opts *o) {
   o->ot_base = RANK_MAXSIM_SYM;
 }
 
-static const char *const mode_names[] = {"dense", "maxsim", "maxsim-sym", "ot"};
+static const char *const mode_names[] = {"dense", "maxsim", "maxsim-sym", "ot", "soft-bm25"};
+#define NMODES (int)(sizeof mode_names / sizeof *mode_names)
 
 const char *rank_mode_name(rank_mode m) {
-  return (unsigned)m < 4 ? mode_names[m] : "?";
+  return (int)m >= 0 && (int)m < NMODES ? mode_names[m] : "?";
 }
 
 int rank_mode_parse(const char *s, rank_mode *out) {
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < NMODES; i++)
     if (!strcmp(s, mode_names[i])) {
       *out = (rank_mode)i;
       return 0;

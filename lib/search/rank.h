@@ -65,7 +65,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT } rank_mode;
+typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT, RANK_SOFT_BM25 } rank_mode;
 typedef enum { RANK_COS, RANK_DOT } rank_sim;
 
 typedef struct {
