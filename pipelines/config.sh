@@ -26,7 +26,9 @@ STUDENT_INIT=${STUDENT_INIT:-}
 MBERT_VOCAB=${MBERT_VOCAB:-$OTCLIR_DATA/vocab/mbert-cased/vocab.txt}
 DIM=${DIM:-128}                     # embedded teacher and students
 STUDENT_LAYERS=${STUDENT_LAYERS:-0} # the prototype's best: 0 layers (embeddings + LayerNorm)
-MAX_LEN=${MAX_LEN:-64}              # ids per side, [CLS] and [SEP] included
+STUDENT_POSITIONS=${STUDENT_POSITIONS:-2048} # position rows (LAReQA candidates with their paragraph reach ~1,200 pieces)
+MAX_LEN=${MAX_LEN:-64}              # training: ids per side, [CLS] and [SEP] included
+EVAL_MAX_LEN=${EVAL_MAX_LEN:-256}   # evaluation text: ids per text (none of the test sets' sentences is cut)
 SEED=${SEED:-1}
 
 # Training (distill-step). The prototype: Sinkhorn eps 0.05, AdamW 3e-3.
@@ -83,6 +85,6 @@ if [ "${QUICK:-0}" = 1 ]; then
   LAREQA_CONDITIONS=clean
 fi
 
-export OT_EPS OT_MARGINALS LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
+export OT_EPS OT_MARGINALS EVAL_MAX_LEN STUDENT_POSITIONS LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
   MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
   CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

@@ -15,7 +15,8 @@
 #                    too), the rest random (STUDENT_INIT: that folder)
 #   train.pairs.zst  pair records: src_ids (student), tgt_ids and tgt_vecs
 #                    (teacher, computed once), src_text/tgt_text
-#   eng.vec.zst      the teacher's token vectors of the Tatoeba English side
+#   eng.tok.zst      the Tatoeba English side in the teacher's word pieces
+#   eng.vec.zst      and the teacher's token vectors of it
 . "$(dirname "$0")/lib.sh"
 L=${1:?usage: student.sh LANG|mul}
 stage_begin student "$L"
@@ -52,7 +53,7 @@ if ! skip_if_fresh "$O/train.tsv.zst" -- "${srcs[@]}" "$p" "$0"; then
 fi
 
 # ---- vocabulary and the untrained student
-pi=$(stamp "student-$L.init" "dim=$DIM layers=$STUDENT_LAYERS seed=$SEED init=$STUDENT_INIT teacher=$T")
+pi=$(stamp "student-$L.init" "dim=$DIM layers=$STUDENT_LAYERS positions=$STUDENT_POSITIONS seed=$SEED init=$STUDENT_INIT teacher=$T")
 if [ -n "$STUDENT_INIT" ]; then
   [ -f "$STUDENT_INIT/vocab.txt" ] || fail "STUDENT_INIT=$STUDENT_INIT has no vocab.txt"
   if ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$STUDENT_INIT" "$pi" "$0"; then
@@ -67,7 +68,7 @@ elif ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$O/train.tsv.zst" "$T" "$pi" "
   f_prune "$pv" "$xs"
   cp "$pv/vocab.txt" "$(tmp "$O/vocab.txt")"
   cfg=$(tmp "$O/config.json")
-  model_config "$(wc -l < "$pv/vocab.txt")" "$(model_dim "$T")" "$STUDENT_LAYERS" > "$cfg"
+  model_config "$(wc -l < "$pv/vocab.txt")" "$(model_dim "$T")" "$STUDENT_LAYERS" "$STUDENT_POSITIONS" > "$cfg"
   embed --init "$cfg" --vocab "$pv/vocab.txt" --seed "$SEED" --init-from "$T" --out "$(tmp "$O/init")"
   rm -rf "$xs" "$cfg" "$pv"
   publish "$O/vocab.txt" "$O/init"
@@ -82,11 +83,14 @@ if ! skip_if_fresh "$O/train.pairs.zst" -- "$O/train.tsv.zst" "$O/vocab.txt" "$T
   say "training pairs encoded"
 fi
 
-# ---- the teacher's vectors of the English Tatoeba side (docs for X->E, queries for E->X)
+# ---- the English Tatoeba side (documents for X->E, queries for E->X): the
+# teacher's word pieces (for BM25) and its vectors
 if [ "$L" != mul ]; then
   e=$WORK/data/tatoeba/$L.e.tsv
-  if ! skip_if_fresh "$O/eng.vec.zst" -- "$e" "$T" "$pi" "$0"; then
-    f_tok "$T/vocab.txt" < "$e" | f_embed "$T" | zst > "$(tmp "$O/eng.vec.zst")"
-    publish "$O/eng.vec.zst"
+  pe=$(stamp "student-$L.eng" "len=$EVAL_MAX_LEN")
+  if ! skip_if_fresh "$O/eng.tok.zst" "$O/eng.vec.zst" -- "$e" "$T" "$pe" "$0"; then
+    f_tok_eval "$T/vocab.txt" < "$e" | zst > "$(tmp "$O/eng.tok.zst")"
+    unzst "$(tmp "$O/eng.tok.zst")" | f_embed "$T" | zst > "$(tmp "$O/eng.vec.zst")"
+    publish "$O/eng.tok.zst" "$O/eng.vec.zst"
   fi
 fi
