@@ -1,6 +1,7 @@
 # otclir build. Everything is discovered by pattern, so adding a program,
 # a library file or a test needs no edit here:
 #   lib/LAYER/*.c     -> build/VARIANT/libotclir.a (layers: lib/README.md)
+#   lib/LAYER/*.cc    -> the same archive (C++: only the SentencePiece shim)
 #   bin/NAME.c        -> bin/NAME
 #   tests/unit/test_*.c -> C unit tests (TAP on stdout, exit non-zero on failure)
 #   tests/bats/*.bats -> one bats file per program
@@ -8,6 +9,7 @@
 # UBSan, into build/asan/). `make test` runs the unit and bats tests on both.
 
 CC      ?= cc
+CXX     ?= c++
 OPT     ?= -O2 -march=x86-64-v2
 CFLAGS  ?= $(OPT) -g
 WARN     = -Wall -Wextra -Wno-unused-parameter
@@ -16,7 +18,10 @@ CPPFLAGS_ALL = -std=c11 -D_GNU_SOURCE -Ilib -I$(GEN) $(CPPFLAGS)
 # tokenize and score (no matrix products) do not load OpenBLAS
 # (tests/bats/layers.bats checks this with ldd).
 LDFLAGS_ALL = -Wl,--as-needed $(LDFLAGS)
-LDLIBS   = -lzstd -lyaml -lmd -lopenblas -lm -lpthread
+# -lsentencepiece -lstdc++: only programs that call the SentencePiece
+# tokenizer (text/spm_proc.cc, the one C++ file) pull it from the archive,
+# so --as-needed keeps them out of rec, score, rank... (tokenize.bats: ldd).
+LDLIBS   = -lzstd -lyaml -lmd -lopenblas -lsentencepiece -lstdc++ -lm -lpthread
 PREFIX  ?= /usr/local
 SHELL    = /bin/bash
 
@@ -33,12 +38,14 @@ GEN = build/gen
 TESTBIN = build/$(VARIANT)/tests
 
 LIB_SRC  = $(sort $(wildcard lib/*/*.c lib/*/*/*.c))
+LIB_CXX  = $(sort $(wildcard lib/*/*.cc))
 BIN_SRC  = $(sort $(wildcard bin/*.c))
 TEST_SRC = $(sort $(wildcard tests/unit/test_*.c))
 SCHEMAS  = $(sort $(wildcard schemas/*.yaml))
 PROGS    = $(patsubst bin/%.c,$(BINDIR)/%,$(BIN_SRC))
 TESTS    = $(patsubst tests/unit/%.c,$(TESTBIN)/%,$(TEST_SRC))
-LIB_OBJ  = $(patsubst lib/%.c,$(OBJ)/lib/%.o,$(LIB_SRC)) $(OBJ)/gen/schemas_gen.o
+LIB_OBJ  = $(patsubst lib/%.c,$(OBJ)/lib/%.o,$(LIB_SRC)) $(patsubst lib/%.cc,$(OBJ)/lib/%.o,$(LIB_CXX)) \
+           $(OBJ)/gen/schemas_gen.o
 
 .PHONY: unicode-tables all asan test test-release test-asan check unit bats install uninstall man clean bench fuzz progs tests
 all: progs
@@ -54,6 +61,11 @@ $(GEN)/schemas_gen.c: $(SCHEMAS) scripts/embed-schemas
 $(OBJ)/lib/%.o: lib/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS_ALL) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
+
+# The C++ shim over libsentencepiece (lib/text/spm_proc.cc): same flags.
+$(OBJ)/lib/%.o: lib/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -std=c++17 -Ilib $(CPPFLAGS) $(CFLAGS) $(WARN) -MMD -MP -c -o $@ $<
 
 $(OBJ)/gen/schemas_gen.o: $(GEN)/schemas_gen.c
 	@mkdir -p $(dir $@)
@@ -127,7 +139,7 @@ bench: progs
 # ---- fuzzing (not in CI): libFuzzer on the frame reader, fixed budget ----
 FUZZ_SECONDS ?= 300
 fuzz:
-	$(MAKE) VARIANT=fuzz CC=clang CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzz/libotclir.a
+	$(MAKE) VARIANT=fuzz CC=clang CXX=clang++ CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzz/libotclir.a
 	@mkdir -p build/fuzz/corpus
 	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/gen -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
 	build/fuzz/fuzz_rec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus tests/fuzz/seeds

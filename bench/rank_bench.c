@@ -2,6 +2,8 @@
  *   rank_bench gen N L D SEED PREFIX   N texts of L tokens, d = D, standard normal
  *       values (otclir RNG): PREFIX.rec (`vectors` records, ids "PREFIX-i")
  *       and PREFIX.f32 (the same token rows, raw float32, for numpy/PyTorch).
+ *   rank_bench gen-rec N L D SEED PREFIX   the same texts' shape with uniform values
+ *       in [-0.5, 0.5) (fast: for bench/rank-scale.sh's millions of texts), only PREFIX.rec.
  *   rank_bench peak M N K REPS THREADS   best GFLOP/s of cblas_sgemm
  *       C[MxN] = A[MxK] B[NxK]^T (rank's layout) on THREADS OpenBLAS threads.
  */
@@ -56,6 +58,40 @@ static int gen(int argc, char **argv) {
   return 0;
 }
 
+static int gen_rec(int argc, char **argv) {
+  if (argc != 7) die_usage("rank_bench gen-rec N L D SEED PREFIX\n");
+  long n = parse_long("N", argv[2], 1, 100000000), l = parse_long("L", argv[3], 1, 100000),
+       d = parse_long("D", argv[4], 1, 100000), seed = parse_long("SEED", argv[5], 0, 1L << 62);
+  char path[4096];
+  snprintf(path, sizeof path, "%s.rec", argv[6]);
+  rec_schema *s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", d);
+  rec_meta_set(s, "model", "bench-random");
+  rec_writer *w = rec_writer_or_die(path, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  int f_id = rec_field_index(ws, "id"), f_ids = rec_field_index(ws, "ids"), f_vecs = rec_field_index(ws, "vecs");
+  rng_t r;
+  rng_seed(&r, (uint64_t)seed);
+  float *v = xmalloc(sizeof(float) * (size_t)(l * d));
+  uint32_t *ids = xmalloc(sizeof(uint32_t) * (size_t)l);
+  const char *base = strrchr(argv[6], '/');
+  base = base ? base + 1 : argv[6];
+  for (long i = 0; i < n; i++) {
+    for (long k = 0; k < l * d; k++) v[k] = (float)(rng_next(&r) >> 40) * 0x1.0p-24f - 0.5f;
+    for (long t = 0; t < l; t++) ids[t] = 1000 + (uint32_t)rng_below(&r, 100000);
+    char id[256];
+    int idlen = snprintf(id, sizeof id, "%s-%ld", base, i);
+    rec_put_str(w, f_id, id, (size_t)idlen);
+    rec_put(w, f_ids, ids, (uint32_t[]){(uint32_t)l});
+    rec_put(w, f_vecs, v, (uint32_t[]){(uint32_t)l, (uint32_t)d});
+    rec_write_or_die(w);
+  }
+  rec_writer_close_or_die(w);
+  rec_schema_free(s);
+  free(v), free(ids);
+  return 0;
+}
+
 static int peak(int argc, char **argv) {
   if (argc != 7) die_usage("rank_bench peak M N K REPS THREADS\n");
   int m = (int)parse_long("M", argv[2], 1, 1 << 16), n = (int)parse_long("N", argv[3], 1, 1 << 16),
@@ -84,6 +120,7 @@ static int peak(int argc, char **argv) {
 int main(int argc, char **argv) {
   otc_init(argv[0]);
   if (argc >= 2 && !strcmp(argv[1], "gen")) return gen(argc, argv);
+  if (argc >= 2 && !strcmp(argv[1], "gen-rec")) return gen_rec(argc, argv);
   if (argc >= 2 && !strcmp(argv[1], "peak")) return peak(argc, argv);
   die_usage("rank_bench gen N L D SEED PREFIX | peak M N K REPS THREADS\n");
 }

@@ -1,54 +1,65 @@
 /*
- * tokenize: multilingual BERT WordPiece tokenization, id for id as Google's reference
+ * tokenize: text to token ids: mBERT WordPiece as Google's reference, XLM-R SentencePiece as the library
  *
- * Reads TSV (`id<TAB>text`, `id<TAB>lang<TAB>text`, `id<TAB>src<TAB>tgt`) or a
- * `text` record stream and writes `tokens` or `pair` records; --decode turns
- * ids back into pieces; --prune-vocab writes a vocabulary reduced to the
- * pieces a training text uses. The rules are in lib/wordpiece.h.
+ * Reads TSV or a `text` record stream and writes `tokens` or `pair`
+ * records; --decode turns ids back into pieces; --prune-vocab writes a
+ * vocabulary reduced to the pieces a training text uses. The rules are in
+ * lib/text (tokenizer.h, wordpiece.h, spm.h, textin.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
-#include <fcntl.h>
 
-#include "stream/rec.h"
-#include "text/unicode.h"
 #include "base/util.h"
 #include "cli/cli.h"
-#include "text/vocab.h"
-#include "text/wordpiece.h"
+#include "stream/rec.h"
+#include "text/textin.h"
+#include "text/tokenizer.h"
+#include "text/unicode.h"
 
-static const char usage_text[] =
-    "usage: tokenize (--vocab FILE | --model DIR) [--lower] [--max-len N] [--offsets]\n"
+static const char usage[] =
+    "usage: tokenize (--vocab FILE | --spm FILE | --model DIR) [--lower] [--max-len N] [--offsets]\n"
     "                [--lang-column | --lang L] [--line-ids] [--replace] [FILE]\n"
     "       tokenize --pair [--src-lang X] [--tgt-lang Y] [--keep-text] [FILE | SRC_FILE TGT_FILE]\n"
-    "       tokenize --decode --vocab FILE [FILE]\n"
-    "       tokenize --prune-vocab OUTDIR --vocab FILE [--min-count N] [FILE]\n"
-    "Try 'tokenize --help' for more.\n";
+    "       tokenize --decode (--vocab FILE | --spm FILE | --model DIR) [FILE]\n"
+    "       tokenize --prune-vocab OUTDIR (--vocab FILE | --spm FILE | --model DIR) [--min-count N] [FILE]\n";
 
-static const char help_text[] =
-    "tokenize: multilingual BERT WordPiece tokenization, id for id as Google's reference\n"
+static const char manual[] =
+    "tokenize: text to token ids: mBERT WordPiece as Google's reference, XLM-R SentencePiece as the library\n"
     "\n"
     "Usage:\n"
-    "  tokenize (--vocab FILE | --model DIR) [options] [FILE] > tokens.rec\n"
+    "  tokenize (--vocab FILE | --spm FILE | --model DIR) [options] [FILE] > tokens.rec\n"
     "  tokenize --pair [options] [FILE | SRC_FILE TGT_FILE] > pairs.rec\n"
-    "  tokenize --decode (--vocab FILE | --model DIR) [FILE] > pieces.tsv\n"
-    "  tokenize --prune-vocab OUTDIR --vocab FILE [--min-count N] [FILE]\n"
+    "  tokenize --decode (--vocab FILE | --spm FILE | --model DIR) [FILE] > pieces.tsv\n"
+    "  tokenize --prune-vocab OUTDIR (--vocab FILE | --spm FILE | --model DIR) [--min-count N] [FILE]\n"
     "\n"
-    "Tokenizes text exactly as Google's BERT tokenization.py (FullTokenizer):\n"
-    "drop NUL, U+FFFD and control/format characters (Cc, Cf) except TAB/LF/CR,\n"
-    "joining their neighbours; split at whitespace (Zs, TAB, LF, CR, U+2028/9);\n"
-    "each CJK ideograph (Google's ranges, supplementary planes included) is a\n"
-    "word; with --lower, lowercase (full mapping, Final_Sigma), NFD and drop\n"
-    "nonspacing marks (Mn); each punctuation character (P*, ASCII !-/ :-@ [-` {-~)\n"
-    "is a word; then WordPiece, greedy longest match first with ## continuation\n"
-    "pieces: a word longer than --max-word-len code points, or with a part that\n"
-    "matches nothing, becomes one [UNK]. \"[CLS]\" in the text is ordinary text.\n"
-    "Each text becomes [CLS] pieces... [SEP]; an empty text gives [CLS] [SEP].\n"
+    "Two tokenizers, chosen by the vocabulary:\n"
+    "\n"
+    "WordPiece (--vocab vocab.txt; BERT, mBERT, ColBERT): exactly Google's BERT\n"
+    "tokenization.py (FullTokenizer): drop NUL, U+FFFD and control/format\n"
+    "characters (Cc, Cf) except TAB/LF/CR, joining their neighbours; split at\n"
+    "whitespace (Zs, TAB, LF, CR, U+2028/9); each CJK ideograph (Google's ranges,\n"
+    "supplementary planes included) is a word; with --lower, lowercase (full\n"
+    "mapping, Final_Sigma), NFD and drop nonspacing marks (Mn); each punctuation\n"
+    "character (P*, ASCII !-/ :-@ [-` {-~) is a word; then WordPiece, greedy\n"
+    "longest match first with ## continuation pieces: a word longer than\n"
+    "--max-word-len code points, or with a part that matches nothing, becomes one\n"
+    "[UNK]. \"[CLS]\" in the text is ordinary text. Each text becomes\n"
+    "[CLS] pieces... [SEP]; an empty text gives [CLS] [SEP].\n"
+    "\n"
+    "SentencePiece (--spm FILE, or a model folder with sentencepiece.bpe.model or\n"
+    "tokenizer.model; XLM-R): the pieces are those of Google's sentencepiece\n"
+    "library (Debian's libsentencepiece), id for id as `spm_encode\n"
+    "--output_format=id`, numbered as XLM-R (fairseq, Hugging Face's\n"
+    "XLMRobertaTokenizer): <s> 0, <pad> 1, </s> 2, <unk> 3, the model's piece k\n"
+    "(k >= 3) is k + 1, <mask> is the piece count + 1. Each text becomes\n"
+    "<s> pieces... </s>. The model's own normalization applies (--lower is\n"
+    "refused); invalid UTF-8 under --replace goes to the library as it is. The\n"
+    "model must have XLM-R's special pieces (<unk> 0, <s> 1, </s> 2).\n"
     "\n"
     "Input (FILE or stdin): a `text` record stream (detected by its magic; fields\n"
     "id, lang, text), or UTF-8 TSV lines ending in LF:\n"
@@ -60,32 +71,43 @@ static const char help_text[] =
     "  --pair with two files: line k of SRC_FILE and of TGT_FILE form pair k.\n"
     "An empty id, a line without the needed TABs, or invalid UTF-8 is an error\n"
     "naming the line (--replace: each invalid sequence of a text counts as\n"
-    "U+FFFD, which the cleaning step drops; --keep-text stores it as U+FFFD,\n"
-    "and without NUL bytes; ids and languages must be valid UTF-8 without NUL).\n"
+    "U+FFFD, which WordPiece's cleaning step drops; --keep-text stores it as\n"
+    "U+FFFD, and without NUL bytes; ids and languages must be valid UTF-8\n"
+    "without NUL).\n"
     "\n"
     "Output on stdout:\n"
     "  `tokens` records: id, lang (when known), ids (u32 [n]), offsets (u32 [n,2],\n"
     "     with --offsets: byte span [start,end) of each token in the input text;\n"
-    "     [CLS]/[SEP] get [0,0]; a piece inside one character's decomposition gets\n"
-    "     that character's span).\n"
+    "     the begin and end tokens get [0,0]; WordPiece: a piece inside one\n"
+    "     character's decomposition gets that character's span).\n"
     "  `pair` records (--pair): id, src_lang, tgt_lang, src_ids, tgt_ids, and with\n"
     "     --keep-text src_text, tgt_text.\n"
-    "  Stream metadata: producer, vocab (SHA-256 of vocab.txt), special_ids\n"
-    "  ([CLS],[SEP] ids ascending), lower, max_len, max_word_len, unicode\n"
-    "  (--pair: also src_vocab, tgt_vocab, src_special_ids, tgt_special_ids).\n"
+    "  Stream metadata: producer, vocab (SHA-256 of the vocabulary file),\n"
+    "  special_ids (the begin and end ids ascending: \"101,102\" for mBERT, \"0,2\"\n"
+    "  for XLM-R), lower (tgt_lower when a pair's sides differ), max_len,\n"
+    "  max_word_len, unicode, and for SentencePiece\n"
+    "  tokenizer: sentencepiece-xlmr (--pair: also src_vocab, tgt_vocab,\n"
+    "  src_special_ids, tgt_special_ids). embed refuses ids whose vocab differs\n"
+    "  from its model's vocabulary file.\n"
     "\n"
     "Options:\n"
     "  --vocab FILE        a BERT vocab.txt (line k = id k)\n"
-    "  --model DIR         use DIR/vocab.txt\n"
-    "  --src-vocab FILE, --tgt-vocab FILE, --src-model DIR, --tgt-model DIR\n"
+    "  --spm FILE          a SentencePiece model (XLM-R's sentencepiece.bpe.model)\n"
+    "  --model DIR         the model folder's vocabulary: DIR/vocab.txt, else\n"
+    "                      DIR/sentencepiece.bpe.model, else DIR/tokenizer.model\n"
+    "  --src-vocab FILE, --tgt-vocab FILE, --src-spm FILE, --tgt-spm FILE,\n"
+    "  --src-model DIR, --tgt-model DIR\n"
     "                      --pair: a vocabulary per side (e.g. a pruned student\n"
     "                      vocabulary for src, the teacher's for tgt); each\n"
-    "                      defaults to --vocab/--model\n"
-    "  --lower             uncased vocabularies: lowercase, NFD, drop Mn\n"
-    "  --max-len N         keep at most N ids per text, [CLS] and [SEP] included\n"
+    "                      defaults to --vocab/--spm/--model\n"
+    "  --lower             uncased WordPiece vocabularies: lowercase, NFD, drop Mn\n"
+    "                      (a --model folder whose tokenizer_config.json says\n"
+    "                      \"do_lower_case\": true, as bert-base-uncased and ColBERT\n"
+    "                      checkpoints, is lower-cased without it)\n"
+    "  --max-len N         keep at most N ids per text, begin and end included\n"
     "                      (N >= 2; pairs: each side); default: no limit\n"
-    "  --max-word-len N    longest word in code points before it is [UNK]\n"
-    "                      (default 200, Google's; Hugging Face uses 100)\n"
+    "  --max-word-len N    WordPiece: longest word in code points before it is\n"
+    "                      [UNK] (default 200, Google's; Hugging Face uses 100)\n"
     "  --offsets           add the offsets field\n"
     "  --lang-column       TSV has a language column (id<TAB>lang<TAB>text)\n"
     "  --lang L            set lang of every record to L\n"
@@ -93,22 +115,29 @@ static const char help_text[] =
     "  --pair              bitext mode, `pair` records\n"
     "  --src-lang X, --tgt-lang Y   languages of the pair sides (default und, eng)\n"
     "  --keep-text         --pair: also store src_text and tgt_text\n"
-    "  --replace           invalid UTF-8 becomes U+FFFD (dropped) instead of an error\n"
+    "  --replace           invalid UTF-8 becomes U+FFFD instead of an error\n"
     "  --decode            read a tokens (or pair) stream, write `id<TAB>pieces`\n"
     "                      (pair: `id<TAB>src pieces<TAB>tgt pieces`), pieces\n"
     "                      separated by spaces; the vocabulary must be the one the\n"
     "                      stream was made with (checked by its SHA-256)\n"
-    "  --prune-vocab OUTDIR  tokenize the input with the vocabulary and write\n"
-    "                      OUTDIR/vocab.txt: [PAD] [UNK] [CLS] [SEP] [MASK] (those\n"
-    "                      present, in this order), then every piece the greedy\n"
-    "                      matcher took on the input, in old id order; and\n"
-    "                      OUTDIR/idmap.tsv: `old_id<TAB>new_id` per new id, in new\n"
-    "                      id order (row new_id of a pruned embedding matrix is row\n"
-    "                      old_id of the full one). Tokenizing the same input with\n"
-    "                      OUTDIR/vocab.txt gives the same pieces (ids mapped by\n"
-    "                      idmap.tsv); other text may get shorter pieces or [UNK]\n"
-    "                      where it needs pieces that were dropped. --pair counts\n"
-    "                      both sides.\n"
+    "  --prune-vocab OUTDIR  tokenize the input and write a vocabulary of the\n"
+    "                      pieces it uses, and OUTDIR/idmap.tsv: `old_id<TAB>new_id`\n"
+    "                      per new id, in new id order (row new_id of a pruned\n"
+    "                      embedding matrix is row old_id of the full one).\n"
+    "                      WordPiece: OUTDIR/vocab.txt: [PAD] [UNK] [CLS] [SEP]\n"
+    "                      [MASK] (those present, in this order), then every piece\n"
+    "                      the greedy matcher took, in old id order.\n"
+    "                      SentencePiece: OUTDIR/sentencepiece.bpe.model (or\n"
+    "                      tokenizer.model): the model with only the special\n"
+    "                      pieces, the pieces taken, and those the library needs to\n"
+    "                      segment as before (unigram: the lowest- and\n"
+    "                      highest-scoring piece; BPE: every intermediate merge).\n"
+    "                      Tokenizing the same input with OUTDIR gives the same\n"
+    "                      pieces (ids mapped by idmap.tsv); other text may get\n"
+    "                      shorter pieces or unknowns. --pair counts both sides.\n"
+    "                      OUTDIR is created if needed; an OUTDIR holding a model\n"
+    "                      (config.json or model.safetensors) is refused: a\n"
+    "                      model's vocabulary is never overwritten.\n"
     "  --min-count N       --prune-vocab: keep pieces taken at least N times (1);\n"
     "                      N > 1 breaks the same-pieces guarantee for rare words\n"
     "  --zstd[=LEVEL]      compress the output stream (default level 3)\n"
@@ -122,120 +151,31 @@ static const char help_text[] =
     "  tokenize --decode --vocab ../shared/data/vocab/mbert-cased/vocab.txt < tok.rec\n"
     "  tokenize --pair --line-ids --src-lang deu --tgt-lang eng --model mbert \\\n"
     "    ../shared/data/bitext/tatoeba-challenge/deu-eng.tsv > pairs.rec\n"
+    "  tokenize --model xlm-roberta-base --offsets < queries.tsv > q.rec\n"
     "  tokenize --prune-vocab student --vocab mbert/vocab.txt --pair --line-ids train.tsv\n"
     "  tokenize --pair --src-vocab student/vocab.txt --tgt-model mbert --line-ids train.tsv\n"
     "\n"
-    "Exit status: 0 on success, 1 on an error (bad input, vocabulary without\n"
-    "[UNK], [CLS] or [SEP], write error), 2 on bad usage.\n";
+    "Exit status: 0 on success, 1 on an error (bad input, a vocabulary without\n"
+    "[UNK], [CLS] or [SEP], a damaged SentencePiece model, write error), 2 on bad\n"
+    "usage.\n";
 
-typedef struct {
-  vocab *v;
-  wp_tokenizer *t;
-  char special[32];
-} side;
+static const cli_prog prog = {"tokenize", usage, manual};
 
 static struct {
-  int lower, offsets, lang_column, line_ids, pair, keep_text, replace, decode, progress, stats;
+  int lower, offsets, pair, keep_text, decode, progress, stats, line_ids;
   size_t max_len, max_word_len;
   const char *lang, *src_lang, *tgt_lang, *prune_dir;
   uint64_t min_count;
+  ti_layout layout;
   int zstd;
-} opt = {.src_lang = "und", .tgt_lang = "eng", .min_count = 1};
+} opt = {.src_lang = "und", .tgt_lang = "eng", .min_count = 1, .layout = TI_TEXT};
 
-/* ---- vocabularies ---- */
-
-static char *model_vocab_path(const char *dir) {
-  size_t n = strlen(dir) + 16;
-  char *p = xmalloc(n);
-  snprintf(p, n, "%s/vocab.txt", dir);
-  return p;
-}
-
-static void side_load(side *s, const char *path) {
-  char err[512];
-  s->v = vocab_load(path, err, sizeof err);
-  if (!s->v) die("%s", err);
-  wp_options o = {.lower = opt.lower, .max_word_chars = opt.max_word_len};
-  s->t = wp_new(s->v, &o, err, sizeof err);
-  if (!s->t) die("%s: %s", path, err);
-  uint32_t a = wp_cls_id(s->t), b = wp_sep_id(s->t);
-  snprintf(s->special, sizeof s->special, "%u,%u", a < b ? a : b, a < b ? b : a);
-}
-
-static void side_free(side *s) {
-  wp_free(s->t);
-  vocab_free(s->v);
-}
-
-/* ---- line input ---- */
-
-typedef struct {
-  int fd;
-  const char *name;
-  char *buf;
-  size_t cap, start, end;
-  int eof;
-  uint64_t line;
-} line_reader;
-
-static void lr_init(line_reader *r, int fd, const char *name, const char *prefix, size_t nprefix) {
-  memset(r, 0, sizeof *r);
-  r->fd = fd;
-  r->name = name;
-  r->cap = 1 << 20;
-  r->buf = xmalloc(r->cap);
-  if (nprefix) memcpy(r->buf, prefix, nprefix);
-  r->end = nprefix;
-}
-
-/* Next line without its LF (NUL bytes allowed); NULL at the end. Memory is
- * the longest line, not the input. */
-static char *lr_next(line_reader *r, size_t *len) {
-  for (;;) {
-    char *nl = memchr(r->buf + r->start, '\n', r->end - r->start);
-    if (nl) {
-      char *line = r->buf + r->start;
-      *len = (size_t)(nl - line);
-      r->start += *len + 1;
-      r->line++;
-      return line;
-    }
-    if (r->eof) {
-      if (r->start == r->end) return NULL;
-      char *line = r->buf + r->start;
-      *len = r->end - r->start;
-      r->start = r->end;
-      r->line++;
-      return line;
-    }
-    if (r->start > 0) {
-      memmove(r->buf, r->buf + r->start, r->end - r->start);
-      r->end -= r->start;
-      r->start = 0;
-    }
-    if (r->end == r->cap) {
-      r->cap *= 2;
-      r->buf = xrealloc(r->buf, r->cap);
-    }
-    ssize_t got = read(r->fd, r->buf + r->end, r->cap - r->end);
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      die_errno("%s: read error", r->name);
-    }
-    if (got == 0) r->eof = 1;
-    r->end += (size_t)got;
-  }
-}
-
-/* ---- output ---- */
-
-static rec_writer *out;
-static int f_id, f_lang, f_ids, f_offsets, f_src_lang, f_tgt_lang, f_src_ids, f_tgt_ids, f_src_text, f_tgt_text;
-static side src_side, tgt_side;
-static wp_tokens toks, toks2;
-static unsigned char *fixbuf[2]; /* repaired text per side (--replace --keep-text) */
-static size_t fixcap[2];
+static tok_tokenizer *side[2]; /* src (or the only one), tgt */
 static uint64_t *counts;
+static rec_writer *out;
+static int f_id, f_lang, f_ids, f_offsets, f_slang, f_tlang, f_sids, f_tids, f_stext, f_ttext;
+static wp_tokens toks[2];
+static ti_checker checker;
 static uint64_t n_texts, n_bytes, n_tokens;
 
 static void open_output(void) {
@@ -247,189 +187,99 @@ static void open_output(void) {
   rec_schema *ws = rec_writer_schema(out);
   char buf[64];
   rec_meta_set(ws, "producer", "tokenize (otclir " OTC_VERSION ")");
-  rec_meta_set(ws, "lower", opt.lower ? "1" : "0");
+  rec_meta_set(ws, "lower", tok_lower(side[0]) ? "1" : "0");
+  if (opt.pair && tok_lower(side[0]) != tok_lower(side[1])) rec_meta_set(ws, "tgt_lower", tok_lower(side[1]) ? "1" : "0");
   snprintf(buf, sizeof buf, "%zu", opt.max_len);
   rec_meta_set(ws, "max_len", buf);
   snprintf(buf, sizeof buf, "%zu", opt.max_word_len ? opt.max_word_len : (size_t)WP_DEFAULT_MAX_WORD_CHARS);
   rec_meta_set(ws, "max_word_len", buf);
   rec_meta_set(ws, "unicode", UC_UNICODE_VERSION);
-  if (!opt.pair || !strcmp(vocab_sha256(src_side.v), vocab_sha256(tgt_side.v))) {
-    rec_meta_set(ws, "vocab", vocab_sha256(src_side.v));
-    rec_meta_set(ws, "special_ids", src_side.special);
+  if (tok_kind_of(side[0]) == TOK_XLMR || tok_kind_of(side[1]) == TOK_XLMR)
+    rec_meta_set(ws, "tokenizer", "sentencepiece-xlmr");
+  if (!opt.pair || !strcmp(tok_sha256(side[0]), tok_sha256(side[1]))) {
+    rec_meta_set(ws, "vocab", tok_sha256(side[0]));
+    rec_meta_set(ws, "special_ids", tok_special_ids(side[0]));
   }
   if (opt.pair) {
-    rec_meta_set(ws, "src_vocab", vocab_sha256(src_side.v));
-    rec_meta_set(ws, "tgt_vocab", vocab_sha256(tgt_side.v));
-    rec_meta_set(ws, "src_special_ids", src_side.special);
-    rec_meta_set(ws, "tgt_special_ids", tgt_side.special);
+    rec_meta_set(ws, "src_vocab", tok_sha256(side[0]));
+    rec_meta_set(ws, "tgt_vocab", tok_sha256(side[1]));
+    rec_meta_set(ws, "src_special_ids", tok_special_ids(side[0]));
+    rec_meta_set(ws, "tgt_special_ids", tok_special_ids(side[1]));
   }
-  f_id = rec_field_index(ws, "id");
-  f_lang = rec_field_index(ws, "lang");
-  f_ids = rec_field_index(ws, "ids");
-  f_offsets = rec_field_index(ws, "offsets");
-  f_src_lang = rec_field_index(ws, "src_lang");
-  f_tgt_lang = rec_field_index(ws, "tgt_lang");
-  f_src_ids = rec_field_index(ws, "src_ids");
-  f_tgt_ids = rec_field_index(ws, "tgt_ids");
-  f_src_text = rec_field_index(ws, "src_text");
-  f_tgt_text = rec_field_index(ws, "tgt_text");
+  f_id = rec_field_index(ws, "id"), f_lang = rec_field_index(ws, "lang");
+  f_ids = rec_field_index(ws, "ids"), f_offsets = rec_field_index(ws, "offsets");
+  f_slang = rec_field_index(ws, "src_lang"), f_tlang = rec_field_index(ws, "tgt_lang");
+  f_sids = rec_field_index(ws, "src_ids"), f_tids = rec_field_index(ws, "tgt_ids");
+  f_stext = rec_field_index(ws, "src_text"), f_ttext = rec_field_index(ws, "tgt_text");
 }
 
-/* The place of the current input item in messages ("line 12", "record 3"),
- * formatted only when needed. */
-static const char *loc_kind = "line";
-static uint64_t loc_no;
-static const char *where(void) {
-  static char buf[48];
-  snprintf(buf, sizeof buf, "%s %llu", loc_kind, (unsigned long long)loc_no);
-  return buf;
-}
-
-/* Validate a field's UTF-8; with --replace
- * (text fields only: replaceable = 1 + side) returns a repaired copy for
- * storing, valid until the next call for that side. */
-static const char *check_utf8(const char *src, const char *what, const char *s, size_t *len,
-                              int replaceable) {
-  size_t bad = uc_utf8_first_invalid((const unsigned char *)s, *len);
-  const char *nul = memchr(s, 0, *len);
-  if (bad == *len && !nul) return s;
-  if (bad < *len && (!replaceable || !opt.replace))
-    die("%s: %s: invalid UTF-8 in the %s at byte %zu of it%s", src, where(), what, bad,
-        replaceable ? " (--replace maps it to U+FFFD)" : "");
-  if (!replaceable) die("%s: %s: NUL byte in the %s", src, where(), what);
-  /* a stored text (--keep-text) gets U+FFFD for invalid bytes and loses its
-   * NUL bytes (record strings exclude NUL); both vanish in tokenization anyway */
-  int k = replaceable - 1;
-  if (xmul(*len, 3) > fixcap[k]) {
-    fixcap[k] = *len * 3;
-    fixbuf[k] = xrealloc(fixbuf[k], fixcap[k]);
-  }
-  size_t n = uc_utf8_replace((const unsigned char *)s, *len, fixbuf[k]), o = 0;
-  for (size_t i = 0; i < n; i++)
-    if (fixbuf[k][i]) fixbuf[k][o++] = fixbuf[k][i];
-  *len = o;
-  return (const char *)fixbuf[k];
-}
-
-static void count_text(side *sd, const char *text, size_t len) {
-  wp_count_pieces(sd->t, counts);
-  wp_encode(sd->t, text, len, 0, 0, &toks);
-  wp_count_pieces(sd->t, NULL);
-  n_tokens += toks.n;
-}
-
-static void emit_text(const char *src, const char *id, size_t idlen, const char *lang,
-                      size_t langlen, const char *text, size_t tlen) {
-  if (idlen == 0) die("%s: %s: empty id", src, where());
-  check_utf8(src, "id", id, &idlen, 0);
-  if (lang) check_utf8(src, "language", lang, &langlen, 0);
-  size_t keep = tlen;
-  check_utf8(src, "text", text, &keep, 1); /* tokenization drops invalid bytes itself */
+/* One text or pair: check, then count (--prune-vocab) or tokenize and write. */
+static void emit(const char *src, const char *kind, uint64_t no, text_item *it) {
+  char err[600];
+  if (ti_check(&checker, it, err, sizeof err) != 0) die("%s: %s %llu: %s", src, kind, (unsigned long long)no, err);
   n_texts++;
-  n_bytes += tlen;
-  if (opt.prune_dir) {
-    count_text(&src_side, text, tlen);
-    return;
+  for (int k = 0; k < it->ntext; k++) {
+    n_bytes += it->len[k];
+    size_t max_len = opt.prune_dir ? 0 : opt.max_len; /* pruning counts every piece */
+    if (tok_encode(side[k], it->text[k], it->len[k], max_len, opt.offsets, &toks[k], err, sizeof err) != 0)
+      die("%s: %s %llu: %s", src, kind, (unsigned long long)no, err);
+    n_tokens += toks[k].n;
   }
-  wp_encode(src_side.t, text, tlen, opt.max_len, opt.offsets, &toks);
-  n_tokens += toks.n;
-  rec_put_str(out, f_id, id, idlen);
-  if (lang) rec_put_str(out, f_lang, lang, langlen);
-  uint32_t shape[2] = {(uint32_t)toks.n, 2};
-  rec_put(out, f_ids, toks.ids, shape);
-  if (opt.offsets) rec_put(out, f_offsets, toks.offsets, shape);
+  if (opt.prune_dir) return;
+  rec_put_str(out, f_id, it->id, it->idlen);
+  uint32_t shape[2] = {(uint32_t)toks[0].n, 2}, shape2 = (uint32_t)toks[1].n;
+  if (opt.pair) {
+    rec_put_str(out, f_slang, opt.src_lang, strlen(opt.src_lang));
+    rec_put_str(out, f_tlang, opt.tgt_lang, strlen(opt.tgt_lang));
+    rec_put(out, f_sids, toks[0].ids, shape);
+    rec_put(out, f_tids, toks[1].ids, &shape2);
+    if (opt.keep_text) rec_put_str(out, f_stext, it->stored[0], it->stored_len[0]);
+    if (opt.keep_text) rec_put_str(out, f_ttext, it->stored[1], it->stored_len[1]);
+  } else {
+    if (it->lang) rec_put_str(out, f_lang, it->lang, it->langlen);
+    rec_put(out, f_ids, toks[0].ids, shape);
+    if (opt.offsets) rec_put(out, f_offsets, toks[0].offsets, shape);
+  }
   rec_write_or_die(out);
 }
 
-static void emit_pair(const char *src, const char *id, size_t idlen, const char *s, size_t slen,
-                      const char *t, size_t tlen) {
-  if (idlen == 0) die("%s: %s: empty id", src, where());
-  check_utf8(src, "id", id, &idlen, 0);
-  n_texts++;
-  n_bytes += slen + tlen;
-  size_t ks = slen, kt = tlen;
-  const char *fs = check_utf8(src, "source text", s, &ks, 1);
-  const char *ft = check_utf8(src, "target text", t, &kt, 2);
-  if (opt.prune_dir) {
-    count_text(&src_side, s, slen);
-    count_text(&tgt_side, t, tlen);
-    return;
-  }
-  rec_put_str(out, f_id, id, idlen);
-  rec_put_str(out, f_src_lang, opt.src_lang, strlen(opt.src_lang));
-  rec_put_str(out, f_tgt_lang, opt.tgt_lang, strlen(opt.tgt_lang));
-  if (opt.keep_text) rec_put_str(out, f_src_text, fs, ks);
-  wp_encode(src_side.t, s, slen, opt.max_len, 0, &toks);
-  uint32_t shape = (uint32_t)toks.n;
-  rec_put(out, f_src_ids, toks.ids, &shape);
-  wp_encode(tgt_side.t, t, tlen, opt.max_len, 0, &toks2);
-  uint32_t shape2 = (uint32_t)toks2.n;
-  rec_put(out, f_tgt_ids, toks2.ids, &shape2);
-  if (opt.keep_text) rec_put_str(out, f_tgt_text, ft, kt);
-  n_tokens += toks.n + toks2.n;
-  rec_write_or_die(out);
-}
-
-/* Split off the next TAB-separated column; NULL if there is no TAB. */
-static const char *cut_tab(const char **p, size_t *len, size_t *col_len) {
-  const char *tab = memchr(*p, '\t', *len);
-  if (!tab) return NULL;
-  const char *col = *p;
-  *col_len = (size_t)(tab - col);
-  *len -= *col_len + 1;
-  *p = tab + 1;
-  return col;
+static int next_line(line_reader *r, const char **line, size_t *len) {
+  char err[600];
+  int rc = lr_next(r, line, len, err, sizeof err);
+  if (rc < 0) die("%s", err);
+  return rc;
 }
 
 static void run_tsv(line_reader *r) {
   otc_progress pg;
   progress_init(&pg, "lines", opt.progress);
-  char idbuf[24];
-  size_t len;
   const char *line;
-  while ((line = lr_next(r, &len))) {
-    if (len && line[len - 1] == '\r') len--; /* CRLF files: invisible to tokenization, but not to --keep-text */
-    loc_no = r->line;
-    const char *p = line, *id = idbuf, *lang = opt.lang;
-    size_t idlen, langlen = opt.lang ? strlen(opt.lang) : 0, rest = len;
-    if (opt.line_ids) {
-      idlen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)r->line);
-    } else if (!(id = cut_tab(&p, &rest, &idlen))) {
-      die("%s: %s: expected %s (no TAB)", r->name, where(),
-          opt.pair ? "id<TAB>src<TAB>tgt" : opt.lang_column ? "id<TAB>lang<TAB>text" : "id<TAB>text");
-    }
-    if (opt.pair) {
-      size_t slen;
-      const char *s = cut_tab(&p, &rest, &slen);
-      if (!s) die("%s: %s: expected %ssrc<TAB>tgt (no TAB after the source text)", r->name, where(), opt.line_ids ? "" : "id<TAB>");
-      emit_pair(r->name, id, idlen, s, slen, p, rest);
-    } else {
-      if (opt.lang_column && !(lang = cut_tab(&p, &rest, &langlen)))
-        die("%s: %s: expected %slang<TAB>text (no TAB after the language)", r->name, where(), opt.line_ids ? "" : "id<TAB>");
-      emit_text(r->name, id, idlen, lang, langlen, p, rest);
-    }
-    if ((r->line & 1023) == 0) progress_update(&pg, r->line, 0);
+  size_t len;
+  text_item it;
+  char err[300];
+  while (next_line(r, &line, &len)) {
+    uint64_t no = lr_lineno(r);
+    if (ti_split(opt.layout, opt.line_ids, opt.lang, line, len, no, &it, err, sizeof err) != 0)
+      die("%s: line %llu: %s", lr_name(r), (unsigned long long)no, err);
+    emit(lr_name(r), "line", no, &it);
+    if ((no & 1023) == 0) progress_update(&pg, no, 0);
   }
-  progress_end(&pg, r->line);
+  progress_end(&pg, lr_lineno(r));
 }
 
+/* --pair SRC_FILE TGT_FILE: line k of each forms pair k (id k). */
 static void run_two_files(line_reader *a, line_reader *b) {
-  char idbuf[24];
-  size_t la, lb;
   const char *s, *t;
-  for (;;) {
-    s = lr_next(a, &la);
-    t = lr_next(b, &lb);
-    if (!s || !t) break;
-    if (la && s[la - 1] == '\r') la--;
-    if (lb && t[lb - 1] == '\r') lb--;
-    loc_no = a->line;
-    size_t idlen = (size_t)snprintf(idbuf, sizeof idbuf, "%llu", (unsigned long long)a->line);
-    emit_pair(a->name, idbuf, idlen, s, la, t, lb);
+  size_t ls, lt;
+  int more_a, more_b;
+  while ((more_a = next_line(a, &s, &ls)) & (more_b = next_line(b, &t, &lt))) {
+    text_item it = {.ntext = 2, .text = {s, t}, .len = {ls, lt}, .id = it.idbuf};
+    it.idlen = (size_t)snprintf(it.idbuf, sizeof it.idbuf, "%llu", (unsigned long long)lr_lineno(a));
+    emit(lr_name(a), "line", lr_lineno(a), &it);
   }
-  if (s || t)
-    die("%s has more lines than %s (%llu lines read)", s ? a->name : b->name, s ? b->name : a->name,
-        (unsigned long long)(s ? b->line : a->line));
+  if (more_a || more_b)
+    die("%s has more lines than %s (%llu lines read)", lr_name(more_a ? a : b), lr_name(more_a ? b : a),
+        (unsigned long long)lr_lineno(more_a ? b : a));
 }
 
 static void run_records(rec_reader *rr, const char *name) {
@@ -439,22 +289,14 @@ static void run_records(rec_reader *rr, const char *name) {
   if (rec_schema_expect(s, (const char *const[]){"text", NULL}, err, sizeof err) != 0) die("%s: %s", name, err);
   int fi = rec_field_index(s, "id"), fl = rec_field_index(s, "lang"), ft = rec_field_index(s, "text");
   rec_record rec;
-  loc_kind = "record";
   while (rec_read_or_die(rr, &rec)) {
-    size_t idlen, tlen, llen = 0;
-    const char *id = rec_str(&rec, fi, &idlen), *text = rec_str(&rec, ft, &tlen), *lang = NULL;
-    if (opt.lang) {
-      lang = opt.lang;
-      llen = strlen(lang);
-    } else if (rec_has(&rec, fl)) {
-      lang = rec_str(&rec, fl, &llen);
-    }
-    loc_no = rec.index + 1;
-    emit_text(name, id, idlen, lang, llen, text, tlen);
+    text_item it = {.ntext = 1, .lang = opt.lang, .langlen = opt.lang ? strlen(opt.lang) : 0};
+    it.id = rec_str(&rec, fi, &it.idlen);
+    it.text[0] = rec_str(&rec, ft, &it.len[0]);
+    if (!opt.lang && rec_has(&rec, fl)) it.lang = rec_str(&rec, fl, &it.langlen);
+    emit(name, "record", rec.index + 1, &it);
   }
 }
-
-/* ---- decode ---- */
 
 static void run_decode(rec_reader *rr, const char *name) {
   const rec_schema *s = rec_reader_schema(rr);
@@ -463,15 +305,14 @@ static void run_decode(rec_reader *rr, const char *name) {
     die("%s: %s", name, err);
   int pair = !strcmp(s->record, "pair");
   const char *keys[2] = {pair ? "src_vocab" : "vocab", "tgt_vocab"};
-  side *sides[2] = {&src_side, &tgt_side};
-  for (int k = 0; k < (pair ? 2 : 1); k++) {
+  for (int k = 0; k < 1 + pair; k++) {
     const char *want = rec_meta_get(s, keys[k]);
-    if (want && strcmp(want, vocab_sha256(sides[k]->v)) != 0)
-      die("%s: the stream was made with vocabulary sha256 %s, the %svocabulary given is %s", name, want,
-          pair ? (k ? "tgt " : "src ") : "", vocab_sha256(sides[k]->v));
+    if (want && strcmp(want, tok_sha256(side[k])) != 0)
+      die("%s: the stream was made with vocabulary sha256 %s, the %svocabulary given (%s) is %s", name, want,
+          pair ? (k ? "tgt " : "src ") : "", tok_path(side[k]), tok_sha256(side[k]));
   }
-  int fi = rec_field_index(s, "id");
-  int fa = rec_field_index(s, pair ? "src_ids" : "ids"), fb = pair ? rec_field_index(s, "tgt_ids") : -1;
+  int fi = rec_field_index(s, "id"), fa = rec_field_index(s, pair ? "src_ids" : "ids");
+  int fb = pair ? rec_field_index(s, "tgt_ids") : -1;
   rec_record rec;
   char *buf = NULL;
   size_t cap = 0;
@@ -479,61 +320,28 @@ static void run_decode(rec_reader *rr, const char *name) {
     size_t idlen, n, bad = 0;
     const char *id = rec_str(&rec, fi, &idlen);
     xfwrite_stdout(id, idlen);
-    for (int k = 0; k < (pair ? 2 : 1); k++) {
+    for (int k = 0; k < 1 + pair; k++) {
       const uint32_t *ids = rec_u32(&rec, k ? fb : fa, &n);
-      size_t len = wp_decode(sides[k]->v, ids, n, &buf, &cap, &bad);
+      size_t len = tok_decode(side[k], ids, n, &buf, &cap, &bad);
       xfwrite_stdout("\t", 1);
       xfwrite_stdout(buf, len);
     }
-    if (bad) die("%s: record %llu: %zu ids outside the vocabulary (%u ids)", name, (unsigned long long)rec.index + 1,
-                 bad, vocab_size(src_side.v));
+    if (bad)
+      die("%s: record %llu: %zu ids outside the vocabulary (%u ids)", name, (unsigned long long)rec.index + 1, bad,
+          tok_size(side[0]));
     xfwrite_stdout("\n", 1);
   }
   free(buf);
 }
 
-/* ---- prune ---- */
+/* ---- input: a record stream or TSV, told apart by the first bytes ---- */
 
-static void write_pruned(const char *dir) {
-  if (mkdir(dir, 0777) != 0 && errno != EEXIST) die_errno("%s: cannot create the directory", dir);
-  vocab *v = src_side.v;
-  uint32_t n = vocab_size(v);
-  uint32_t *n2o = xmalloc(xmul(n, sizeof *n2o)), *o2n = xmalloc(xmul(n, sizeof *o2n));
-  size_t m = vocab_prune(v, counts, opt.min_count, n2o, o2n);
-  size_t plen = strlen(dir) + 32;
-  char *path = xmalloc(plen);
-  atomic_file af;
-  snprintf(path, plen, "%s/vocab.txt", dir);
-  FILE *f = atomic_open(&af, path);
-  for (size_t k = 0; k < m; k++) {
-    size_t pl;
-    const char *p = vocab_piece(v, n2o[k], &pl);
-    fwrite(p, 1, pl, f);
-    fputc('\n', f);
-  }
-  atomic_commit(&af);
-  snprintf(path, plen, "%s/idmap.tsv", dir);
-  f = atomic_open(&af, path);
-  for (size_t k = 0; k < m; k++) fprintf(f, "%u\t%zu\n", n2o[k], k);
-  atomic_commit(&af);
-  fprintf(stderr, "%s: %s: kept %zu of %u pieces (%llu texts, %llu tokens)\n", otc_prog(), dir, m, n,
-          (unsigned long long)n_texts, (unsigned long long)n_tokens);
-  free(path);
-  free(n2o);
-  free(o2n);
-}
-
-/* ---- main ---- */
-
-/* Read up to 8 bytes to tell a record stream (or zstd) from TSV. */
 static size_t sniff(int fd, const char *name, char *head) {
   size_t got = 0;
   while (got < 8) {
     ssize_t k = read(fd, head + got, 8 - got);
-    if (k < 0) {
-      if (errno == EINTR) continue;
-      die_errno("%s: read error", name);
-    }
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) die_errno("%s: read error", name);
     if (k == 0) break;
     got += (size_t)k;
   }
@@ -579,135 +387,130 @@ static int open_input(const char *path) {
   return fd;
 }
 
+static void run_input(const char *path) {
+  const char *name = path ? path : "stdin";
+  int fd = open_input(path);
+  char head[8];
+  size_t nh = opt.decode ? 0 : sniff(fd, name, head); /* --decode: the reader's messages say what is wrong */
+  if (opt.decode || is_stream_magic(head, nh)) {
+    char err[512];
+    rec_reader *rr = rec_open_fd(nh ? unsniff(fd, head, nh) : fd, name, err, sizeof err);
+    if (!rr) die("%s", err);
+    if (!opt.decode && !opt.prune_dir) open_output();
+    opt.decode ? run_decode(rr, name) : run_records(rr, name);
+    rec_close(rr);
+  } else {
+    line_reader *r = lr_new(fd, name, head, nh);
+    if (!opt.prune_dir) open_output();
+    run_tsv(r);
+    lr_free(r);
+  }
+}
+
+/* ---- main ---- */
+
+typedef struct {
+  const char *path;
+  tok_kind kind;
+  int dir;
+} vocab_arg;
+
+static tok_tokenizer *open_side(const vocab_arg *a) {
+  char err[700];
+  tok_options o = {.lower = opt.lower, .max_word_chars = opt.max_word_len};
+  tok_tokenizer *t = a->dir ? tok_open_dir(a->path, &o, err, sizeof err) : tok_open(a->path, a->kind, &o, err, sizeof err);
+  if (!t) die("%s", err);
+  return t;
+}
+
 int main(int argc, char **argv) {
-  otc_init(argv[0]);
-  enum { O_VOCAB = 256, O_MODEL, O_SRC_VOCAB, O_TGT_VOCAB, O_SRC_MODEL, O_TGT_MODEL, O_LOWER, O_MAX_LEN, O_MAX_WORD,
+  cli_init(&prog, argv[0]);
+  enum { O_VOCAB = 256, O_SPM = O_VOCAB + 3, O_MODEL = O_SPM + 3, O_LOWER = O_MODEL + 3, O_MAX_LEN, O_MAX_WORD,
          O_OFFSETS, O_LANG_COLUMN, O_LANG, O_LINE_IDS, O_PAIR, O_SRC_LANG, O_TGT_LANG, O_KEEP_TEXT, O_REPLACE,
-         O_DECODE, O_PRUNE, O_MIN_COUNT, O_ZSTD, O_PROGRESS, O_STATS, O_HELP, O_VERSION };
+         O_DECODE, O_PRUNE, O_MIN_COUNT, O_ZSTD, O_PROGRESS, O_STATS };
   static const struct option longopts[] = {
-      {"vocab", required_argument, 0, O_VOCAB},         {"model", required_argument, 0, O_MODEL},
-      {"src-vocab", required_argument, 0, O_SRC_VOCAB}, {"tgt-vocab", required_argument, 0, O_TGT_VOCAB},
-      {"src-model", required_argument, 0, O_SRC_MODEL}, {"tgt-model", required_argument, 0, O_TGT_MODEL},
-      {"lower", no_argument, 0, O_LOWER},               {"max-len", required_argument, 0, O_MAX_LEN},
-      {"max-word-len", required_argument, 0, O_MAX_WORD}, {"offsets", no_argument, 0, O_OFFSETS},
-      {"lang-column", no_argument, 0, O_LANG_COLUMN},   {"lang", required_argument, 0, O_LANG},
-      {"line-ids", no_argument, 0, O_LINE_IDS},         {"pair", no_argument, 0, O_PAIR},
-      {"src-lang", required_argument, 0, O_SRC_LANG},   {"tgt-lang", required_argument, 0, O_TGT_LANG},
-      {"keep-text", no_argument, 0, O_KEEP_TEXT},       {"replace", no_argument, 0, O_REPLACE},
-      {"decode", no_argument, 0, O_DECODE},             {"prune-vocab", required_argument, 0, O_PRUNE},
-      {"min-count", required_argument, 0, O_MIN_COUNT}, {"zstd", optional_argument, 0, O_ZSTD},
-      {"progress", no_argument, 0, O_PROGRESS},         {"stats", no_argument, 0, O_STATS},
-      {"help", no_argument, 0, O_HELP},
-      {"version", no_argument, 0, O_VERSION},           {0, 0, 0, 0}};
-  const char *vocab_path = NULL, *src_path = NULL, *tgt_path = NULL;
-  char *owned[3] = {0};
-  int c;
+      {"vocab", required_argument, 0, O_VOCAB},         {"src-vocab", required_argument, 0, O_VOCAB + 1},
+      {"tgt-vocab", required_argument, 0, O_VOCAB + 2}, {"spm", required_argument, 0, O_SPM},
+      {"src-spm", required_argument, 0, O_SPM + 1},     {"tgt-spm", required_argument, 0, O_SPM + 2},
+      {"model", required_argument, 0, O_MODEL},         {"src-model", required_argument, 0, O_MODEL + 1},
+      {"tgt-model", required_argument, 0, O_MODEL + 2}, {"lower", no_argument, 0, O_LOWER},
+      {"max-len", required_argument, 0, O_MAX_LEN},     {"max-word-len", required_argument, 0, O_MAX_WORD},
+      {"offsets", no_argument, 0, O_OFFSETS},           {"lang-column", no_argument, 0, O_LANG_COLUMN},
+      {"lang", required_argument, 0, O_LANG},           {"line-ids", no_argument, 0, O_LINE_IDS},
+      {"pair", no_argument, 0, O_PAIR},                 {"src-lang", required_argument, 0, O_SRC_LANG},
+      {"tgt-lang", required_argument, 0, O_TGT_LANG},   {"keep-text", no_argument, 0, O_KEEP_TEXT},
+      {"replace", no_argument, 0, O_REPLACE},           {"decode", no_argument, 0, O_DECODE},
+      {"prune-vocab", required_argument, 0, O_PRUNE},   {"min-count", required_argument, 0, O_MIN_COUNT},
+      {"zstd", optional_argument, 0, O_ZSTD},           {"progress", no_argument, 0, O_PROGRESS},
+      {"stats", no_argument, 0, O_STATS},               CLI_OPTIONS_COMMON, {0, 0, 0, 0}};
+  vocab_arg va[3] = {{0}}; /* both sides, src, tgt */
+  int c, lang_column = 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
-    case O_VOCAB: vocab_path = optarg; break;
-    case O_MODEL: vocab_path = owned[0] = model_vocab_path(optarg); break;
-    case O_SRC_VOCAB: src_path = optarg; break;
-    case O_TGT_VOCAB: tgt_path = optarg; break;
-    case O_SRC_MODEL: src_path = owned[1] = model_vocab_path(optarg); break;
-    case O_TGT_MODEL: tgt_path = owned[2] = model_vocab_path(optarg); break;
+    case O_VOCAB: case O_VOCAB + 1: case O_VOCAB + 2: va[c - O_VOCAB] = (vocab_arg){optarg, TOK_WORDPIECE, 0}; break;
+    case O_SPM: case O_SPM + 1: case O_SPM + 2: va[c - O_SPM] = (vocab_arg){optarg, TOK_XLMR, 0}; break;
+    case O_MODEL: case O_MODEL + 1: case O_MODEL + 2: va[c - O_MODEL] = (vocab_arg){optarg, 0, 1}; break;
     case O_LOWER: opt.lower = 1; break;
     case O_MAX_LEN: opt.max_len = (size_t)parse_long("--max-len", optarg, 2, INT32_MAX); break;
     case O_MAX_WORD: opt.max_word_len = (size_t)parse_long("--max-word-len", optarg, 1, INT32_MAX); break;
     case O_OFFSETS: opt.offsets = 1; break;
-    case O_LANG_COLUMN: opt.lang_column = 1; break;
+    case O_LANG_COLUMN: lang_column = 1; break;
     case O_LANG: opt.lang = optarg; break;
     case O_LINE_IDS: opt.line_ids = 1; break;
     case O_PAIR: opt.pair = 1; break;
     case O_SRC_LANG: opt.src_lang = optarg; break;
     case O_TGT_LANG: opt.tgt_lang = optarg; break;
     case O_KEEP_TEXT: opt.keep_text = 1; break;
-    case O_REPLACE: opt.replace = 1; break;
+    case O_REPLACE: checker.replace = 1; break;
     case O_DECODE: opt.decode = 1; break;
     case O_PRUNE: opt.prune_dir = optarg; break;
     case O_MIN_COUNT: opt.min_count = (uint64_t)parse_long("--min-count", optarg, 1, INT64_MAX); break;
     case O_ZSTD: opt.zstd = rec_parse_zstd_level(optarg); break;
     case O_PROGRESS: opt.progress = 1; break;
     case O_STATS: opt.stats = 1; break;
-    case O_HELP: fputs(help_text, stdout); otc_close_stdout(); return 0;
-    case O_VERSION: print_version();
-    default: die_usage(usage_text);
+    CLI_CASES_COMMON;
     }
   }
   int nfiles = argc - optind;
-  if (!src_path) src_path = vocab_path;
-  if (!tgt_path) tgt_path = vocab_path;
-  if (!src_path || (opt.pair && !tgt_path)) {
-    fprintf(stderr, "%s: no vocabulary: give --vocab FILE or --model DIR\n", otc_prog());
-    die_usage(usage_text);
-  }
+  for (int k = 1; k < 3; k++)
+    if (!va[k].path) va[k] = va[0];
+  if (!va[1].path) cli_usage_error("no vocabulary: give --vocab FILE, --spm FILE or --model DIR");
+  if (!va[2].path && opt.pair) cli_usage_error("no target vocabulary: give --tgt-vocab, --tgt-spm or --tgt-model");
+  if (!va[2].path) va[2] = va[1];
   if (nfiles > (opt.pair && !opt.decode ? 2 : 1))
-    die_usage_msg(usage_text, "unexpected operand '%s' (one input FILE, or two with --pair)", argv[argc - 1]);
-  if (opt.pair && (opt.lang_column || opt.lang || opt.offsets)) {
-    fprintf(stderr, "%s: --pair takes --src-lang/--tgt-lang; --lang, --lang-column and --offsets are for single texts\n", otc_prog());
-    die_usage(usage_text);
-  }
-  if (opt.keep_text && !opt.pair) {
-    fprintf(stderr, "%s: --keep-text is for --pair\n", otc_prog());
-    die_usage(usage_text);
-  }
-  if (opt.decode && opt.prune_dir) die_usage(usage_text);
+    cli_usage_error("unexpected operand '%s' (one input FILE, or two with --pair)", argv[argc - 1]);
+  if (nfiles == 2 && !opt.pair) cli_usage_error("two input files need --pair");
+  if (opt.pair && (lang_column || opt.lang || opt.offsets))
+    cli_usage_error("--pair takes --src-lang/--tgt-lang; --lang, --lang-column and --offsets are for single texts");
+  if (opt.keep_text && !opt.pair) cli_usage_error("--keep-text is for --pair");
+  if (opt.decode && opt.prune_dir) cli_usage_error("--decode and --prune-vocab exclude each other");
+  opt.layout = opt.pair ? TI_PAIR : lang_column ? TI_LANG_TEXT : TI_TEXT;
 
   double t0 = now_seconds();
-  side_load(&src_side, src_path);
-  int same_vocab = !strcmp(src_path, tgt_path);
-  if (opt.pair || opt.decode) {
-    if (same_vocab) {
-      tgt_side = src_side;
-    } else {
-      side_load(&tgt_side, tgt_path);
-    }
-  } else {
-    tgt_side = src_side;
-    same_vocab = 1;
-  }
-
+  int two = (opt.pair || opt.decode) && strcmp(va[1].path, va[2].path) != 0;
+  side[0] = open_side(&va[1]);
+  side[1] = two ? open_side(&va[2]) : side[0];
   if (opt.prune_dir) {
-    if (!same_vocab) die("--prune-vocab --pair needs one vocabulary for both sides");
-    counts = xcalloc(vocab_size(src_side.v), sizeof *counts);
+    if (two) die("--prune-vocab --pair needs one vocabulary for both sides");
+    counts = xcalloc(tok_size(side[0]), sizeof *counts);
+    tok_count(side[0], counts);
   }
-
   if (nfiles == 2) {
-    if (!opt.pair) die_usage(usage_text);
-    line_reader a, b;
-    lr_init(&a, open_input(argv[optind]), argv[optind], NULL, 0);
-    lr_init(&b, open_input(argv[optind + 1]), argv[optind + 1], NULL, 0);
+    line_reader *a = lr_new(open_input(argv[optind]), argv[optind], NULL, 0);
+    line_reader *b = lr_new(open_input(argv[optind + 1]), argv[optind + 1], NULL, 0);
     if (!opt.prune_dir) open_output();
-    run_two_files(&a, &b);
-    free(a.buf);
-    free(b.buf);
+    run_two_files(a, b);
+    lr_free(a);
+    lr_free(b);
   } else {
-    const char *name = nfiles == 1 ? argv[optind] : "stdin";
-    int fd = open_input(nfiles == 1 ? argv[optind] : NULL);
-    char head[8];
-    /* --decode takes only streams: the reader's own messages say what is wrong */
-    size_t nh = opt.decode ? 0 : sniff(fd, name, head);
-    if (opt.decode || is_stream_magic(head, nh)) {
-      char err[512];
-      int rfd = nh ? unsniff(fd, head, nh) : fd;
-      rec_reader *rr = rec_open_fd(rfd, name, err, sizeof err);
-      if (!rr) die("%s", err);
-      if (opt.decode) {
-        run_decode(rr, name);
-      } else {
-        if (!opt.prune_dir) open_output();
-        run_records(rr, name);
-      }
-      rec_close(rr);
-    } else {
-      line_reader r;
-      lr_init(&r, fd, name, head, nh);
-      if (!opt.prune_dir) open_output();
-      run_tsv(&r);
-      free(r.buf);
-    }
+    run_input(nfiles == 1 ? argv[optind] : NULL);
   }
   if (opt.prune_dir) {
-    write_pruned(opt.prune_dir);
+    char err[700];
+    size_t kept;
+    if (tok_prune(side[0], counts, opt.min_count, opt.prune_dir, &kept, err, sizeof err) != 0) die("%s", err);
+    fprintf(stderr, "%s: %s: kept %zu of %u pieces (%llu texts, %llu tokens)\n", otc_prog(), opt.prune_dir, kept,
+            tok_size(side[0]), (unsigned long long)n_texts, (unsigned long long)n_tokens);
   } else if (out) {
     rec_writer_close_or_die(out);
   }
@@ -718,13 +521,11 @@ int main(int argc, char **argv) {
             (unsigned long long)n_texts, (unsigned long long)n_bytes, (unsigned long long)n_tokens, dt,
             dt > 0 ? n_bytes / dt / 1e6 : 0.0, dt > 0 ? n_tokens / dt : 0.0);
   }
-  wp_tokens_free(&toks);
-  wp_tokens_free(&toks2);
-  if (!same_vocab) side_free(&tgt_side);
-  side_free(&src_side);
+  wp_tokens_free(&toks[0]);
+  wp_tokens_free(&toks[1]);
+  if (two) tok_free(side[1]);
+  tok_free(side[0]);
+  ti_checker_free(&checker);
   free(counts);
-  free(fixbuf[0]);
-  free(fixbuf[1]);
-  for (int k = 0; k < 3; k++) free(owned[k]);
   return 0;
 }

@@ -241,6 +241,8 @@ void bert_free(bert_model *m) {
   free(m->grads);
   free(m->tensors);
   free(m->vocab);
+  free(m->linear_w);
+  free(m->linear_b);
   free(m->trainable);
   free(m);
 }
@@ -342,6 +344,12 @@ const float *bert_output(const bert_acts *a) {
   if (a->nlayers_run == 0) return a->x0;
   return a->layer[a->train ? a->nlayers_run - 1 : 0].ln2_out;
 }
+const float *bert_hidden_state(const bert_acts *a, int l) {
+  if (l < 0 || l > a->nlayers_run) return NULL;
+  if (l == 0) return a->x0;
+  if (a->train) return a->layer[l - 1].ln2_out;
+  return l == a->nlayers_run ? a->layer[0].ln2_out : NULL;
+}
 int bert_ntokens(const bert_acts *a) { return a->N; }
 int bert_seq_start(const bert_acts *a, int b) { return a->start[b]; }
 
@@ -357,9 +365,9 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
   }
   size_t N = 0;
   for (int b = 0; b < B; b++) {
-    if (in->len[b] < 1 || in->len[b] > c->max_position)
-      return set_err(err, errlen, "sequence %d: length %d outside 1..%d (max_position_embeddings)", b, in->len[b],
-                    c->max_position);
+    if (in->len[b] < 1 || in->len[b] > bert_max_tokens(c))
+      return set_err(err, errlen, "sequence %d: length %d outside 1..%d (max_position_embeddings%s)", b, in->len[b],
+                    bert_max_tokens(c), c->pos_offset ? " - position offset" : "");
     a->len[b] = in->len[b];
     a->start[b] = (int)N;
     a->given[b] = in->embeds && in->embeds[b];
@@ -396,7 +404,7 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
   }
 
   bert_embeddings_forward(a->emb_sum, B, a->len, a->ids, in->embeds, in->delta, in->type_ids, m->p.word_emb,
-                          m->p.pos_emb, m->p.type_emb, d);
+                          m->p.pos_emb + (size_t)c->pos_offset * d, m->p.type_emb, d);
   layernorm_forward_mt(a->x0, a->emb_mean, a->emb_rstd, a->emb_sum, m->p.emb_ln_w, m->p.emb_ln_b, (int)N, d,
                          c->ln_eps);
   const float *x = a->x0;
@@ -489,7 +497,8 @@ static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *
     given_marks = marks;
   }
   if (params)
-    bert_embeddings_backward(m->g.word_emb, m->g.pos_emb, m->g.type_emb, d_input, dres, a->B, a->len, a->ids,
+    bert_embeddings_backward(m->g.word_emb, m->g.pos_emb + (size_t)m->cfg.pos_offset * id, m->g.type_emb, d_input,
+                             dres, a->B, a->len, a->ids,
                              given_marks, a->has_type_ids ? a->type_ids : NULL, id);
   else if (d_input)
     memcpy(d_input, dres, N * d * sizeof(float));

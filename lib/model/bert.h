@@ -22,10 +22,19 @@
  * Every [N][...] array below (ids, embeddings, outputs, gradients) uses this
  * layout; sequence b starts at row bert_seq_start(acts, b).
  *
+ * RoBERTa and XLM-R (model_type roberta / xlm-roberta) are the same
+ * computation with position rows pos_offset + t (pad_token_id + 1 + t), as
+ * HF's create_position_ids_from_input_ids gives for a sequence without
+ * <pad> tokens (a <pad> inside a sequence would get position pad_token_id
+ * there and shift the rest; packed batches have no padding, and the
+ * tokenizer never emits <pad>).
+ *
  * Model folder (Hugging Face layout, loads in transformers as it is):
- *   config.json        hidden_size, num_hidden_layers, num_attention_heads,
+ *   config.json        model_type (bert, roberta, xlm-roberta), hidden_size,
+ *                      num_hidden_layers, num_attention_heads,
  *                      intermediate_size, max_position_embeddings,
- *                      type_vocab_size, vocab_size, layer_norm_eps, hidden_act
+ *                      type_vocab_size, vocab_size, layer_norm_eps, hidden_act,
+ *                      pad_token_id
  *   model.safetensors  HF tensor names ("embeddings.word_embeddings.weight",
  *                      "encoder.layer.N.attention.self.query.weight", ...,
  *                      "pooler.dense.bias"); a "bert." prefix and the old
@@ -33,7 +42,8 @@
  *                      F32, F16, BF16 read; F32 written. Tensors outside the
  *                      encoder (e.g. "cls.predictions.*" of a masked-LM
  *                      checkpoint, "embeddings.position_ids") are ignored.
- *   vocab.txt          optional on load (kept in memory and copied on save)
+ *   vocab.txt, sentencepiece.bpe.model or tokenizer.model
+ *                      optional on load (kept in memory and copied on save)
  *
  * Errors: functions that can fail on input return 0 / -1 and write a message
  * naming the file, tensor or sequence into err (errlen bytes); they never
@@ -67,9 +77,22 @@ typedef struct {
   int type_vocab;       /* type_vocab_size (>= 1) */
   float ln_eps;         /* layer_norm_eps (default 1e-12) */
   float init_range;     /* initializer_range (default 0.02), for bert_init */
-  int pad_token_id;     /* written back to config.json (default 0) */
+  int pad_token_id;     /* written back to config.json (BERT 0, RoBERTa/XLM-R 1) */
   int has_pooler;       /* pooler.dense.{weight,bias} present in the block */
+  int arch;             /* BERT_ARCH_*: config.json's model_type */
+  int pos_offset;       /* position of token t is pos_offset + t: BERT 0,
+                           RoBERTa/XLM-R pad_token_id + 1 (fairseq's positions) */
 } bert_config;
+
+/* model_type bert; roberta and xlm-roberta (RobertaModel, XLMRobertaModel):
+ * the same encoder with positions from padding_idx + 1, usually one token
+ * type, LayerNorm eps 1e-5, and "roberta." weight prefixes in masked-LM
+ * checkpoints. */
+enum { BERT_ARCH_BERT = 0, BERT_ARCH_ROBERTA = 1, BERT_ARCH_XLMR = 2 };
+
+/* The longest sequence the model takes: max_position_embeddings - pos_offset
+ * (512 for BERT's 512 and XLM-R's 514). */
+static inline int bert_max_tokens(const bert_config *c) { return c->max_position - c->pos_offset; }
 
 /* Parse config.json text. Missing keys take BERT's defaults except
  * vocab_size, hidden_size, num_hidden_layers, num_attention_heads and
@@ -125,9 +148,17 @@ typedef struct {
   bert_tensor *tensors;   /* the index, in block order */
   float *grads;           /* NULL until bert_alloc_grads */
   bert_view g;            /* views into grads */
-  char *vocab;            /* vocab.txt bytes (NULL if the folder had none) */
+  char *vocab;            /* the vocabulary file's bytes (NULL if the folder had none) */
   size_t vocab_len;
+  char vocab_name[32];    /* its name in the folder: vocab.txt (WordPiece),
+                             sentencepiece.bpe.model or tokenizer.model (XLM-R) */
   unsigned char *trainable; /* [ntensors]: 0 = frozen (bert_freeze), 1 = updated */
+  /* ColBERT's projection (linear.weight [linear_out][hidden], linear.bias
+   * [linear_out] or NULL), outside the parameter block: loaded, saved and
+   * hashed into the model id, applied by model/colbert.h, not trained.
+   * NULL / 0 in a plain encoder. */
+  float *linear_w, *linear_b;
+  int linear_out;
 } bert_model;
 
 /* Allocate a model for a config (parameters zero). */
@@ -137,19 +168,41 @@ bert_model *bert_new(const bert_config *c);
  * padding row (pad_token_id) of the word embeddings 0. Deterministic for a
  * seed (rng.h), independent of threads. */
 bert_model *bert_init(const bert_config *c, uint64_t seed);
-/* Load a Hugging Face BERT folder (config.json, model.safetensors, optional
- * vocab.txt). Every encoder tensor must be present with the shape the config
- * implies; the pooler is optional (absent: has_pooler = 0). */
+/* Load a Hugging Face BERT, RoBERTa or XLM-R folder (config.json,
+ * model.safetensors, optional vocabulary file: vocab.txt, else
+ * sentencepiece.bpe.model, else tokenizer.model; an empty one is an error).
+ * Every encoder tensor must be present with the shape the config implies;
+ * the pooler is optional (absent: has_pooler = 0); "bert." and "roberta."
+ * prefixes are accepted; a ColBERT projection (linear.weight [dim][hidden],
+ * optional linear.bias) is loaded into linear_w. */
 bert_model *bert_load(const char *dir, char *err, size_t errlen);
 /* Write a folder: DIR.tmp.PID/ gets config.json, model.safetensors (F32, HF
- * names, sorted), vocab.txt (when the model has one), then it is renamed to
- * DIR (an existing DIR is replaced: renamed aside, then removed). */
+ * names without prefix, sorted, as BertModel/XLMRobertaModel.save_pretrained
+ * write them; linear.weight when the model has a projection), the vocabulary
+ * file (when the model has one, under vocab_name), then it is renamed to DIR
+ * (an existing model folder is replaced: renamed aside, then removed). */
 int bert_save(const bert_model *m, const char *dir, char *err, size_t errlen);
 void bert_free(bert_model *m);
-/* Set the vocabulary bytes to copy on save (vocab.txt contents). */
-void bert_set_vocab(bert_model *m, const char *text, size_t len);
-/* Load vocab.txt from a path into the model (for --init --vocab). */
+/* Set the vocabulary bytes to copy on save, and their file name (NULL:
+ * vocab.txt). */
+void bert_set_vocab(bert_model *m, const char *text, size_t len, const char *name);
+/* Load a vocabulary file into the model (for --init --vocab): a name ending
+ * in ".model" is a SentencePiece model (saved as sentencepiece.bpe.model, or
+ * tokenizer.model under that name), anything else a vocab.txt. An empty
+ * file is an error. */
 int bert_load_vocab(bert_model *m, const char *path, char *err, size_t errlen);
+/* SHA-256 (hex) of the vocabulary bytes, as the `vocab` stream metadata
+ * holds it for the file; -1 when the model has no vocabulary. */
+int bert_vocab_sha256(const bert_model *m, char out[65]);
+/* Whether token ids with the stream metadata `key` = stream_hash (NULL:
+ * nothing to check, 0) were made with this model's vocabulary: -1 with a
+ * message naming both hashes, the metadata key and the model's file (dir
+ * names the folder) when they differ or the model has no vocabulary. */
+int bert_vocab_check(const bert_model *m, const char *dir, const char *key, const char *stream_hash, char *err,
+                     size_t errlen);
+/* The id of a piece in a vocab.txt model (line number, first occurrence), or
+ * -1 (absent, or a SentencePiece vocabulary). */
+int64_t bert_vocab_id(const bert_model *m, const char *piece);
 
 /* Model id for stream metadata: "bert-" + 16 hex digits of a 64-bit hash of
  * the config dims and every parameter's bits. out needs 24 bytes. Equal
@@ -163,16 +216,16 @@ const bert_tensor *bert_find_tensor(const bert_model *m, const char *name);
 void bert_make_view(const bert_model *m, float *block, bert_view *v);
 void bert_view_free(bert_view *v);
 
-/* Copy word-embedding rows from src to dst for every vocabulary piece that
- * both vocab.txt files contain (matched by string, first occurrence wins).
- * Needs dst->cfg.hidden == src->cfg.hidden and both vocabularies. When
- * with_rest is set, position and token-type embeddings and the embedding
- * LayerNorm are copied too (shapes must agree). *copied = rows copied. */
-int bert_copy_embeddings(bert_model *dst, const bert_model *src, int with_rest,
-                         size_t *copied, char *err, size_t errlen);
+/* Copy word-embedding rows from src to dst for every piece both
+ * vocabularies hold (matched by string; the first occurrence in src wins);
+ * the pieces are given in id order (vocab.txt lines, or XLM-R's pieces from
+ * text/tokenizer.h). Needs dst->cfg.hidden == src->cfg.hidden.
+ * *copied = rows copied. */
+int bert_copy_rows_by_piece(bert_model *dst, const char *const *dst_pieces, size_t nd, const bert_model *src,
+                            const char *const *src_pieces, size_t ns, size_t *copied, char *err, size_t errlen);
 
 /* Copy every tensor of src that dst has with the same name and shape, except
- * the word embeddings (vocabularies differ: use bert_copy_embeddings). For a
+ * the word embeddings (vocabularies differ: use bert_copy_rows_by_piece). For a
  * student with the teacher's architecture and a pruned vocabulary this copies
  * the whole encoder. Returns the number of tensors copied. */
 int bert_copy_matching(bert_model *dst, const bert_model *src);
@@ -210,6 +263,11 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
                  char *err, size_t errlen);
 /* [N][d] output of the last forward (valid until the next forward). */
 const float *bert_output(const bert_acts *a);
+/* [N][d] hidden state entering layer l in the last forward (0: the
+ * embedding LayerNorm output; l: layer l-1's output), as HF's
+ * hidden_states[l]. Train acts keep every layer's; inference acts only the
+ * last run's (other l: NULL). */
+const float *bert_hidden_state(const bert_acts *a, int l);
 int bert_ntokens(const bert_acts *a);              /* N of the last forward */
 int bert_seq_start(const bert_acts *a, int b);     /* first row of sequence b */
 

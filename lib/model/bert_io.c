@@ -1,6 +1,7 @@
-/* bert_io.c: BERT model folders as Hugging Face writes them: config.json,
- * model.safetensors, vocab.txt; fresh initialisation; copying rows between
- * vocabularies; the optimizer state file. The computation is in bert.c. */
+/* bert_io.c: BERT, RoBERTa and XLM-R model folders as Hugging Face writes
+ * them: config.json, model.safetensors, the vocabulary file; ColBERT's
+ * projection; fresh initialisation; copying rows between vocabularies; the
+ * optimizer state file. The computation is in bert.c. */
 #include "model/bert.h"
 
 #include <dirent.h>
@@ -14,8 +15,8 @@
 
 #include "base/json.h"
 #include "base/rng.h"
+#include "base/sha256.h"
 #include "base/util.h"
-#include "cli/cli.h"
 #include "model/safetensors.h"
 
 /* -------------------------------------------------------------- config */
@@ -46,6 +47,19 @@ int bert_config_parse(const char *text, size_t len, bert_config *c, char *err, s
     set_err(err, errlen, "not a JSON object");
     goto done;
   }
+  const json_value *mt = json_get(r, "model_type");
+  if (mt && mt->type != JSON_STRING) {
+    set_err(err, errlen, "\"model_type\" must be a string");
+    goto done;
+  }
+  if (!mt || !strcmp(mt->text, "bert")) c->arch = BERT_ARCH_BERT;
+  else if (!strcmp(mt->text, "roberta")) c->arch = BERT_ARCH_ROBERTA;
+  else if (!strcmp(mt->text, "xlm-roberta")) c->arch = BERT_ARCH_XLMR;
+  else {
+    set_err(err, errlen, "model_type \"%s\" is not supported (bert, roberta, xlm-roberta)", mt->text);
+    goto done;
+  }
+  int roberta = c->arch != BERT_ARCH_BERT;
   if (get_int(r, "vocab_size", 1, 0, 1, &c->vocab_size, err, errlen) ||
       get_int(r, "hidden_size", 1, 0, 1, &c->hidden, err, errlen) ||
       get_int(r, "num_hidden_layers", 1, 0, 0, &c->layers, err, errlen) ||
@@ -53,7 +67,7 @@ int bert_config_parse(const char *text, size_t len, bert_config *c, char *err, s
       get_int(r, "intermediate_size", 1, 0, 1, &c->intermediate, err, errlen) ||
       get_int(r, "max_position_embeddings", 0, 512, 1, &c->max_position, err, errlen) ||
       get_int(r, "type_vocab_size", 0, 2, 1, &c->type_vocab, err, errlen) ||
-      get_int(r, "pad_token_id", 0, 0, 0, &c->pad_token_id, err, errlen))
+      get_int(r, "pad_token_id", 0, roberta ? 1 : 0, 0, &c->pad_token_id, err, errlen))
     goto done;
   if (c->hidden % c->heads != 0) {
     set_err(err, errlen, "hidden_size %d is not a multiple of num_attention_heads %d", c->hidden, c->heads);
@@ -83,7 +97,21 @@ int bert_config_parse(const char *text, size_t len, bert_config *c, char *err, s
     set_err(err, errlen, "position_embedding_type must be \"absolute\"");
     goto done;
   }
-  if (c->pad_token_id >= c->vocab_size) c->pad_token_id = 0;
+  if (roberta) {
+    /* fairseq's positions: padding_idx + 1 onwards; rows up to padding_idx unused */
+    if (c->pad_token_id >= c->vocab_size) {
+      set_err(err, errlen, "pad_token_id %d >= vocab_size %d", c->pad_token_id, c->vocab_size);
+      goto done;
+    }
+    c->pos_offset = c->pad_token_id + 1;
+    if (c->max_position <= c->pos_offset) {
+      set_err(err, errlen, "max_position_embeddings %d leaves no position after padding_idx %d", c->max_position,
+              c->pad_token_id);
+      goto done;
+    }
+  } else if (c->pad_token_id >= c->vocab_size) {
+    c->pad_token_id = 0;
+  }
   c->has_pooler = 1;
   rc = 0;
 done:
@@ -103,10 +131,12 @@ int bert_config_load(const char *path, bert_config *c, char *err, size_t errlen)
 }
 
 void bert_config_write(FILE *f, const bert_config *c) {
+  static const char *const arch[] = {"BertModel", "RobertaModel", "XLMRobertaModel"};
+  static const char *const type[] = {"bert", "roberta", "xlm-roberta"};
   fprintf(f,
           "{\n"
-          "  \"architectures\": [\"BertModel\"],\n"
-          "  \"model_type\": \"bert\",\n"
+          "  \"architectures\": [\"%s\"],\n"
+          "  \"model_type\": \"%s\",\n"
           "  \"vocab_size\": %d,\n"
           "  \"hidden_size\": %d,\n"
           "  \"num_hidden_layers\": %d,\n"
@@ -118,13 +148,15 @@ void bert_config_write(FILE *f, const bert_config *c) {
           "  \"layer_norm_eps\": %.9g,\n"
           "  \"initializer_range\": %.9g,\n"
           "  \"pad_token_id\": %d,\n"
+          "%s"
           "  \"hidden_dropout_prob\": 0.1,\n"
           "  \"attention_probs_dropout_prob\": 0.1,\n"
           "  \"position_embedding_type\": \"absolute\",\n"
           "  \"torch_dtype\": \"float32\"\n"
           "}\n",
-          c->vocab_size, c->hidden, c->layers, c->heads, c->intermediate, c->max_position, c->type_vocab,
-          (double)c->ln_eps, (double)c->init_range, c->pad_token_id);
+          arch[c->arch], type[c->arch], c->vocab_size, c->hidden, c->layers, c->heads, c->intermediate,
+          c->max_position, c->type_vocab, (double)c->ln_eps, (double)c->init_range, c->pad_token_id,
+          c->arch != BERT_ARCH_BERT ? "  \"bos_token_id\": 0,\n  \"eos_token_id\": 2,\n" : "");
 }
 
 static int is_layernorm(const char *name) { return strstr(name, "LayerNorm.") != NULL; }
@@ -142,34 +174,95 @@ bert_model *bert_init(const bert_config *c, uint64_t seed) {
       for (size_t k = 0; k < t->size; k++) p[k] = 1.0f;
     } /* biases stay 0 */
   }
-  /* transformers zeroes the padding row of nn.Embedding(padding_idx=pad) */
+  /* transformers zeroes the padding row of nn.Embedding(padding_idx=pad):
+   * the word embeddings, and for RoBERTa the position embeddings too */
   memset(m->p.word_emb + (size_t)c->pad_token_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
+  if (c->arch != BERT_ARCH_BERT)
+    memset(m->p.pos_emb + (size_t)c->pad_token_id * c->hidden, 0, (size_t)c->hidden * sizeof(float));
   return m;
 }
 
-void bert_set_vocab(bert_model *m, const char *text, size_t len) {
+void bert_set_vocab(bert_model *m, const char *text, size_t len, const char *name) {
   free(m->vocab);
   m->vocab = xmalloc(len + 1);
   memcpy(m->vocab, text, len);
   m->vocab[len] = 0;
   m->vocab_len = len;
+  snprintf(m->vocab_name, sizeof m->vocab_name, "%s", name ? name : "vocab.txt");
+}
+
+/* The name a vocabulary file gets in a model folder. */
+static const char *vocab_file_name(const char *path) {
+  const char *b = strrchr(path, '/');
+  b = b ? b + 1 : path;
+  size_t n = strlen(b);
+  if (!strcmp(b, "tokenizer.model")) return "tokenizer.model";
+  if (n >= 6 && !strcmp(b + n - 6, ".model")) return "sentencepiece.bpe.model";
+  return "vocab.txt";
 }
 
 int bert_load_vocab(bert_model *m, const char *path, char *err, size_t errlen) {
   size_t len;
   char *text = read_file(path, &len);
   if (!text) return set_err(err, errlen, "%s: %s", path, strerror(errno));
+  if (len == 0) {
+    free(text);
+    return set_err(err, errlen, "%s: the vocabulary file is empty", path);
+  }
   free(m->vocab);
   m->vocab = text;
   m->vocab_len = len;
+  snprintf(m->vocab_name, sizeof m->vocab_name, "%s", vocab_file_name(path));
   return 0;
+}
+
+int bert_vocab_sha256(const bert_model *m, char out[65]) {
+  if (!m->vocab) return -1;
+  otc_sha256_hex(m->vocab, m->vocab_len, out);
+  return 0;
+}
+
+int bert_vocab_check(const bert_model *m, const char *dir, const char *key, const char *stream_hash, char *err,
+                     size_t errlen) {
+  if (!stream_hash) return 0;
+  char h[65];
+  if (bert_vocab_sha256(m, h) != 0)
+    return set_err(err, errlen,
+                   "the stream's token ids were made with vocabulary sha256 %s (metadata '%s'), and %s has no "
+                   "vocabulary file (vocab.txt, sentencepiece.bpe.model) to check them against; "
+                   "--allow-vocab-mismatch embeds them anyway",
+                   stream_hash, key, dir);
+  if (strcmp(h, stream_hash) == 0) return 0;
+  return set_err(err, errlen,
+                 "the stream's token ids were made with vocabulary sha256 %s (metadata '%s'), but the model's %s/%s "
+                 "has sha256 %s: tokenize with --model %s, or --allow-vocab-mismatch embeds them anyway",
+                 stream_hash, key, dir, m->vocab_name, h, dir);
+}
+
+int64_t bert_vocab_id(const bert_model *m, const char *piece) {
+  if (!m->vocab || strcmp(m->vocab_name, "vocab.txt") != 0) return -1;
+  size_t pl = strlen(piece), i = 0;
+  int64_t line = 0;
+  while (i < m->vocab_len) {
+    const char *s = m->vocab + i, *nl = memchr(s, '\n', m->vocab_len - i);
+    size_t n = nl ? (size_t)(nl - s) : m->vocab_len - i;
+    size_t e = n;
+    while (e && (s[e - 1] == '\r' || s[e - 1] == ' ' || s[e - 1] == '\t')) e--; /* Python's strip() */
+    size_t b = 0;
+    while (b < e && (s[b] == ' ' || s[b] == '\t')) b++;
+    if (e - b == pl && !memcmp(s + b, piece, pl)) return line;
+    i += n + 1;
+    line++;
+  }
+  return -1;
 }
 
 /* ----------------------------------------------------------------- load */
 
-/* HF name from a file name: strip "bert.", map LayerNorm gamma/beta. */
+/* HF name from a file name: strip "bert." / "roberta.", map LayerNorm gamma/beta. */
 static void canonical_name(const char *in, char *out, size_t outlen) {
   if (strncmp(in, "bert.", 5) == 0) in += 5;
+  else if (strncmp(in, "roberta.", 8) == 0) in += 8;
   snprintf(out, outlen, "%s", in);
   size_t n = strlen(out);
   if (strstr(out, "LayerNorm.")) {
@@ -181,6 +274,31 @@ static void canonical_name(const char *in, char *out, size_t outlen) {
 static int is_encoder_name(const char *n) {
   if (strcmp(n, "embeddings.position_ids") == 0) return 0; /* a buffer, not a parameter */
   return strncmp(n, "embeddings.", 11) == 0 || strncmp(n, "encoder.", 8) == 0 || strncmp(n, "pooler.", 7) == 0;
+}
+
+/* ColBERT's projection: linear.weight [dim][hidden] (and an optional
+ * linear.bias [dim]), kept beside the parameter block. */
+static int load_linear(bert_model *m, const st_file *f, const char *path, char *err, size_t errlen) {
+  const st_tensor *w = st_find(f, "linear.weight"), *b = st_find(f, "linear.bias");
+  if (!w && !b) return 0;
+  if (!w) return set_err(err, errlen, "%s: 'linear.bias' without 'linear.weight'", path);
+  if (w->rank != 2 || w->shape[1] != (uint64_t)m->cfg.hidden || w->shape[0] < 1 || w->shape[0] > (1u << 20))
+    return set_err(err, errlen,
+                   "%s: the projection 'linear.weight' has shape [%llu, %llu]; the model's hidden size is %d, so "
+                   "ColBERT's layout is [dim, %d]",
+                   path, (unsigned long long)w->shape[0], (unsigned long long)(w->rank > 1 ? w->shape[1] : 0),
+                   m->cfg.hidden, m->cfg.hidden);
+  if (b && (b->rank != 1 || b->shape[0] != w->shape[0]))
+    return set_err(err, errlen, "%s: 'linear.bias' has %llu values, 'linear.weight' %llu rows", path,
+                   (unsigned long long)b->count, (unsigned long long)w->shape[0]);
+  m->linear_out = (int)w->shape[0];
+  m->linear_w = xmalloc(xmul(w->count, sizeof(float)));
+  if (st_read_f32(f, w, m->linear_w, err, errlen) != 0) return -1;
+  if (b) {
+    m->linear_b = xmalloc(xmul(b->count, sizeof(float)));
+    if (st_read_f32(f, b, m->linear_b, err, errlen) != 0) return -1;
+  }
+  return 0;
 }
 
 bert_model *bert_load(const char *dir, char *err, size_t errlen) {
@@ -207,6 +325,7 @@ bert_model *bert_load(const char *dir, char *err, size_t errlen) {
   c.has_pooler = pw;
   bert_model *m = bert_new(&c);
   unsigned char *seen = xcalloc((size_t)m->ntensors, 1);
+  if (load_linear(m, f, path, err, errlen) != 0) goto fail;
   for (int i = 0; i < f->n; i++) {
     const st_tensor *t = &f->t[i];
     char nm[256];
@@ -220,7 +339,8 @@ bert_model *bert_load(const char *dir, char *err, size_t errlen) {
     }
     int k = (int)(bt - m->tensors);
     if (seen[k]) {
-      set_err(err, errlen, "%s: tensor '%s' appears twice (with and without a 'bert.' prefix?)", path, t->name);
+      set_err(err, errlen, "%s: tensor '%s' appears twice (with and without a 'bert.' or 'roberta.' prefix?)", path,
+              t->name);
       goto fail;
     }
     seen[k] = 1;
@@ -250,10 +370,15 @@ bert_model *bert_load(const char *dir, char *err, size_t errlen) {
     }
   free(seen);
   st_close(f);
-  snprintf(path, sizeof path, "%s/vocab.txt", dir);
-  if (access(path, F_OK) == 0 && bert_load_vocab(m, path, err, errlen) != 0) {
-    bert_free(m);
-    return NULL;
+  static const char *const vocab_files[] = {"vocab.txt", "sentencepiece.bpe.model", "tokenizer.model"};
+  for (size_t k = 0; k < sizeof vocab_files / sizeof *vocab_files; k++) {
+    snprintf(path, sizeof path, "%s/%s", dir, vocab_files[k]);
+    if (access(path, F_OK) != 0) continue;
+    if (bert_load_vocab(m, path, err, errlen) != 0) {
+      bert_free(m);
+      return NULL;
+    }
+    break;
   }
   return m;
 fail:
@@ -313,15 +438,19 @@ int bert_save(const bert_model *m, const char *dir, char *err, size_t errlen) {
   char *cfg = NULL;
   size_t cfglen = 0;
   FILE *cf = open_memstream(&cfg, &cfglen);
-  if (!cf) die_errno("open_memstream");
+  if (!cf) {
+    set_err(err, errlen, "open_memstream: %s", strerror(errno));
+    goto fail;
+  }
   bert_config_write(cf, &m->cfg);
   fclose(cf);
   int rc = write_file(path, cfg, cfglen, err, errlen);
   free(cfg);
   if (rc) goto fail;
 
-  st_write_tensor *w = xcalloc((size_t)m->ntensors, sizeof *w);
-  for (int i = 0; i < m->ntensors; i++) {
+  st_write_tensor *w = xcalloc((size_t)m->ntensors + 2, sizeof *w);
+  int nw = 0;
+  for (int i = 0; i < m->ntensors; i++, nw++) {
     const bert_tensor *t = &m->tensors[i];
     w[i].name = t->name;
     w[i].dtype = ST_F32;
@@ -330,13 +459,20 @@ int bert_save(const bert_model *m, const char *dir, char *err, size_t errlen) {
     w[i].shape[1] = (uint64_t)t->shape[1];
     w[i].data = m->params + t->offset;
   }
+  if (m->linear_w) {
+    w[nw++] = (st_write_tensor){.name = "linear.weight", .dtype = ST_F32, .rank = 2,
+                                .shape = {(uint64_t)m->linear_out, (uint64_t)m->cfg.hidden}, .data = m->linear_w};
+    if (m->linear_b)
+      w[nw++] = (st_write_tensor){.name = "linear.bias", .dtype = ST_F32, .rank = 1,
+                                  .shape = {(uint64_t)m->linear_out}, .data = m->linear_b};
+  }
   const char *mk[] = {"format"}, *mv[] = {"pt"};
   snprintf(path, sizeof path, "%s/model.safetensors", tmp);
-  rc = st_write(path, w, m->ntensors, mk, mv, 1, err, errlen);
+  rc = st_write(path, w, nw, mk, mv, 1, err, errlen);
   free(w);
   if (rc) goto fail;
   if (m->vocab) {
-    snprintf(path, sizeof path, "%s/vocab.txt", tmp);
+    snprintf(path, sizeof path, "%s/%s", tmp, m->vocab_name[0] ? m->vocab_name : "vocab.txt");
     if (write_file(path, m->vocab, m->vocab_len, err, errlen)) goto fail;
   }
   if (exists && rename(dir, old) != 0) {
@@ -373,6 +509,15 @@ void bert_model_id(const bert_model *m, char out[24]) {
     const uint32_t *w = (const uint32_t *)(m->params + t->offset);
     for (size_t k = 0; k < t->size; k++) h = (h ^ w[k]) * 0x100000001b3ULL;
   }
+  /* only when present, so that plain BERT models keep their ids */
+  if (c->pos_offset) h = (h ^ (uint32_t)c->pos_offset ^ 0x9e3779b9u) * 0x100000001b3ULL;
+  if (m->linear_w) {
+    size_t n = (size_t)m->linear_out * (size_t)c->hidden;
+    const uint32_t *w = (const uint32_t *)m->linear_w;
+    for (size_t k = 0; k < n; k++) h = (h ^ w[k]) * 0x100000001b3ULL;
+    if (m->linear_b)
+      for (int k = 0; k < m->linear_out; k++) h = (h ^ ((const uint32_t *)m->linear_b)[k]) * 0x100000001b3ULL;
+  }
   uint64_t x = h;
   uint64_t z = rng_splitmix64(&x);
   snprintf(out, 24, "bert-%016llx", (unsigned long long)z);
@@ -395,37 +540,9 @@ static int cmp_piece(const void *a, const void *b) {
   return x->idx - y->idx;
 }
 
-/* Lines of a vocab.txt (without "\n" / "\r\n"); returns the count. */
-static int split_vocab(const char *text, size_t len, piece **out) {
-  int n = 0, cap = 1024;
-  piece *p = xmalloc((size_t)cap * sizeof *p);
-  size_t i = 0;
-  while (i < len) {
-    size_t j = i;
-    while (j < len && text[j] != '\n') j++;
-    size_t e = j;
-    if (e > i && text[e - 1] == '\r') e--;
-    if (n == cap) p = xrealloc(p, (size_t)(cap *= 2) * sizeof *p);
-    p[n].s = text + i;
-    p[n].len = e - i;
-    p[n].idx = n;
-    n++;
-    i = j + 1;
-  }
-  *out = p;
-  return n;
-}
-
-int bert_copy_embeddings(bert_model *dst, const bert_model *src, int with_rest, size_t *copied, char *err,
-                         size_t errlen) {
+/* Copy rows for pieces both lists hold (first occurrence in src wins). */
+static void copy_rows(bert_model *dst, piece *dp, int nd, const bert_model *src, piece *sp, int ns, size_t *copied) {
   int d = dst->cfg.hidden;
-  *copied = 0;
-  if (src->cfg.hidden != d)
-    return set_err(err, errlen, "hidden sizes differ (%d in the source, %d here)", src->cfg.hidden, d);
-  if (!dst->vocab || !src->vocab) return set_err(err, errlen, "both models need a vocab.txt to match pieces");
-  piece *sp, *dp;
-  int ns = split_vocab(src->vocab, src->vocab_len, &sp);
-  int nd = split_vocab(dst->vocab, dst->vocab_len, &dp);
   if (ns > src->cfg.vocab_size) ns = src->cfg.vocab_size;
   if (nd > dst->cfg.vocab_size) nd = dst->cfg.vocab_size;
   qsort(sp, (size_t)ns, sizeof *sp, cmp_piece);
@@ -445,16 +562,19 @@ int bert_copy_embeddings(bert_model *dst, const bert_model *src, int with_rest, 
       (*copied)++;
     }
   }
-  free(sp);
+}
+
+int bert_copy_rows_by_piece(bert_model *dst, const char *const *dst_pieces, size_t nd, const bert_model *src,
+                            const char *const *src_pieces, size_t ns, size_t *copied, char *err, size_t errlen) {
+  *copied = 0;
+  if (src->cfg.hidden != dst->cfg.hidden)
+    return set_err(err, errlen, "hidden sizes differ (%d in the source, %d here)", src->cfg.hidden, dst->cfg.hidden);
+  piece *dp = xmalloc((nd ? nd : 1) * sizeof *dp), *sp = xmalloc((ns ? ns : 1) * sizeof *sp);
+  for (size_t i = 0; i < nd; i++) dp[i] = (piece){dst_pieces[i], strlen(dst_pieces[i]), (int)i};
+  for (size_t i = 0; i < ns; i++) sp[i] = (piece){src_pieces[i], strlen(src_pieces[i]), (int)i};
+  copy_rows(dst, dp, (int)nd, src, sp, (int)ns, copied);
   free(dp);
-  if (with_rest) {
-    int np = dst->cfg.max_position < src->cfg.max_position ? dst->cfg.max_position : src->cfg.max_position;
-    int nt = dst->cfg.type_vocab < src->cfg.type_vocab ? dst->cfg.type_vocab : src->cfg.type_vocab;
-    memcpy(dst->p.pos_emb, src->p.pos_emb, (size_t)np * d * sizeof(float));
-    memcpy(dst->p.type_emb, src->p.type_emb, (size_t)nt * d * sizeof(float));
-    memcpy(dst->p.emb_ln_w, src->p.emb_ln_w, (size_t)d * sizeof(float));
-    memcpy(dst->p.emb_ln_b, src->p.emb_ln_b, (size_t)d * sizeof(float));
-  }
+  free(sp);
   return 0;
 }
 

@@ -14,7 +14,6 @@
 
 #include "base/json.h"
 #include "base/util.h"
-#include "cli/cli.h"
 
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c assumes a little-endian host (the format is little-endian)"
@@ -369,7 +368,11 @@ int st_write(const char *path, const st_write_tensor *t, int n, const char *cons
   char *hdr = NULL;
   size_t hlen = 0;
   FILE *h = open_memstream(&hdr, &hlen);
-  if (!h) die_errno("open_memstream");
+  if (!h) {
+    set_err(err, errlen, "%s: open_memstream: %s", path, strerror(errno));
+    free(ord);
+    return -1;
+  }
   fputc('{', h);
   int first = 1;
   if (nmeta > 0) {
@@ -400,7 +403,12 @@ int st_write(const char *path, const st_write_tensor *t, int n, const char *cons
   fputc('}', h);
   /* Pad with spaces so the data section starts 8-byte aligned. */
   while ((8 + ftell(h)) % 8) fputc(' ', h);
-  if (fclose(h) != 0) die_errno("open_memstream");
+  if (fclose(h) != 0) {
+    set_err(err, errlen, "%s: open_memstream: %s", path, strerror(errno));
+    free(hdr);
+    free(ord);
+    return -1;
+  }
 
   size_t plen = strlen(path) + 32;
   char *tmp = xmalloc(plen);

@@ -29,12 +29,6 @@
 
 #define EXACT 1e-5 /* a cosine this close to 1 is an exact match */
 
-void softbm25_params_default(softbm25_params *p) {
-  p->k1 = 0.9;
-  p->b = 0.4;
-  p->tau = 0.5;
-}
-
 static int skipped(uint32_t id, const uint32_t *skip, size_t nskip) {
   for (size_t i = 0; i < nskip; i++)
     if (skip[i] == id) return 1;
@@ -161,15 +155,32 @@ typedef struct {
   unsigned char *seen;
 } worker_t;
 
-typedef struct {
+struct softbm25_index {
   const rank_item *docs;
-  size_t nd, d;
-  const rank_opts *o;
-  const softbm25_params *p;
+  size_t nd, d, nempty;
+  double k1, b, tau;
   distinct_t U;           /* documents' distinct vectors */
   size_t *pfirst;         /* postings of u: [pfirst[u], pfirst[u + 1]) */
   posting *post;
   double *dl, avgdl;
+  size_t block_rows, tile_rows;
+};
+
+#define BLOCK_ROWS 4096 /* distinct document vectors per sgemm */
+#define TILE_ROWS 256   /* distinct query vectors per sgemm */
+
+typedef struct {
+  const softbm25_index *ix;
+  const rank_item *docs;
+  size_t nd, d;
+  double k1, b, tau;
+  size_t k;
+  bool tie_desc;
+  const distinct_t *U;
+  const size_t *pfirst;
+  const posting *post;
+  const double *dl;
+  double avgdl;
   size_t block_rows, tile_rows;
   worker_t *w;
   /* the current batch of queries */
@@ -207,18 +218,18 @@ static void tf_tile(void *ctx, size_t tile, int wid) {
     for (size_t c = 0; c < d; c++) w->q[i * d + c] = v[c] * inv;
   }
   /* matches of each v, in u order: (u, phi) per block, replayed per v */
-  double tau = s->p->tau;
+  double tau = s->tau;
   typedef struct {
     uint32_t u;
     float phi;
   } match;
   match **mt = xcalloc(vr, sizeof *mt);
   size_t *nm = xcalloc(vr, sizeof *nm), *cm = xcalloc(vr, sizeof *cm);
-  for (size_t b0 = 0; b0 < s->U.n; b0 += s->block_rows) {
-    size_t br = s->U.n - b0 < s->block_rows ? s->U.n - b0 : s->block_rows;
+  for (size_t b0 = 0; b0 < s->U->n; b0 += s->block_rows) {
+    size_t br = s->U->n - b0 < s->block_rows ? s->U->n - b0 : s->block_rows;
     for (size_t j = 0; j < br; j++) {
-      const float *u = s->U.vec[b0 + j];
-      float inv = s->U.inv[b0 + j];
+      const float *u = s->U->vec[b0 + j];
+      float inv = s->U->inv[b0 + j];
       for (size_t c = 0; c < d; c++) w->db[j * d + c] = u[c] * inv;
     }
     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)vr, (int)br, (int)d, 1.0f, w->q, (int)d, w->db, (int)d,
@@ -282,14 +293,14 @@ static int hit_cmp(const void *a, const void *b, void *ctx) {
   if (sx != sy) return sx > sy ? -1 : 1;
   const rank_item *D = c->s->docs;
   int r = rank_idcmp(D[x].id, D[x].idlen, D[y].id, D[y].idlen);
-  return c->s->o->tie_desc ? -r : r;
+  return c->s->tie_desc ? -r : r;
 }
 
 /* score query q0 + i of the batch */
 static void score_query(void *ctx, size_t i, int wid) {
   search_t *s = ctx;
   worker_t *w = &s->w[wid];
-  double k1 = s->p->k1, b = s->p->b;
+  double k1 = s->k1, b = s->b;
   w->ntouched = 0;
   for (size_t r = s->Q.first[i]; r < s->Q.first[i + 1]; r++) {
     uint32_t v = s->Q.u[r];
@@ -313,67 +324,98 @@ static void score_query(void *ctx, size_t i, int wid) {
   }
   cmp_ctx c = {s, w->acc};
   qsort_r(w->touched, n, sizeof *w->touched, hit_cmp, &c);
-  size_t k = s->o->k && s->o->k < n ? s->o->k : n;
+  size_t k = s->k && s->k < n ? s->k : n;
   rank_hit *h = xmalloc(xmul(k ? k : 1, sizeof *h));
   for (size_t e = 0; e < k; e++) h[e] = (rank_hit){w->touched[e], w->acc[w->touched[e]]};
   s->hits[i] = h;
   s->nhits[i] = k;
 }
 
-int softbm25_search(const rank_item *docs, size_t nd, const rank_item *queries, size_t nq, size_t d,
-                    const rank_opts *o, const softbm25_params *p, rank_emit_fn emit, void *ctx, char *err,
-                    size_t errlen) {
-  if (!(p->tau >= 0 && p->tau < 1)) return set_err(err, errlen, "soft-bm25: match threshold %g not in [0, 1)", p->tau);
-  if (!(p->k1 >= 0) || !(p->b >= 0 && p->b <= 1))
-    return set_err(err, errlen, "soft-bm25: k1 %g must be >= 0 and b %g in [0, 1]", p->k1, p->b);
-  if (d == 0 && (nd || nq)) return set_err(err, errlen, "soft-bm25: vectors of dimension 0");
-  search_t s = {.docs = docs, .nd = nd, .d = d, .o = o, .p = p};
-  const uint32_t *qskip = o->q_skip_ids ? o->q_skip_ids : o->skip_ids;
-  size_t nqskip = o->q_skip_ids ? o->nq_skip : o->nskip;
-
-  /* documents: distinct vectors and their postings */
+softbm25_index *softbm25_index_new(const rank_item *docs, size_t nd, size_t d, const uint32_t *skip, size_t nskip,
+                                   double k1, double b, double tau, char *err, size_t errlen) {
+  if (!(tau >= 0 && tau < 1)) {
+    set_err(err, errlen, "soft-bm25: match threshold %g not in [0, 1)", tau);
+    return NULL;
+  }
+  if (!(k1 >= 0) || !(b >= 0 && b <= 1)) {
+    set_err(err, errlen, "soft-bm25: k1 %g must be >= 0 and b %g in [0, 1]", k1, b);
+    return NULL;
+  }
+  if (d == 0) {
+    set_err(err, errlen, "soft-bm25: vectors of dimension 0");
+    return NULL;
+  }
+  softbm25_index *ix = xcalloc(1, sizeof *ix);
+  *ix = (softbm25_index){.docs = docs, .nd = nd, .d = d, .k1 = k1, .b = b, .tau = tau, .block_rows = BLOCK_ROWS,
+                         .tile_rows = TILE_ROWS};
   size_t total = 0;
   for (size_t t = 0; t < nd; t++) total += docs[t].n;
-  distinct_init(&s.U, d, total < 65536 ? total : 65536);
+  distinct_init(&ix->U, d, total < 65536 ? total : 65536);
   rows_t D;
-  if (rows_make(&D, &s.U, docs, nd, o->skip_ids, o->nskip, "document", 0, err, errlen)) {
-    distinct_free(&s.U);
-    return -1;
+  if (rows_make(&D, &ix->U, docs, nd, skip, nskip, "document", 0, err, errlen)) {
+    distinct_free(&ix->U);
+    free(ix);
+    return NULL;
   }
-  s.pfirst = xcalloc(s.U.n + 2, sizeof *s.pfirst);
-  uint32_t *last = xmalloc(xmul(s.U.n ? s.U.n : 1, sizeof *last));
-  for (size_t u = 0; u < s.U.n; u++) last[u] = UINT32_MAX;
+  size_t nu = ix->U.n;
+  ix->pfirst = xcalloc(nu + 2, sizeof *ix->pfirst);
+  uint32_t *last = xmalloc(xmul(nu ? nu : 1, sizeof *last));
+  for (size_t u = 0; u < nu; u++) last[u] = UINT32_MAX;
   for (size_t t = 0; t < nd; t++)
     for (size_t r = D.first[t]; r < D.first[t + 1]; r++)
-      if (last[D.u[r]] != t) last[D.u[r]] = (uint32_t)t, s.pfirst[D.u[r] + 2]++;
-  for (size_t u = 0; u < s.U.n; u++) s.pfirst[u + 2] += s.pfirst[u + 1];
-  s.post = xmalloc(xmul(s.pfirst[s.U.n + 1] ? s.pfirst[s.U.n + 1] : 1, sizeof *s.post));
-  for (size_t u = 0; u < s.U.n; u++) last[u] = UINT32_MAX;
+      if (last[D.u[r]] != t) last[D.u[r]] = (uint32_t)t, ix->pfirst[D.u[r] + 2]++;
+  for (size_t u = 0; u < nu; u++) ix->pfirst[u + 2] += ix->pfirst[u + 1];
+  ix->post = xmalloc(xmul(ix->pfirst[nu + 1] ? ix->pfirst[nu + 1] : 1, sizeof *ix->post));
+  for (size_t u = 0; u < nu; u++) last[u] = UINT32_MAX;
   for (size_t t = 0; t < nd; t++)
     for (size_t r = D.first[t]; r < D.first[t + 1]; r++) {
       uint32_t u = D.u[r];
       if (last[u] != t) {
         last[u] = (uint32_t)t;
-        s.post[s.pfirst[u + 1]++] = (posting){(uint32_t)t, 1};
+        ix->post[ix->pfirst[u + 1]++] = (posting){(uint32_t)t, 1};
       } else
-        s.post[s.pfirst[u + 1] - 1].count += 1;
+        ix->post[ix->pfirst[u + 1] - 1].count += 1;
     }
   free(last);
-  s.dl = xcalloc(nd ? nd : 1, sizeof *s.dl);
+  ix->dl = xcalloc(nd ? nd : 1, sizeof *ix->dl);
   double sum = 0;
-  for (size_t t = 0; t < nd; t++) sum += s.dl[t] = (double)(D.first[t + 1] - D.first[t]);
-  s.avgdl = nd && sum > 0 ? sum / (double)nd : 1;
+  for (size_t t = 0; t < nd; t++) {
+    sum += ix->dl[t] = (double)(D.first[t + 1] - D.first[t]);
+    ix->nempty += D.first[t + 1] == D.first[t];
+  }
+  ix->avgdl = nd && sum > 0 ? sum / (double)nd : 1;
   free(D.u), free(D.first);
+  return ix;
+}
 
-  s.block_rows = o->block_rows ? o->block_rows : 4096;
-  s.tile_rows = o->tile_rows ? o->tile_rows : 256;
-  int threads = o->threads > 0 ? o->threads : otc_threads();
+void softbm25_index_free(softbm25_index *ix) {
+  if (!ix) return;
+  free(ix->pfirst), free(ix->post), free(ix->dl);
+  distinct_free(&ix->U);
+  free(ix);
+}
+
+size_t softbm25_index_empty(const softbm25_index *ix) { return ix->nempty; }
+
+void softbm25_index_blocks(softbm25_index *ix, size_t block_rows, size_t tile_rows) {
+  if (block_rows) ix->block_rows = block_rows;
+  if (tile_rows) ix->tile_rows = tile_rows;
+}
+
+int softbm25_search(const softbm25_index *ix, const rank_item *queries, size_t nq, const uint32_t *qskip,
+                    size_t nqskip, size_t k, bool tie_desc, int threads, size_t base, rank_emit_fn emit, void *ctx,
+                    char *err, size_t errlen) {
+  size_t d = ix->d, nd = ix->nd;
+  search_t s = {.ix = ix, .docs = ix->docs, .nd = nd, .d = d, .k1 = ix->k1, .b = ix->b, .tau = ix->tau, .k = k,
+                .tie_desc = tie_desc, .U = &ix->U, .pfirst = ix->pfirst, .post = ix->post, .dl = ix->dl,
+                .avgdl = ix->avgdl, .block_rows = ix->block_rows, .tile_rows = ix->tile_rows};
+  if (threads < 1) threads = otc_threads();
   int nw = pool_workers(threads);
   s.w = xcalloc((size_t)nw, sizeof *s.w);
   for (int i = 0; i < nw; i++) {
     worker_t *w = &s.w[i];
-    w->q = xmalloc(xmul(xmul(s.tile_rows, d ? d : 1), sizeof(float)));
-    w->db = xmalloc(xmul(xmul(s.block_rows, d ? d : 1), sizeof(float)));
+    w->q = xmalloc(xmul(xmul(s.tile_rows, d), sizeof(float)));
+    w->db = xmalloc(xmul(xmul(s.block_rows, d), sizeof(float)));
     w->prod = xmalloc(xmul(xmul(s.tile_rows, s.block_rows), sizeof(float)));
     w->acc = xcalloc(nd ? nd : 1, sizeof *w->acc);
     w->seen = xcalloc(nd ? nd : 1, 1);
@@ -381,38 +423,32 @@ int softbm25_search(const rank_item *docs, size_t nd, const rank_item *queries, 
   int blas_threads = openblas_get_num_threads();
   openblas_set_num_threads(1);
   int rc = 0;
-  size_t batch = o->batch ? o->batch : 4096;
-  for (size_t q0 = 0; q0 < nq && rc == 0; q0 += batch) {
-    size_t nb = nq - q0 < batch ? nq - q0 : batch;
-    distinct_init(&s.V, d, 1024);
-    if (rows_make(&s.Q, &s.V, queries + q0, nb, qskip, nqskip, "query", q0, err, errlen)) {
-      distinct_free(&s.V);
-      rc = -1;
-      break;
-    }
-    s.tf = xcalloc(s.V.n ? s.V.n : 1, sizeof *s.tf);
-    s.ntf = xcalloc(s.V.n ? s.V.n : 1, sizeof *s.ntf);
-    s.idf = xcalloc(s.V.n ? s.V.n : 1, sizeof *s.idf);
-    s.hits = xcalloc(nb, sizeof *s.hits);
-    s.nhits = xcalloc(nb, sizeof *s.nhits);
-    s.q0 = q0;
+  distinct_init(&s.V, d, 1024);
+  if (rows_make(&s.Q, &s.V, queries, nq, qskip, nqskip, "query", base, err, errlen)) {
+    rc = -1;
+  } else {
+    size_t nv = s.V.n ? s.V.n : 1;
+    s.tf = xcalloc(nv, sizeof *s.tf);
+    s.ntf = xcalloc(nv, sizeof *s.ntf);
+    s.idf = xcalloc(nv, sizeof *s.idf);
+    s.hits = xcalloc(nq ? nq : 1, sizeof *s.hits);
+    s.nhits = xcalloc(nq ? nq : 1, sizeof *s.nhits);
     pool_each((s.V.n + s.tile_rows - 1) / s.tile_rows, nw, tf_tile, &s);
-    pool_each(nb, nw, score_query, &s);
-    for (size_t i = 0; i < nb; i++) {
-      emit(ctx, q0 + i, s.hits[i], s.nhits[i]);
+    pool_each(nq, nw, score_query, &s);
+    for (size_t i = 0; i < nq; i++) {
+      emit(ctx, i, s.hits[i], s.nhits[i]);
       free(s.hits[i]);
     }
     for (size_t v = 0; v < s.V.n; v++) free(s.tf[v]);
     free(s.tf), free(s.ntf), free(s.idf), free(s.hits), free(s.nhits);
     free(s.Q.u), free(s.Q.first);
-    distinct_free(&s.V);
   }
+  distinct_free(&s.V);
   openblas_set_num_threads(blas_threads);
   for (int i = 0; i < nw; i++) {
     worker_t *w = &s.w[i];
     free(w->q), free(w->db), free(w->prod), free(w->acc), free(w->seen), free(w->touched);
   }
-  free(s.w), free(s.pfirst), free(s.post), free(s.dl);
-  distinct_free(&s.U);
+  free(s.w);
   return rc;
 }

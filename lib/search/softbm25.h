@@ -35,20 +35,28 @@
 
 #include "search/rank.h"
 
-typedef struct {
-  double k1, b; /* BM25 (default 0.9, 0.4) */
-  double tau;   /* match threshold on the cosine, in [0, 1) (default 0.5) */
-} softbm25_params;
+typedef struct softbm25_index softbm25_index;
 
-void softbm25_params_default(softbm25_params *p);
+/* Prepare docs[0..nd) (views that must outlive the index; d dims): group the
+ * token rows left after skip[0..nskip) into distinct vectors with their
+ * postings. k1, b: BM25; tau: the match threshold in [0, 1). A zero or
+ * non-finite vector is an error naming the document and token (its cosine is
+ * undefined). NULL with a message in err on error. */
+softbm25_index *softbm25_index_new(const rank_item *docs, size_t nd, size_t d, const uint32_t *skip, size_t nskip,
+                                   double k1, double b, double tau, char *err, size_t errlen);
+void softbm25_index_free(softbm25_index *ix);
+/* Distinct vectors per product (default 4096 documents' x 256 queries'):
+ * only speed and float rounding depend on them; tests set them small. */
+void softbm25_index_blocks(softbm25_index *ix, size_t block_rows, size_t tile_rows);
+/* Documents with no token left: never retrieved. */
+size_t softbm25_index_empty(const softbm25_index *ix);
 
-/* Rank queries[0..nq) against docs[0..nd) (d dims each, rank_item views).
- * Uses from o: k, tie_desc, skip_ids / q_skip_ids, threads, block_rows,
- * tile_rows. emit is called once per query in order. A zero vector is an
- * error (its cosine is undefined), naming the item and token. Returns 0, or
- * -1 with a message in err. */
-int softbm25_search(const rank_item *docs, size_t nd, const rank_item *queries, size_t nq, size_t d,
-                    const rank_opts *o, const softbm25_params *p, rank_emit_fn emit, void *ctx, char *err,
-                    size_t errlen);
+/* Rank queries[0..nq) (their tokens in qskip left out); emit is called once
+ * per query in order with at most k hits (0 = all), ties by document id
+ * ascending or, with tie_desc, descending. base: the first query's record
+ * number, for messages. Returns 0, or -1 with a message in err. */
+int softbm25_search(const softbm25_index *ix, const rank_item *queries, size_t nq, const uint32_t *qskip,
+                    size_t nqskip, size_t k, bool tie_desc, int threads, size_t base, rank_emit_fn emit, void *ctx,
+                    char *err, size_t errlen);
 
 #endif

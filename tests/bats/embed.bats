@@ -93,7 +93,9 @@ import json, sys
 for r in map(json.loads, open(sys.argv[1])):
     assert r["vec"] == r["vecs"][0], r["id"]
 EOF
-  embed --model "$FX/model" --pool mean --normalize "$T/in.rec" > "$T/mean.rec"
+  # the fixture model has no vocab.txt: the special ids come from the stream
+  rec encode --schema tokens --meta special_ids=0,1 "$FX/inputs.jsonl" |
+    embed --model "$FX/model" --pool mean --normalize > "$T/mean.rec"
   run rec schema "$T/mean.rec"
   assert_output --partial "pooling: mean"
   rec dump "$T/mean.rec" | python3 -c '
@@ -249,4 +251,178 @@ EOF
   run bash -c "embed --model '$FX/model' '$T/empty.rec' | rec count"
   assert_success
   assert_output "0"
+}
+
+@test "embed: bad enum values are named (--pool max, --side both, --colbert x) (issue 14)" {
+  run embed --model "$FX/model" --pool max "$T/in.rec"
+  assert_failure 2
+  assert_output --partial "--pool: unknown value 'max' (expected one of: mean, cls)"
+  run embed --model "$FX/model" --side both "$T/in.rec"
+  assert_failure 2
+  assert_output --partial "--side: unknown value 'both' (expected one of: src, tgt)"
+  run embed --model "$FX/model" --colbert x "$T/in.rec"
+  assert_failure 2
+  assert_output --partial "--colbert: unknown value 'x' (expected one of: query, doc)"
+}
+
+@test "embed refuses token ids made with another vocabulary; --allow-vocab-mismatch embeds them (issue 14)" {
+  tiny_config
+  embed --init "$T/tiny.json" --vocab "$T/vocab.txt" --seed 3 --out "$T/tiny"
+  printf 'a\tb c\n' | tokenize --vocab "$T/vocab.txt" > "$T/ok.rec"
+  embed --model "$T/tiny" "$T/ok.rec" | rec count
+  # the same ids, but the stream says another vocabulary (same size) made them
+  sed 's/^a$/A/' "$T/vocab.txt" > "$T/other.txt"
+  printf 'a\tb c\n' | tokenize --vocab "$T/other.txt" > "$T/other.rec"
+  run embed --model "$T/tiny" "$T/other.rec"
+  assert_failure 1
+  assert_output --partial "$(sha256sum < "$T/other.txt" | cut -d' ' -f1)"
+  assert_output --partial "$(sha256sum < "$T/vocab.txt" | cut -d' ' -f1)"
+  assert_output --partial "tiny/vocab.txt"
+  run bash -c "embed --model '$T/tiny' --allow-vocab-mismatch '$T/other.rec' | rec count"
+  assert_success
+  assert_output 1
+  # pair streams: the side's own hash (tgt_vocab)
+  printf 'p\tb\tc\n' | tokenize --pair --src-vocab "$T/vocab.txt" --tgt-vocab "$T/other.txt" > "$T/pair.rec"
+  embed --model "$T/tiny" --side src "$T/pair.rec" | rec count
+  run embed --model "$T/tiny" --side tgt "$T/pair.rec"
+  assert_failure 1
+  assert_output --partial "'tgt_vocab'"
+}
+
+@test "embed: a model folder with an empty or missing vocab.txt is refused where a vocabulary is needed (issue 14)" {
+  tiny_config
+  embed --init "$T/tiny.json" --seed 3 --out "$T/novocab"
+  printf 'a\tb c\n' | tokenize --vocab "$T/vocab.txt" > "$T/t.rec"
+  run embed --model "$T/novocab" "$T/t.rec"
+  assert_failure 1
+  assert_output --partial "no vocabulary file"
+  # without special_ids metadata --pool mean would include [CLS]/[SEP]
+  echo '{"id":"x","ids":[2,4,3]}' | rec encode --schema tokens > "$T/x.rec"
+  run embed --model "$T/novocab" --pool mean "$T/x.rec"
+  assert_failure 1
+  assert_output --partial "special"
+  embed --init "$T/tiny.json" --vocab "$T/vocab.txt" --seed 3 --out "$T/empty"
+  : > "$T/empty/vocab.txt"
+  run embed --model "$T/empty" "$T/x.rec"
+  assert_failure 1
+  assert_output --partial "empty/vocab.txt: the vocabulary file is empty"
+}
+
+@test "XLM-R: embed matches PyTorch's XLMRobertaModel on the fixture (1e-5), tokenize --model feeds it" {
+  X=$ROOT/tests/fixtures/xlmr
+  rec encode --schema tokens "$X/inputs.jsonl" | embed --model "$X/model" | rec dump > "$T/x.jsonl"
+  run maxdiff "$T/x.jsonl" "$X/expected.jsonl"
+  assert_success
+  python3 -c "import sys; sys.exit(0 if float('$output') <= 1e-5 else 1)"
+  # the tokenizer's ids for the fixture texts are the generator's (python3-sentencepiece)
+  tokenize --model "$X/model" "$X/texts.tsv" | embed --model "$X/model" | rec dump > "$T/t.jsonl"
+  jq -c '[.id, .ids]' "$T/t.jsonl" > "$T/got"
+  head -16 "$X/inputs.jsonl" | jq -c '[.id, .ids]' > "$T/want"
+  cmp "$T/got" "$T/want"
+  # 512 tokens fit (positions 2..513); 513 do not
+  jq -c 'select(.id == "long512") | .ids += [5] | .id = "long513"' "$X/inputs.jsonl" | rec encode --schema tokens > "$T/513.rec"
+  run embed --model "$X/model" "$T/513.rec"
+  assert_failure 1
+  assert_output --partial "513 tokens, more than the model's 512 positions"
+}
+
+@test "XLM-R: embed --init writes an XLMRobertaModel folder; --vocab takes a SentencePiece model; --init-from copies shared pieces" {
+  X=$ROOT/tests/fixtures/xlmr
+  jq '.num_hidden_layers = 1' "$X/model/config.json" > "$T/x.json"
+  embed --init "$T/x.json" --vocab "$ROOT/tests/fixtures/spm/unigram.model" --seed 1 --out "$T/fresh"
+  [ -s "$T/fresh/sentencepiece.bpe.model" ] && [ ! -e "$T/fresh/vocab.txt" ]
+  jq -e '.model_type == "xlm-roberta" and .architectures == ["XLMRobertaModel"] and .pad_token_id == 1' "$T/fresh/config.json"
+  printf 'a\tHello world\n' | tokenize --model "$T/fresh" | embed --model "$T/fresh" --pool mean | rec count
+  # a student on a pruned SentencePiece vocabulary, initialised from the teacher:
+  # on the pruning text it computes exactly the teacher's vectors
+  tokenize --spm "$ROOT/tests/fixtures/spm/unigram.model" --prune-vocab "$T/pv" "$X/texts.tsv"
+  n=$(wc -l < "$T/pv/idmap.tsv")
+  jq ".vocab_size = $n" "$X/model/config.json" > "$T/s.json"
+  embed --init "$T/s.json" --vocab "$T/pv/sentencepiece.bpe.model" --init-from "$X/model" --seed 2 --out "$T/student"
+  tokenize --model "$T/student" "$X/texts.tsv" | embed --model "$T/student" | rec dump > "$T/s.jsonl"
+  head -16 "$X/expected.jsonl" > "$T/e16.jsonl"
+  run maxdiff "$T/s.jsonl" "$T/e16.jsonl"
+  assert_success
+  python3 -c "import sys; sys.exit(0 if float('$output') <= 1e-5 else 1)"
+}
+
+@test "ColBERT: embed --colbert query|doc matches a PyTorch re-statement of ColBERT's encoders (1e-5)" {
+  C=$ROOT/tests/fixtures/colbert
+  for side in queries docs; do
+    mode=$([ $side = queries ] && echo query || echo doc)
+    tokenize --model "$C/model" --lower "$C/$side.tsv" | embed --model "$C/model" --colbert $mode > "$T/$side.rec"
+    rec dump "$T/$side.rec" > "$T/$side.jsonl"
+    jq -c '[.id, .ids]' "$T/$side.jsonl" > "$T/got"
+    jq -c '[.id, .ids]' "$C/expected.$side.jsonl" > "$T/want"
+    cmp "$T/got" "$T/want"
+    run maxdiff "$T/$side.jsonl" "$C/expected.$side.jsonl"
+    assert_success
+    python3 -c "import sys; sys.exit(0 if float('$output') <= 1e-5 else 1)"
+  done
+  run rec schema "$T/queries.rec"
+  assert_output --partial "colbert: query"
+  assert_output --partial "dim: 8"
+  assert_output --partial 'special_ids: ""'
+  # --query-len overrides artifact.metadata's query_maxlen
+  run bash -c "tokenize --model '$C/model' --lower '$C/queries.tsv' | embed --model '$C/model' --colbert query --query-len 20 | rec dump | jq -c '.ids | length' | sort -u"
+  assert_output 20
+}
+
+@test "ColBERT: rank --mode maxsim over embed's output is ColBERT's score (1e-5)" {
+  C=$ROOT/tests/fixtures/colbert
+  # no --lower: the folder's tokenizer_config.json says do_lower_case
+  tokenize --model "$C/model" "$C/docs.tsv" | embed --model "$C/model" --colbert doc > "$T/d.rec"
+  tokenize --model "$C/model" "$C/queries.tsv" > "$T/q.tok"
+  run rec schema "$T/q.tok"
+  assert_output --partial "lower: 1"
+  embed --model "$C/model" --colbert query < "$T/q.tok" > "$T/q.rec"
+  rank --docs "$T/d.rec" --mode maxsim -k 100 --trec < "$T/q.rec" > "$T/run"
+  [ "$(wc -l < "$T/run")" -eq 120 ]
+  awk '{ print $1 "\t" $3 "\t" $5 }' "$T/run" > "$T/got"
+  run python3 - "$T/got" "$C/scores.tsv" <<'EOF'
+import sys
+load = lambda p: {(a, b): float(s) for a, b, s in (l.split("\t") for l in open(p))}
+g, w = load(sys.argv[1]), load(sys.argv[2])
+assert g.keys() == w.keys()
+print("%.3g" % max(abs(g[k] - w[k]) for k in w))
+EOF
+  assert_success
+  python3 -c "import sys; sys.exit(0 if float('$output') <= 1e-5 else 1)"
+  # the special ids are empty: rank --skip-special refuses rather than changing the score
+  run rank --docs "$T/d.rec" --mode maxsim --skip-special < "$T/q.rec"
+  assert_failure
+}
+
+@test "ColBERT: a folder without the projection is refused naming it" {
+  echo '{"id":"x","ids":[2,4,3]}' | rec encode --schema tokens > "$T/x.rec"
+  run embed --model "$FX/model" --colbert query "$T/x.rec"
+  assert_failure 1
+  assert_output --partial "no ColBERT projection ('linear.weight'"
+}
+
+@test "XLM-R: a folder with a missing tensor is an error naming the file and the tensor" {
+  X=$ROOT/tests/fixtures/xlmr
+  mkdir "$T/x"
+  cp "$X/model/config.json" "$X/model/sentencepiece.bpe.model" "$T/x/"
+  python3 - "$X/model/model.safetensors" "$T/x/model.safetensors" <<'EOF'
+import json, struct, sys
+b = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+drop = "roberta.encoder.layer.1.output.dense.bias"
+keep = sorted(k for k in h if k not in ("__metadata__", drop))
+out, blobs, off = {}, [], 0
+for k in keep:
+    s, e = h[k]["data_offsets"]
+    blobs.append(b[8 + n + s: 8 + n + e])
+    out[k] = dict(h[k], data_offsets=[off, off + e - s])
+    off += e - s
+hb = json.dumps(out).encode()
+hb += b" " * (-len(hb) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(hb)) + hb + b"".join(blobs))
+EOF
+  echo '{"id":"x","ids":[0,5,2]}' | rec encode --schema tokens > "$T/x.rec"
+  run embed --model "$T/x" "$T/x.rec"
+  assert_failure 1
+  assert_output --partial "x/model.safetensors: missing tensor 'encoder.layer.1.output.dense.bias'"
 }

@@ -259,3 +259,105 @@ export -f pieces
   assert_success
   assert_output --regexp "1 texts, 5 bytes of text, 4 ids"
 }
+
+# ---- SentencePiece (XLM-R) ----
+# tests/fixtures/spm: models trained by spm_train on mirror text of many
+# scripts, ids of 2964 lines from spm_encode (gen.sh)
+
+# XLM-R ids of a tokens stream back to spm ids, one line per record
+spm_ids() { rec dump | jq -r '.ids[1:-1] | map(if . == 3 then 0 else . - 1 end | tostring) | join(" ")'; }
+
+@test "--spm: ids equal spm_encode's on every fixture line (unigram and BPE), XLM-R layout" {
+  SPM=$ROOT/tests/fixtures/spm
+  for m in unigram bpe; do
+    tokenize --spm "$SPM/$m.model" "$SPM/input.tsv" > "$T/$m.rec"
+    [ "$(rec count "$T/$m.rec")" -eq 2964 ]
+    spm_ids < "$T/$m.rec" > "$T/$m.ids"
+    cmp "$T/$m.ids" "$SPM/expected.$m.txt"
+    # every text is <s> ... </s>
+    [ "$(rec dump "$T/$m.rec" | jq -c 'select(.ids[0] != 0 or .ids[-1] != 2)' | wc -l)" -eq 0 ]
+  done
+  run rec schema "$T/unigram.rec"
+  assert_output --partial "vocab: $(sha256sum "$SPM/unigram.model" | cut -d' ' -f1)"
+  assert_output --partial 'special_ids: "0,2"'
+  assert_output --partial "tokenizer: sentencepiece-xlmr"
+}
+
+@test "--model DIR finds sentencepiece.bpe.model; offsets, --max-len, --decode" {
+  mkdir -p "$T/xlmr"
+  cp "$ROOT/tests/fixtures/spm/unigram.model" "$T/xlmr/sentencepiece.bpe.model"
+  run bash -c "printf 'a\tHello world\n' | tokenize --model '$T/xlmr' --offsets | rec dump | jq -c '[.ids[0], .ids[-1], .offsets[0], .offsets[1][0], .offsets[-2][1]]'"
+  assert_output "[0,2,[0,0],0,11]"
+  run bash -c "printf 'a\tHello world\n' | tokenize --model '$T/xlmr' --max-len 3 | rec dump | jq -c '.ids | length'"
+  assert_output 3
+  run bash -c "printf 'a\tHello world\n' | tokenize --model '$T/xlmr' | tokenize --decode --model '$T/xlmr'"
+  assert_output $'a\t<s> \xe2\x96\x81He l lo \xe2\x96\x81wo r l d </s>'
+  # a WordPiece vocabulary cannot decode it
+  run bash -c "printf 'a\tHello\n' | tokenize --model '$T/xlmr' | tokenize --decode --vocab '$MBERT'"
+  assert_failure 1
+  assert_output --partial "sha256"
+}
+
+@test "--pair with a SentencePiece source and a WordPiece target" {
+  run bash -c "printf 'p\tHallo Welt\tHello\n' | tokenize --pair --src-spm '$ROOT/tests/fixtures/spm/unigram.model' --tgt-vocab '$MBERT' | rec schema"
+  assert_output --partial "src_special_ids: \"0,2\""
+  assert_output --partial "tgt_special_ids: \"101,102\""
+  run bash -c "printf 'p\tHallo Welt\tHello\n' | tokenize --pair --src-spm '$ROOT/tests/fixtures/spm/unigram.model' --tgt-vocab '$MBERT' | rec dump | jq -c '[.src_ids[0], .tgt_ids]'"
+  assert_output "[0,[101,31178,102]]"
+}
+
+@test "--prune-vocab with SentencePiece: the pruned model tokenizes its text as the full one" {
+  SPM=$ROOT/tests/fixtures/spm
+  head -600 "$SPM/input.tsv" > "$T/train.tsv"
+  for m in unigram bpe; do
+    tokenize --spm "$SPM/$m.model" --prune-vocab "$T/p$m" "$T/train.tsv"
+    [ -s "$T/p$m/sentencepiece.bpe.model" ]
+    full=$([ $m = unigram ] && echo 8002 || echo 4002) # pieces + <pad> and <mask>
+    [ "$(wc -l < "$T/p$m/idmap.tsv")" -lt $((full * 2 / 3)) ]
+    tokenize --spm "$SPM/$m.model" "$T/train.tsv" | rec dump | jq -c .ids > "$T/full"
+    tokenize --model "$T/p$m" "$T/train.tsv" | rec dump | jq -c .ids > "$T/small.ids"
+    jq -nc --rawfile m "$T/p$m/idmap.tsv" '
+      ($m | split("\n") | map(select(length > 0) | split("\t")) | map({key: .[0], value: (.[1] | tonumber)}) | from_entries) as $map
+      | inputs | map($map[tostring])' "$T/full" > "$T/mapped"
+    [ "$(wc -l < "$T/mapped")" -eq 600 ]
+    cmp "$T/mapped" "$T/small.ids"
+  done
+}
+
+@test "SentencePiece: a damaged or foreign model is an error naming the file; --lower is refused" {
+  SPM=$ROOT/tests/fixtures/spm
+  head -c 5000 "$SPM/unigram.model" > "$T/cut.model"
+  run tokenize --spm "$T/cut.model" < /dev/null
+  assert_failure 1
+  assert_output --partial "cut.model: not a SentencePiece model"
+  run tokenize --spm "$SPM/t5layout.model" < /dev/null
+  assert_failure 1
+  assert_output --partial "t5layout.model"
+  assert_output --partial "XLM-R's layout"
+  run tokenize --spm "$SPM/unigram.model" --lower < /dev/null
+  assert_failure 1
+  assert_output --partial "lower-casing is for WordPiece"
+}
+
+@test "--prune-vocab never overwrites a model's vocabulary (issue 14)" {
+  mkdir -p "$T/model"
+  printf '[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n' > "$T/model/vocab.txt"
+  echo '{}' > "$T/model/config.json"
+  cp "$T/model/vocab.txt" "$T/before"
+  run bash -c "printf 'a\thello\n' | tokenize --vocab '$MBERT' --prune-vocab '$T/model'"
+  assert_failure 1
+  assert_output --partial "holds a model (config.json)"
+  cmp "$T/before" "$T/model/vocab.txt"
+  [ ! -e "$T/model/idmap.tsv" ]
+}
+
+@test "tokenize links libsentencepiece; rec, score and rank do not" {
+  run ldd "$BIN/tokenize"
+  assert_output --partial libsentencepiece
+  for p in rec score rank; do
+    run ldd "$BIN/$p"
+    refute_output --partial libsentencepiece
+    # (the sanitizer runtime brings libstdc++ into every program of that build)
+    [ -n "${OTCLIR_SANITIZED:-}" ] || refute_output --partial libstdc++
+  done
+}

@@ -542,7 +542,7 @@ static void test_save_reload(void) {
   char err[512], dir[128];
   bert_config cfg = tiny_config(3);
   bert_model *m = bert_init(&cfg, 42);
-  bert_set_vocab(m, "[PAD]\na\nb\n", 10);
+  bert_set_vocab(m, "[PAD]\na\nb\n", 10, NULL);
   snprintf(dir, sizeof dir, "%s/m1", tmpdir);
   int rc = bert_save(m, dir, err, sizeof err);
   CHECK(rc == 0, "save a fresh 3-layer model%s%s", rc ? ": " : "", rc ? err : "");

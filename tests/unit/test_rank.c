@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "ot/ot.h"
@@ -609,6 +610,215 @@ static void test_ot_csls(void) {
   free_set(&qs);
 }
 
+/* Zero vectors where a cosine is taken: one error naming input, record and
+ * token (issue 14, item 9); accepted under dot, or when skipped. */
+static int search_err(const rank_item *docs, size_t nd, const rank_item *qs, size_t nq, size_t d, const rank_opts *o,
+                      char *err, size_t errlen) {
+  err[0] = 0;
+  rank_index *ix = rank_index_new(docs, nd, d, o, err, errlen);
+  if (!ix) return -2;
+  emitted_empty = 0;
+  int rc = rank_search(ix, qs, nq, o, count_empty, NULL, err, errlen);
+  rank_index_free(ix);
+  return rc;
+}
+
+static void test_zero_vectors(void) {
+  static const float v_d0[] = {0, 1, 1, 0}, v_d1[] = {0, 1, 1, 0, 0, 0}, v_d2[] = {1, 1, 1, 0},
+                     v_mean[] = {1, 0, -1, 0}, v_q[] = {1, 0}, v_qz[] = {0, 0}, v_pool[] = {0, 0};
+  static const uint32_t ids2[] = {5, 6}, ids3[] = {5, 6, 7}, ids_s[] = {5, 101}, id1[] = {5};
+  rank_item docs[] = {{"d0", 2, 2, v_d0, ids2, NULL}, {"d1", 2, 3, v_d1, ids3, NULL}, {"d2", 2, 2, v_d2, ids2, NULL}};
+  rank_item qs[] = {{"q0", 2, 1, v_q, id1, NULL}, {"q1", 2, 1, v_qz, id1, NULL}};
+  char err[512];
+  rank_opts o;
+  rank_opts_default(&o);
+  o.threads = 1;
+  o.doc_name = "docs.rec";
+  rank_mode modes[] = {RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT};
+  for (int m = 0; m < 4; m++) {
+    o.mode = modes[m];
+    int rc = search_err(docs, 3, qs, 1, 2, &o, err, sizeof err);
+    if (modes[m] == RANK_DENSE) /* d1's mean (0, 1)/3 + (1, 0)/3 is not zero: d2's tokens neither */
+      CHECK(rc == 0, "dense cos: a zero token inside a non-zero mean is fine (%s)", err);
+    else
+      CHECK(rc == -1 && !strcmp(err, "docs.rec: document record 1 ('d1'), token 2: cosine undefined: zero vector"),
+            "%s cos: zero token refused: %s", rank_mode_name(modes[m]), err);
+  }
+  /* under dot: accepted (a zero vector scores 0), except for ot's cosine cost */
+  o.sim = RANK_DOT;
+  o.mode = RANK_MAXSIM;
+  CHECK(search_err(docs, 3, qs, 1, 2, &o, err, sizeof err) == 0, "maxsim dot: zero token accepted");
+  o.mode = RANK_OT, o.ot_base = RANK_MAXSIM;
+  CHECK(search_err(docs, 3, qs, 1, 2, &o, err, sizeof err) == -1 && strstr(err, "record 1 ('d1'), token 2: cosine undefined"),
+        "ot over a dot first stage: refused all the same: %s", err);
+  /* the same first document for any thread count, even with several bad ones */
+  rank_item docs3[] = {docs[2], docs[1], docs[0], docs[1]};
+  docs3[3].id = "d9";
+  o = (rank_opts){0};
+  rank_opts_default(&o);
+  o.mode = RANK_MAXSIM;
+  o.block_rows = 2;
+  int same = 1;
+  for (int t = 1; t <= 3; t++) {
+    o.threads = t;
+    same &= search_err(docs3, 4, qs, 1, 2, &o, err, sizeof err) == -1 &&
+            !strcmp(err, "documents: document record 1 ('d1'), token 2: cosine undefined: zero vector");
+  }
+  CHECK(same, "threads 1-3, one block per document: the first bad document is named: %s", err);
+  /* skipped, it is not used: fine */
+  static const uint32_t skip7[] = {7};
+  o.threads = 1;
+  o.skip_ids = skip7, o.nskip = 1;
+  CHECK(search_err(docs, 3, qs, 1, 2, &o, err, sizeof err) == 0, "a skipped zero token is not used: accepted (%s)", err);
+  o.nskip = 0;
+  /* a query: named by its record number in the input (query_base + index) */
+  o.query_name = "stdin", o.query_base = 40;
+  CHECK(search_err(docs + 2, 1, qs, 2, 2, &o, err, sizeof err) == -1 &&
+            !strcmp(err, "stdin: query record 41 ('q1'), token 0: cosine undefined: zero vector"),
+        "zero query token: %s", err);
+  /* dense: a zero pooled vec, a zero mean */
+  rank_item pooled[] = {{"p", 1, 2, v_d2, ids2, v_pool}}, mean[] = {{"m", 1, 2, v_mean, ids_s, NULL}};
+  o.mode = RANK_DENSE;
+  CHECK(search_err(pooled, 1, qs, 1, 2, &o, err, sizeof err) == -1 && strstr(err, "record 0 ('p'), pooled vector 'vec'"),
+        "dense: zero pooled vector: %s", err);
+  CHECK(search_err(mean, 1, qs, 1, 2, &o, err, sizeof err) == -1 && strstr(err, "record 0 ('m'), mean of its token vectors"),
+        "dense: tokens (1,0) and (-1,0) average to zero: %s", err);
+  static const uint32_t skip101[] = {101};
+  o.skip_ids = skip101, o.nskip = 1;
+  CHECK(search_err(mean, 1, qs, 1, 2, &o, err, sizeof err) == 0, "dense: with token 101 skipped the mean is (1,0)");
+}
+
+/* rank_docs: a mapped file truncated under us reads as zeros instead of
+ * raising SIGBUS, and rank_docs_intact says so; a tokens file opens as ids. */
+static void test_docs_guard(void) {
+  char dir[] = "/tmp/test_rank.XXXXXX", path[64];
+  if (!mkdtemp(dir)) return;
+  snprintf(path, sizeof path, "%s/docs.rec", dir);
+  rec_schema *s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", 64);
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  int fid = rec_field_index(s, "id"), fids = rec_field_index(s, "ids"), fvecs = rec_field_index(s, "vecs");
+  float v[8 * 64];
+  uint32_t ids[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  for (size_t i = 0; i < 8 * 64; i++) v[i] = 1.0f + (float)i;
+  for (int r = 0; r < 100; r++) {
+    char id[16];
+    int n = snprintf(id, sizeof id, "d%d", r);
+    rec_put_str(w, fid, id, (size_t)n);
+    rec_put(w, fids, ids, (uint32_t[]){8});
+    rec_put(w, fvecs, v, (uint32_t[]){8, 64});
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+  char err[512] = "";
+  rank_docs *dc = rank_docs_open(path, "vectors", NULL, err, sizeof err);
+  CHECK(dc && dc->n == 100 && dc->d == 64 && rank_docs_intact(dc, err, sizeof err) == 0, "100 documents mapped, intact");
+  if (dc) {
+    CHECK(truncate(path, 4096) == 0, "file truncated to one page while mapped");
+    volatile float x = dc->items[99].vecs[7 * 64 + 63]; /* a vanished page: SIGBUS without the guard */
+    CHECK(x == 0.0f, "the vanished page reads as zeros (%g)", (double)x);
+    CHECK(rank_docs_intact(dc, err, sizeof err) == -1 && strstr(err, "docs.rec: the file shrank while rank was reading it"),
+          "rank_docs_intact: %s", err);
+    rank_docs_close(dc);
+  }
+  dc = rank_docs_open(path, "vectors", NULL, err, sizeof err);
+  CHECK(!dc && strstr(err, "docs.rec"), "the truncated file no longer opens: %s", err);
+  dc = rank_docs_open("/nonexistent/x.rec", "vectors", NULL, err, sizeof err);
+  CHECK(!dc && strstr(err, "cannot open"), "missing file: %s", err);
+  /* a tokens file: ids only */
+  snprintf(path, sizeof path, "%s/t.rec", dir);
+  s = rec_schema_builtin("tokens");
+  rec_meta_set(s, "vocab", "v1");
+  w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, rec_field_index(s, "id"), "t0", 2);
+  rec_put(w, rec_field_index(s, "ids"), ids, (uint32_t[]){3});
+  rec_write(w);
+  rec_writer_close(w);
+  rec_schema_free(s);
+  dc = rank_docs_open(path, "tokens", NULL, err, sizeof err);
+  CHECK(dc && dc->n == 1 && dc->items[0].n == 3 && dc->items[0].ids[2] == 3 && !dc->items[0].vecs && dc->d == 0,
+        "a tokens file: ids, no vectors");
+  rank_docs_close(dc);
+  dc = rank_docs_open(path, "vectors", NULL, err, sizeof err);
+  CHECK(!dc && strstr(err, "expected a 'vectors' stream, got 'tokens'"), "tokens where vectors are expected: %s", err);
+  char cmd[128];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+  CHECK(system(cmd) == 0, "cleanup");
+}
+
+/* A document's score does not depend on the documents it is ranked with:
+ * searched alone, in a subset (a shard) or with another block size, every
+ * score is bit-identical to the full search's. d = 128, where OpenBLAS's
+ * small-matrix kernels round differently (rank pads small products out of
+ * their range); this is what makes a sharded search mergeable exactly. */
+static void test_scores_independent_of_blocking(void) {
+  rng_t r;
+  rng_seed(&r, 21);
+  size_t d = 128;
+  set_t docs = make_set(&r, 90, d, 7, "d", 1), qs = make_set(&r, 5, d, 5, "q", 0);
+  rank_mode modes[] = {RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM};
+  for (int m = 0; m < 3; m++) {
+    rank_opts o;
+    rank_opts_default(&o);
+    o.mode = modes[m];
+    o.k = 0;
+    o.threads = 1;
+    o.skip_ids = special, o.nskip = 2;
+    result_t full = run(&qs, &docs, &o);
+    size_t diff = 0, compared = 0;
+    /* shards: every third document (round robin), runs of 7, single documents;
+     * queries one at a time; other block and tile sizes */
+    for (int shape = 0; shape < 5; shape++) {
+      rank_opts so = o;
+      set_t sub = docs;
+      sub.it = xmalloc(docs.n * sizeof *sub.it);
+      size_t *map = xmalloc(docs.n * sizeof *map);
+      for (size_t start = 0; start < (shape == 1 ? 3 : 1); start++) {
+        for (size_t base = 0; base < docs.n;) {
+          size_t n = 0;
+          if (shape == 0) {
+            for (size_t j = base; j < docs.n; j++) sub.it[n] = docs.it[j], map[n++] = j;
+            base = docs.n;
+            so.block_rows = 13, so.tile_rows = 3;
+          } else if (shape == 1) {
+            for (size_t j = start; j < docs.n; j += 3) sub.it[n] = docs.it[j], map[n++] = j;
+            base = docs.n;
+          } else {
+            size_t len = shape == 2 ? 7 : 1;
+            for (size_t j = base; j < docs.n && j < base + len; j++) sub.it[n] = docs.it[j], map[n++] = j;
+            base += len;
+          }
+          sub.n = n;
+          /* shape 4: each query alone; else all at once */
+          for (size_t q0 = 0; q0 < qs.n; q0 += shape == 4 ? 1 : qs.n) {
+            set_t part_q = qs;
+            part_q.it = qs.it + q0, part_q.n = shape == 4 ? 1 : qs.n;
+            result_t part = run(&part_q, &sub, &so);
+            for (size_t qq = 0; qq < part_q.n; qq++)
+              for (size_t i = 0; i < part.n[qq]; i++) {
+                rank_hit h = part.h[qq * part.cap + i];
+                for (size_t x = 0; x < full.n[q0 + qq]; x++) {
+                  rank_hit g = full.h[(q0 + qq) * full.cap + x];
+                  if (g.doc != map[h.doc]) continue;
+                  compared++;
+                  diff += memcmp(&g.score, &h.score, sizeof g.score) != 0;
+                }
+              }
+            free_result(&part);
+          }
+        }
+      }
+      free(sub.it), free(map);
+    }
+    CHECK(diff == 0 && compared > 900, "%s: %zu scores from shards, single documents, single queries and other "
+          "blocks equal the full search's bit for bit (%zu differ)", rank_mode_name(modes[m]), compared, diff);
+    free_result(&full);
+  }
+  free_set(&docs);
+  free_set(&qs);
+}
+
 static void test_ids_and_meta(void) {
   uint32_t *ids = NULL;
   size_t n = 0;
@@ -660,5 +870,8 @@ int main(void) {
   test_ot_rerank();
   test_ot_csls();
   test_ids_and_meta();
+  test_zero_vectors();
+  test_docs_guard();
+  test_scores_independent_of_blocking();
   return check_done();
 }

@@ -29,6 +29,27 @@ static rank_item item(const char *id, uint32_t n, const float *vecs, const uint3
   return (rank_item){id, strlen(id), n, vecs, ids, NULL};
 }
 
+typedef struct {
+  size_t k;
+  bool tie_desc;
+  int threads;
+  const uint32_t *skip;
+  size_t nskip;
+  double tau;
+  size_t block_rows, tile_rows;
+} opts_t;
+
+/* index + search + free, as rank does */
+static int soft(const rank_item *docs, size_t nd, const rank_item *qs, size_t nq, size_t d, const opts_t *o, run_t *r,
+                char *err, size_t errlen) {
+  softbm25_index *ix = softbm25_index_new(docs, nd, d, o->skip, o->nskip, 0.9, 0.4, o->tau, err, errlen);
+  if (!ix) return -1;
+  softbm25_index_blocks(ix, o->block_rows, o->tile_rows);
+  int rc = softbm25_search(ix, qs, nq, o->skip, o->nskip, o->k, o->tie_desc, o->threads, 0, emit, r, err, errlen);
+  softbm25_index_free(ix);
+  return rc;
+}
+
 /* Lucene BM25 term weight, written out as in the header. */
 static double bm25(double tf, double df, double N, double dl, double avgdl, double k1, double b) {
   double idf = log(1 + (N - df + 0.5) / (df + 0.5));
@@ -36,12 +57,7 @@ static double bm25(double tf, double df, double N, double dl, double avgdl, doub
 }
 
 int main(void) {
-  rank_opts o;
-  rank_opts_default(&o);
-  o.k = 0;
-  o.threads = 1;
-  softbm25_params p;
-  softbm25_params_default(&p);
+  opts_t o = {.k = 0, .threads = 1, .tau = 0.5};
   char err[256];
 
   /* ---- by hand: d = 3, ids 0, 1, 2 are the unit axes */
@@ -60,7 +76,7 @@ int main(void) {
   uint32_t qi[2] = {0, 7};
   rank_item qs[2] = {item("q-exact", 1, qv, qi), item("q-soft", 1, qv + 3, qi + 1)};
   static run_t r;
-  CHECK(softbm25_search(docs, 3, qs, 2, 3, &o, &p, emit, &r, err, sizeof err) == 0, "search: %s", err);
+  CHECK(soft(docs, 3, qs, 2, 3, &o, &r, err, sizeof err) == 0, "search: %s", err);
   /* exact: e0 occurs twice in D0 only: tf 2, df 1 */
   double want = bm25(2, 1, 3, 3, 2, 0.9, 0.4);
   CHECK(r.q[0].n == 1 && r.q[0].doc[0] == 0 && check_close(r.q[0].score[0], want, 1e-6, 0),
@@ -73,31 +89,31 @@ int main(void) {
   CHECK(check_close(r.q[1].score[0], w0, 1e-5, 0) && check_close(r.q[1].score[1], w1, 1e-5, 0),
         "soft tf and df: %.7f %.7f (want %.7f %.7f)", r.q[1].score[0], r.q[1].score[1], w0, w1);
   /* a higher threshold cuts the e1 match (0.661 < 0.7) */
-  p.tau = 0.7;
-  softbm25_search(docs, 3, qs, 2, 3, &o, &p, emit, &r, err, sizeof err);
+  o.tau = 0.7;
+  soft(docs, 3, qs, 2, 3, &o, &r, err, sizeof err);
   double tfh = 2 * (c - 0.7) / 0.3;
   CHECK(r.q[1].n == 1 && check_close(r.q[1].score[0], bm25(tfh, tfh, 3, 3, 2, 0.9, 0.4), 1e-5, 0),
         "--match-threshold 0.7: only D0 (%zu hits)", r.q[1].n);
-  p.tau = 0.5;
+  o.tau = 0.5;
   /* skip ids: leaving id 2 out empties D2 (dl 0, so avgdl 4/3) */
   uint32_t skip[1] = {2};
-  o.skip_ids = skip, o.nskip = 1;
-  softbm25_search(docs, 3, qs, 2, 3, &o, &p, emit, &r, err, sizeof err);
+  o.skip = skip, o.nskip = 1;
+  soft(docs, 3, qs, 2, 3, &o, &r, err, sizeof err);
   CHECK(r.q[0].n == 1 && check_close(r.q[0].score[0], bm25(2, 1, 3, 3, 4.0 / 3, 0.9, 0.4), 1e-6, 0),
         "skip ids change dl and avgdl: %.9f", r.q[0].score[0]);
-  o.skip_ids = NULL, o.nskip = 0;
+  o.skip = NULL, o.nskip = 0;
   /* ties: two identical documents, order by id (asc, then desc) */
   rank_item twins[2] = {item("b", 1, e0, i0), item("a", 1, e0, i0)};
-  softbm25_search(twins, 2, qs, 1, 3, &o, &p, emit, &r, err, sizeof err);
+  soft(twins, 2, qs, 1, 3, &o, &r, err, sizeof err);
   CHECK(r.q[0].n == 2 && r.q[0].doc[0] == 1 && r.q[0].score[0] == r.q[0].score[1], "tie: docid 'a' first");
   o.tie_desc = true;
-  softbm25_search(twins, 2, qs, 1, 3, &o, &p, emit, &r, err, sizeof err);
+  soft(twins, 2, qs, 1, 3, &o, &r, err, sizeof err);
   CHECK(r.q[0].n == 2 && r.q[0].doc[0] == 0, "tie_desc: docid 'b' first");
   o.tie_desc = false;
   /* a zero vector is an error naming it */
   static const float zero[3] = {0, 0, 0};
   rank_item bad[1] = {item("Z", 1, zero, i0)};
-  CHECK(softbm25_search(bad, 1, qs, 1, 3, &o, &p, emit, &r, err, sizeof err) == -1 && strstr(err, "'Z'") &&
+  CHECK(soft(bad, 1, qs, 1, 3, &o, &r, err, sizeof err) == -1 && strstr(err, "'Z'") &&
             strstr(err, "zero vector"),
         "zero document vector refused: %s", err);
 
@@ -149,11 +165,11 @@ int main(void) {
     Q[t] = item(names[ND + t], n, qvec[t], qids[t]);
   }
   static run_t r1, r3;
-  err[0] = 0;
   o.block_rows = 7, o.tile_rows = 3; /* many blocks and tiles */
-  CHECK(softbm25_search(D, ND, Q, NQ, DIM, &o, &p, emit, &r1, err, sizeof err) == 0, "random collection: %s", err);
+  err[0] = 0;
+  CHECK(soft(D, ND, Q, NQ, DIM, &o, &r1, err, sizeof err) == 0, "random collection: %s", err);
   o.threads = 3;
-  softbm25_search(D, ND, Q, NQ, DIM, &o, &p, emit, &r3, err, sizeof err);
+  soft(D, ND, Q, NQ, DIM, &o, &r3, err, sizeof err);
   CHECK(memcmp(&r1, &r3, sizeof r1) == 0, "1 and 3 threads: identical results");
   double worst = 0;
   int order_ok = 1;
