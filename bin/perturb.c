@@ -235,6 +235,8 @@ static void run_tsv(const opts_t *o, FILE *in, const char *name) {
 
 /* A field the mode cannot do without (schema files may lack "required" ones). */
 static int need_field(const rec_schema *s, const char *field, const char *name) {
+  char err[512]; /* the builtin layout too: the accessors do not check types */
+  if (rec_schema_expect(s, (const char *const[]){s->record, NULL}, err, sizeof err) != 0) die("%s: %s", name, err);
   int i = rec_field_index(s, field);
   if (i < 0) die("%s: '%s' stream without field '%s'", name, s->record, field);
   return i;

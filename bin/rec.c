@@ -2,35 +2,22 @@
  * rec: encode, decode, inspect, validate and reshape otclir record streams
  *
  * One program with subcommands (encode, dump, cat, head, count, check, schema,
- * shuffle, split, from-tsv). The format and the record types are documented in
- * schemas/README.md; the work is done by lib/rec.c.
+ * shuffle, split, from-tsv): a dispatcher over lib/stream (the format:
+ * schemas/README.md; JSON Lines: stream/rec_json.h; cat, head, shuffle,
+ * split, from-tsv: stream/rec_ops.h).
  */
-#include "base/json.h"
 #include "stream/rec.h"
-#include "base/rng.h"
+#include "stream/rec_json.h"
+#include "stream/rec_ops.h"
 #include "base/util.h"
 #include "cli/cli.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-static const char usage_text[] =
-    "Usage: rec encode --schema NAME [--meta K=V]... [--dim D=N]... [--zstd[=L]] [-o FILE] [FILE]\n"
-    "       rec dump [FILE]\n"
-    "       rec cat [-o FILE] FILE...\n"
-    "       rec head -n N [FILE]\n"
-    "       rec count [FILE...]\n"
-    "       rec check [--expect TYPE] [-q] [FILE...]\n"
-    "       rec schema [FILE] | --builtin NAME | --list\n"
-    "       rec shuffle --seed S [FILE]\n"
-    "       rec split (-n N | -l K) [FILE] PREFIX\n"
-    "       rec from-tsv [--no-lang | --lang L] [FILE]\n";
 
 static const char manual[] =
     "rec: encode, decode, inspect, validate and reshape otclir record streams.\n"
@@ -45,9 +32,11 @@ static const char manual[] =
     "\n"
     "Usage:\n"
     "  rec SUBCOMMAND [OPTIONS] [FILE...]\n"
-    "FILE `-` or no FILE means standard input; output goes to standard output\n"
-    "unless -o FILE is given (written to a temporary name and renamed when\n"
-    "complete, so a failed run never leaves a partial file).\n"
+    "FILE `-` or no FILE means standard input (\"stdin\" in messages); output\n"
+    "goes to standard output unless -o FILE is given (written to FILE.tmp.PID\n"
+    "and renamed when complete, so a failed run never leaves a partial file; a\n"
+    "FILE.tmp.PID left by a killed run is removed by the next run writing FILE,\n"
+    "never one of a writer still running).\n"
     "\n"
     "Subcommands:\n"
     "  encode --schema NAME [FILE]\n"
@@ -125,8 +114,6 @@ static const char manual[] =
     "Exit status: 0 success, 1 invalid or truncated input or an I/O error (the\n"
     "message names the file, record number and byte offset), 2 bad usage.\n";
 
-/* ---- options shared by the subcommands ---- */
-
 typedef struct {
   const char *output, *schema, *expect, *lang, *builtin;
   int zstd_level, quiet, list, no_lang, ignore_meta, allow_nonfinite;
@@ -138,7 +125,7 @@ typedef struct {
 } opts_t;
 
 enum { O_ZSTD = 256, O_META, O_DIM, O_SCHEMA, O_SEED, O_EXPECT, O_NOLANG, O_LANG, O_BUILTIN, O_LIST, O_IGNMETA,
-       O_NONFINITE, O_HELP, O_VERSION };
+       O_NONFINITE };
 
 static const struct option long_opts[] = {
     {"output", required_argument, 0, 'o'}, {"zstd", optional_argument, 0, O_ZSTD},
@@ -148,18 +135,11 @@ static const struct option long_opts[] = {
     {"no-lang", no_argument, 0, O_NOLANG}, {"lang", required_argument, 0, O_LANG},
     {"builtin", required_argument, 0, O_BUILTIN}, {"list", no_argument, 0, O_LIST},
     {"ignore-meta", no_argument, 0, O_IGNMETA}, {"allow-nonfinite", no_argument, 0, O_NONFINITE},
-    {"help", no_argument, 0, O_HELP}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+    CLI_OPTIONS_COMMON, {0, 0, 0, 0}};
 
-/* Bad usage of a subcommand: say what, then the usage (exit 2). */
-#define usage_error(...) die_usage_msg(usage_text, __VA_ARGS__)
+/* ---- inputs and outputs ---- */
 
-static void show_help(void) {
-  xfwrite_stdout(manual, sizeof manual - 1);
-  otc_close_stdout();
-  exit(0);
-}
-
-/* ---- output helpers ---- */
+static const char *shown(const char *path) { return strcmp(path, "-") ? path : "stdin"; }
 
 static rec_writer *open_output(const opts_t *o, const rec_schema *s) {
   const char *path = o->output ? o->output : "-";
@@ -184,118 +164,6 @@ static rec_reader *open_input(const opts_t *o, const char *path) {
   return r;
 }
 
-/* ---- encode ---- */
-
-typedef struct {
-  uint8_t *p;
-  size_t len, cap;
-} bytes_t;
-
-static void bytes_put(bytes_t *b, const void *x, size_t n) {
-  if (b->len + n > b->cap) {
-    b->cap = b->cap ? b->cap * 2 : 4096;
-    while (b->cap < b->len + n) b->cap *= 2;
-    b->p = xrealloc(b->p, b->cap);
-  }
-  memcpy(b->p + b->len, x, n);
-  b->len += n;
-}
-
-typedef struct {
-  const char *file;
-  size_t line;
-  const rec_field *f;
-} enc_ctx;
-
-static noreturn void enc_die(const enc_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static noreturn void enc_die(const enc_ctx *c, const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (c->f) die("%s: line %zu: field '%s': %s", c->file, c->line, c->f->name, msg);
-  die("%s: line %zu: %s", c->file, c->line, msg);
-}
-
-static void enc_number(const enc_ctx *c, const json_value *v, rec_type t, bytes_t *out) {
-  if (v->type != JSON_NUMBER) enc_die(c, "expected a number, got %s", json_type_name(v->type));
-  unsigned long long u;
-  long long i;
-  switch (t) {
-  case REC_U8:
-    if (json_to_u64(v, &u) || u > 255) enc_die(c, "'%.*s' is not a u8 (integer 0..255)", (int)v->len, v->text);
-    bytes_put(out, &(uint8_t){(uint8_t)u}, 1);
-    break;
-  case REC_U32:
-    if (json_to_u64(v, &u) || u > UINT32_MAX) enc_die(c, "'%.*s' is not a u32", (int)v->len, v->text);
-    bytes_put(out, &(uint32_t){(uint32_t)u}, 4);
-    break;
-  case REC_I32:
-    if (json_to_i64(v, &i) || i < INT32_MIN || i > INT32_MAX) enc_die(c, "'%.*s' is not an i32", (int)v->len, v->text);
-    bytes_put(out, &(int32_t){(int32_t)i}, 4);
-    break;
-  case REC_F32: {
-    float x;
-    if (json_to_f32(v, &x)) enc_die(c, "'%.*s' does not fit an f32", (int)v->len, v->text);
-    bytes_put(out, &x, 4);
-    break;
-  }
-  case REC_F64: {
-    double x;
-    if (json_to_f64(v, &x)) enc_die(c, "'%.*s' does not fit an f64", (int)v->len, v->text);
-    bytes_put(out, &x, 8);
-    break;
-  }
-  default: enc_die(c, "internal: not a numeric type");
-  }
-}
-
-/* Nested arrays to a flat row-major buffer; shape[a] = -1 until the first
- * array at depth a is seen; every later one must agree (rectangular). */
-static void enc_array(const enc_ctx *c, const json_value *v, int depth, int rank, rec_type t, int64_t *shape,
-                      bytes_t *out) {
-  if (depth == rank) {
-    enc_number(c, v, t, out);
-    return;
-  }
-  if (v->type != JSON_ARRAY)
-    enc_die(c, "expected an array at depth %d (the field has %d dimensions), got %s", depth + 1, rank,
-            json_type_name(v->type));
-  if (v->n > UINT32_MAX) enc_die(c, "array too long");
-  if (shape[depth] < 0) shape[depth] = (int64_t)v->n;
-  else if (shape[depth] != (int64_t)v->n)
-    enc_die(c, "ragged array: %zu elements at depth %d where an earlier row has %" PRId64, v->n, depth + 1,
-            shape[depth]);
-  for (size_t k = 0; k < v->n; k++) enc_array(c, v->items[k], depth + 1, rank, t, shape, out);
-}
-
-static rec_schema *load_schema_arg(const char *name) {
-  rec_schema *s = NULL;
-  size_t n = strlen(name);
-  if (strchr(name, '/') || (n > 5 && strcmp(name + n - 5, ".yaml") == 0)) {
-    size_t len;
-    char *text = read_file(name, &len);
-    if (!text) die_errno("cannot read schema '%s'", name);
-    char err[300];
-    s = rec_schema_from_yaml(text, len, err, sizeof err);
-    free(text);
-    if (!s) die("%s: %s", name, err);
-    return s;
-  }
-  s = rec_schema_builtin(name);
-  if (!s) {
-    char list[512] = "";
-    for (const char *const *p = rec_schema_builtin_names(); *p; p++) {
-      strncat(list, " ", sizeof list - strlen(list) - 1);
-      strncat(list, *p, sizeof list - strlen(list) - 1);
-    }
-    fprintf(stderr, "%s: unknown schema '%s' (built-in:%s; or a path to a .yaml file)\n", otc_prog(), name, list);
-    exit(OTC_EXIT_USAGE);
-  }
-  return s;
-}
-
 static FILE *open_text_input(const char *path) {
   if (strcmp(path, "-") == 0) return stdin;
   FILE *f = fopen(path, "rb");
@@ -303,238 +171,76 @@ static FILE *open_text_input(const char *path) {
   return f;
 }
 
+/* A built-in record type, or a schema YAML file (a name with '/' or .yaml). */
+static rec_schema *load_schema_arg(const char *name) {
+  char err[400];
+  size_t n = strlen(name);
+  if (strchr(name, '/') || (n > 5 && strcmp(name + n - 5, ".yaml") == 0)) {
+    rec_schema *s = rec_schema_from_yaml_file(name, err, sizeof err);
+    if (!s) die("%s", err);
+    return s;
+  }
+  rec_schema *s = rec_schema_builtin(name);
+  if (s) return s;
+  char list[512] = "";
+  for (const char *const *p = rec_schema_builtin_names(); *p; p++) {
+    strncat(list, " ", sizeof list - strlen(list) - 1);
+    strncat(list, *p, sizeof list - strlen(list) - 1);
+  }
+  cli_usage_error("unknown schema '%s' (built-in:%s; or a path to a .yaml file)", name, list);
+}
+
+/* ---- subcommands ---- */
+
 static int cmd_encode(opts_t *o, int argc, char **argv) {
-  if (!o->schema) usage_error("%s", "encode: --schema NAME is required");
-  if (argc > 1) usage_error("%s", "encode: at most one input FILE");
+  if (!o->schema) cli_usage_error("encode: --schema NAME is required");
+  if (argc > 1) cli_usage_error("encode: at most one input FILE");
   rec_schema *s = load_schema_arg(o->schema);
   for (int i = 0; i < o->ndim; i++) {
     char *eq = strchr(o->dim[i], '=');
     *eq = 0;
-    if (rec_dim_index(s, o->dim[i]) < 0) {
-      fprintf(stderr, "%s: --dim: schema '%s' has no dimension '%s'\n", otc_prog(), s->record, o->dim[i]);
-      exit(OTC_EXIT_USAGE);
-    }
+    if (rec_dim_index(s, o->dim[i]) < 0) cli_usage_error("--dim: schema '%s' has no dimension '%s'", s->record, o->dim[i]);
     rec_set_dim(s, o->dim[i], parse_long("--dim", eq + 1, 0, UINT32_MAX));
     *eq = '=';
   }
   const char *path = argc ? argv[0] : "-";
-  const char *name = strcmp(path, "-") ? path : "stdin";
   FILE *in = open_text_input(path);
   rec_writer *w = open_output(o, s);
-  /* dims fixed so far: the schema's, then the stream dims of the first record */
-  int64_t known[REC_MAX_DIMS];
-  for (int d = 0; d < s->ndims; d++) known[d] = s->dims[d].fixed;
-  bytes_t buf[REC_MAX_FIELDS] = {{0}};
-  char *line = NULL;
-  size_t cap = 0, lineno = 0;
-  ssize_t len;
-  char err[300];
-  while ((len = getline(&line, &cap, in)) >= 0) {
-    lineno++;
-    enc_ctx c = {name, lineno, NULL};
-    size_t k = 0;
-    while (k < (size_t)len && (line[k] == ' ' || line[k] == '\t' || line[k] == '\r' || line[k] == '\n')) k++;
-    if (k == (size_t)len) continue;
-    json_doc *doc = json_parse(line, (size_t)len, err, sizeof err);
-    if (!doc) enc_die(&c, "invalid JSON: %s", err);
-    const json_value *obj = json_root(doc);
-    if (obj->type != JSON_OBJECT) enc_die(&c, "expected a JSON object, got %s", json_type_name(obj->type));
-    int64_t shapes[REC_MAX_FIELDS][REC_MAX_RANK];
-    bool present[REC_MAX_FIELDS] = {0};
-    for (size_t m = 0; m < obj->n; m++) {
-      int fi = rec_field_index(s, obj->keys[m]);
-      if (fi < 0) enc_die(&c, "unknown field '%s' for record type '%s'", obj->keys[m], s->record);
-      if (present[fi]) enc_die(&c, "field '%s' given twice", obj->keys[m]);
-      const json_value *v = obj->items[m];
-      c.f = &s->fields[fi];
-      if (v->type == JSON_NULL) {
-        if (!c.f->optional) enc_die(&c, "null for a required field");
-        c.f = NULL;
-        continue;
-      }
-      present[fi] = true;
-      if (c.f->type == REC_STR) {
-        if (v->type != JSON_STRING) enc_die(&c, "expected a string, got %s", json_type_name(v->type));
-        rec_put_str(w, fi, v->text, v->len);
-      } else {
-        buf[fi].len = 0;
-        for (int a = 0; a < REC_MAX_RANK; a++) shapes[fi][a] = -1;
-        enc_array(&c, v, 0, c.f->rank, c.f->type, shapes[fi], &buf[fi]);
-      }
-      c.f = NULL;
-    }
-    /* Extents an empty outer array cannot show come from the dims known so
-     * far or from another field of this record sharing the dimension. */
-    int64_t rdim[REC_MAX_DIMS];
-    for (int d = 0; d < s->ndims; d++) rdim[d] = known[d] >= 0 ? known[d] : -1;
-    for (int fi = 0; fi < s->nfields; fi++)
-      if (present[fi] && s->fields[fi].type != REC_STR)
-        for (int a = 0; a < s->fields[fi].rank; a++)
-          if (shapes[fi][a] >= 0 && rdim[s->fields[fi].dim[a]] < 0) rdim[s->fields[fi].dim[a]] = shapes[fi][a];
-    for (int fi = 0; fi < s->nfields; fi++) {
-      if (!present[fi] || s->fields[fi].type == REC_STR) continue;
-      uint32_t shape[REC_MAX_RANK];
-      for (int a = 0; a < s->fields[fi].rank; a++) {
-        int d = s->fields[fi].dim[a];
-        int64_t e = shapes[fi][a] >= 0 ? shapes[fi][a] : rdim[d];
-        if (e < 0) {
-          if (s->dims[d].fixed == REC_DIM_PER_RECORD) e = 0;
-          else
-            die("%s: line %zu: field '%s': cannot tell dimension '%s' from an empty array; give it with --dim %s=N",
-                name, lineno, s->fields[fi].name, s->dims[d].name, s->dims[d].name);
-        }
-        shape[a] = (uint32_t)e;
-      }
-      rec_put(w, fi, buf[fi].p ? buf[fi].p : (void *)"", shape);
-    }
-    if (rec_write(w) < 0) {
-      char msg[1024];
-      snprintf(msg, sizeof msg, "%s", rec_writer_error(w));
-      rec_writer_abort(w);
-      die("%s: line %zu: %s", name, lineno, msg);
-    }
-    if (rec_writer_count(w) == 1)
-      for (int d = 0; d < s->ndims; d++)
-        if (known[d] == REC_DIM_UNSET) known[d] = rdim[d];
-    json_free(doc);
-  }
-  if (ferror(in)) die_errno("%s: read error", name);
+  char err[1024];
+  if (rec_json_encode_file(in, shown(path), s, w, err, sizeof err) < 0) rec_writer_fail(w, err);
   rec_writer_close_or_die(w);
-  free(line);
-  for (int i = 0; i < REC_MAX_FIELDS; i++) free(buf[i].p);
   if (in != stdin) fclose(in);
   rec_schema_free(s);
   return 0;
 }
 
-/* ---- dump ---- */
-
-/* JSON has no NaN/Inf: with --allow-nonfinite they are dumped as null. */
-static void print_f32(FILE *f, float x) {
-  char b[32];
-  if (!isfinite(x)) {
-    fputs("null", f);
-    return;
-  }
-  fmt_float(b, sizeof b, x);
-  fputs(b, f);
-}
-
-static void print_f64(FILE *f, double x) {
-  char b[40];
-  if (!isfinite(x)) {
-    fputs("null", f);
-    return;
-  }
-  fmt_double(b, sizeof b, x);
-  fputs(b, f);
-}
-
-static void dump_values(FILE *f, const rec_field *fd, const rec_value *v, int depth, size_t *k) {
-  if (depth == fd->rank) {
-    const uint8_t *p = (const uint8_t *)v->data;
-    size_t i = (*k)++;
-    switch (fd->type) {
-    case REC_U8: fprintf(f, "%u", p[i]); break;
-    case REC_U32: { uint32_t x; memcpy(&x, p + 4 * i, 4); fprintf(f, "%" PRIu32, x); break; }
-    case REC_I32: { int32_t x; memcpy(&x, p + 4 * i, 4); fprintf(f, "%" PRId32, x); break; }
-    case REC_F32: { float x; memcpy(&x, p + 4 * i, 4); print_f32(f, x); break; }
-    case REC_F64: { double x; memcpy(&x, p + 8 * i, 8); print_f64(f, x); break; }
-    default: break;
-    }
-    return;
-  }
-  putc('[', f);
-  for (uint32_t j = 0; j < v->shape[depth]; j++) {
-    if (j) putc(',', f);
-    dump_values(f, fd, v, depth + 1, k);
-  }
-  putc(']', f);
-}
-
 static int cmd_dump(opts_t *o, int argc, char **argv) {
-  if (argc > 1) usage_error("%s", "dump: at most one input FILE");
+  if (argc > 1) cli_usage_error("dump: at most one input FILE");
   rec_reader *r = open_input(o, argc ? argv[0] : "-");
-  const rec_schema *s = rec_reader_schema(r);
   static char obuf[1 << 16];
   setvbuf(stdout, obuf, _IOFBF, sizeof obuf);
-  rec_record rec;
-  while (rec_read_or_die(r, &rec)) {
-    putc('{', stdout);
-    int first = 1;
-    for (int i = 0; i < s->nfields; i++) {
-      if (!rec_has(&rec, i)) continue;
-      if (!first) putc(',', stdout);
-      first = 0;
-      json_write_string(stdout, s->fields[i].name, strlen(s->fields[i].name));
-      putc(':', stdout);
-      if (s->fields[i].type == REC_STR) json_write_string(stdout, rec.v[i].data, rec.v[i].count);
-      else {
-        size_t k = 0;
-        dump_values(stdout, &s->fields[i], &rec.v[i], 0, &k);
-      }
-    }
-    fputs("}\n", stdout);
-    if (ferror(stdout)) otc_close_stdout();
-  }
+  char err[1024];
+  int rc = rec_json_dump(r, stdout, err, sizeof err);
+  otc_close_stdout(); /* a failed write first: EPIPE ends quietly */
+  if (rc < 0) die("%s", err);
   rec_close(r);
-  otc_close_stdout();
   return 0;
-}
-
-/* ---- cat / head / shuffle / split ---- */
-
-static const char *schema_difference(const rec_schema *a, const rec_schema *b, bool meta) {
-  static char why[512];
-  if (strcmp(a->record, b->record)) {
-    snprintf(why, sizeof why, "record type '%s' vs '%s'", a->record, b->record);
-    return why;
-  }
-  if (a->nfields != b->nfields || a->ndims != b->ndims) return "different fields or dimensions";
-  for (int i = 0; i < a->ndims; i++)
-    if (strcmp(a->dims[i].name, b->dims[i].name) || a->dims[i].fixed != b->dims[i].fixed) {
-      snprintf(why, sizeof why, "dimension '%s' differs", a->dims[i].name);
-      return why;
-    }
-  for (int i = 0; i < a->nfields; i++) {
-    const rec_field *x = &a->fields[i], *y = &b->fields[i];
-    if (strcmp(x->name, y->name) || x->type != y->type || x->rank != y->rank || x->optional != y->optional ||
-        memcmp(x->dim, y->dim, sizeof(int) * (size_t)x->rank)) {
-      snprintf(why, sizeof why, "field '%s' differs", x->name);
-      return why;
-    }
-  }
-  if (!meta) return NULL;
-  if (a->nmeta != b->nmeta) return "different metadata (use --ignore-meta to keep the first file's)";
-  for (int i = 0; i < a->nmeta; i++) {
-    const char *v = rec_meta_get(b, a->meta_key[i]);
-    if (!v || strcmp(v, a->meta_val[i])) {
-      snprintf(why, sizeof why, "metadata '%s' differs (use --ignore-meta to keep the first file's)", a->meta_key[i]);
-      return why;
-    }
-  }
-  return NULL;
 }
 
 static int cmd_cat(opts_t *o, int argc, char **argv) {
   char *dash[] = {"-"};
-  if (argc == 0) {
-    argc = 1;
-    argv = dash;
-  }
+  if (argc == 0) argc = 1, argv = dash;
   rec_reader *first = open_input(o, argv[0]);
   rec_writer *w = open_output(o, rec_reader_schema(first));
-  rec_record rec;
+  char err[1024], why[300];
   for (int i = 0; i < argc; i++) {
     rec_reader *r = i ? open_input(o, argv[i]) : first;
-    if (i) {
-      const char *why = schema_difference(rec_reader_schema(first), rec_reader_schema(r), !o->ignore_meta);
-      if (why) die("%s: schema differs from %s's: %s", argv[i], argv[0], why);
+    if (i && rec_schema_compare(rec_reader_schema(first), rec_reader_schema(r), !o->ignore_meta, why, sizeof why)) {
+      snprintf(err, sizeof err, "%s: schema differs from %s's: %s%s", rec_reader_name(r), rec_reader_name(first), why,
+               strncmp(why, "metadata", 8) ? "" : " (use --ignore-meta to keep the first file's)");
+      rec_writer_fail(w, err);
     }
-    while (rec_read_or_die(r, &rec)) {
-      rec_put_from(w, &rec);
-      rec_write_or_die(w);
-    }
+    if (rec_copy(r, w, UINT64_MAX, err, sizeof err) < 0) rec_writer_fail(w, err);
     if (i) rec_close(r);
   }
   rec_writer_close_or_die(w);
@@ -543,149 +249,66 @@ static int cmd_cat(opts_t *o, int argc, char **argv) {
 }
 
 static int cmd_head(opts_t *o, int argc, char **argv) {
-  if (o->n < 0) usage_error("%s", "head: -n N is required");
-  if (argc > 1) usage_error("%s", "head: at most one input FILE");
+  if (o->n < 0) cli_usage_error("head: -n N is required");
+  if (argc > 1) cli_usage_error("head: at most one input FILE");
   rec_reader *r = open_input(o, argc ? argv[0] : "-");
   rec_writer *w = open_output(o, rec_reader_schema(r));
-  rec_record rec;
-  for (long k = 0; k < o->n && rec_read_or_die(r, &rec); k++) {
-    rec_put_from(w, &rec);
-    rec_write_or_die(w);
-  }
+  char err[1024];
+  if (rec_copy(r, w, (uint64_t)o->n, err, sizeof err) < 0) rec_writer_fail(w, err);
   rec_writer_close_or_die(w);
   rec_close(r);
   return 0;
 }
 
-/* One record held in memory: its field bytes copied into an arena. */
-typedef struct {
-  size_t off[REC_MAX_FIELDS];
-  rec_value v[REC_MAX_FIELDS];
-} held_rec;
-
 static int cmd_shuffle(opts_t *o, int argc, char **argv) {
-  if (!o->have_seed) usage_error("%s", "shuffle: --seed S is required");
-  if (argc > 1) usage_error("%s", "shuffle: at most one input FILE");
+  if (!o->have_seed) cli_usage_error("shuffle: --seed S is required");
+  if (argc > 1) cli_usage_error("shuffle: at most one input FILE");
   rec_reader *r = open_input(o, argc ? argv[0] : "-");
-  const rec_schema *s = rec_reader_schema(r);
-  held_rec *recs = NULL;
-  size_t n = 0, ncap = 0;
-  bytes_t arena = {0};
-  rec_record rec;
-  while (rec_read_or_die(r, &rec)) {
-    if (n == ncap) {
-      ncap = ncap ? 2 * ncap : 1024;
-      recs = xrealloc(recs, ncap * sizeof *recs);
-    }
-    held_rec *h = &recs[n++];
-    for (int i = 0; i < s->nfields; i++) {
-      h->v[i] = rec.v[i];
-      if (!rec.v[i].data) continue;
-      size_t bytes = s->fields[i].type == REC_STR ? rec.v[i].count : rec.v[i].count * rec_type_size(s->fields[i].type);
-      static const uint8_t zero[8];
-      if (arena.len & 7) bytes_put(&arena, zero, 8 - (arena.len & 7)); /* keep arrays aligned */
-      h->off[i] = arena.len;
-      bytes_put(&arena, rec.v[i].data, bytes);
-    }
-  }
-  rng_t g;
-  rng_seed(&g, o->seed);
-  for (size_t i = n; i > 1; i--) {
-    size_t j = (size_t)rng_below(&g, i);
-    held_rec t = recs[i - 1];
-    recs[i - 1] = recs[j];
-    recs[j] = t;
-  }
-  rec_writer *w = open_output(o, s);
-  for (size_t k = 0; k < n; k++) {
-    rec.schema = s;
-    rec.index = k;
-    for (int i = 0; i < s->nfields; i++) {
-      rec.v[i] = recs[k].v[i];
-      if (rec.v[i].data) rec.v[i].data = arena.p + recs[k].off[i];
-    }
-    rec_put_from(w, &rec);
-    rec_write_or_die(w);
-  }
+  rec_writer *w = open_output(o, rec_reader_schema(r));
+  char err[1024];
+  if (rec_shuffle(r, w, o->seed, err, sizeof err) < 0) rec_writer_fail(w, err);
   rec_writer_close_or_die(w);
   rec_close(r);
-  free(recs);
-  free(arena.p);
   return 0;
 }
 
 static int cmd_split(opts_t *o, int argc, char **argv) {
-  if ((o->n < 0) == (o->l < 0)) usage_error("%s", "split: exactly one of -n N (files) or -l K (records per file)");
-  if (o->n == 0) usage_error("%s", "split: -n must be at least 1");
-  if (argc < 1 || argc > 2) usage_error("%s", "split: expected [FILE] PREFIX");
-  if (o->output) usage_error("%s", "split: -o does not apply (the outputs are PREFIX-NNN.rec)");
-  const char *prefix = argv[argc - 1];
+  if ((o->n < 0) == (o->l < 0)) cli_usage_error("split: exactly one of -n N (files) or -l K (records per file)");
+  if (o->n == 0) cli_usage_error("split: -n must be at least 1");
+  if (argc < 1 || argc > 2) cli_usage_error("split: expected [FILE] PREFIX");
+  if (o->output) cli_usage_error("split: -o does not apply (the outputs are PREFIX-NNN.rec)");
   rec_reader *r = open_input(o, argc == 2 ? argv[0] : "-");
-  const rec_schema *s = rec_reader_schema(r);
-  const char *ext = o->zstd_level > 0 ? ".rec.zst" : ".rec";
-  size_t nw = o->n > 0 ? (size_t)o->n : 0, cur = 0;
-  rec_writer **ws = xcalloc(nw ? nw : 1, sizeof *ws);
-  char **names = xcalloc(nw ? nw : 1, sizeof *names);
-  opts_t fo = *o;
-  char path[4096];
-  for (size_t k = 0; k < nw; k++) {
-    snprintf(path, sizeof path, "%s-%03zu%s", prefix, k, ext);
-    fo.output = path;
-    ws[k] = open_output(&fo, s);
-    names[k] = xstrdup(path);
+  rec_schema *s = rec_schema_copy(rec_reader_schema(r));
+  for (int i = 0; i < o->nmeta; i++) {
+    char *eq = strchr(o->meta[i], '=');
+    *eq = 0;
+    rec_meta_set(s, o->meta[i], eq + 1);
+    *eq = '=';
   }
-  /* Shards stay open (under their temporary names) until the whole input has
-   * been read and verified: a truncated or corrupt input then leaves no shard
-   * behind, not even the complete-looking first ones. */
-  size_t cap = nw ? nw : 1;
-  rec_record rec;
-  uint64_t i = 0;
-  while (rec_read_or_die(r, &rec)) {
-    rec_writer *w;
-    if (nw) w = ws[i % nw];
-    else {
-      if (i % (uint64_t)o->l == 0) {
-        if (cur == cap) {
-          cap *= 2;
-          ws = xrealloc(ws, cap * sizeof *ws);
-          names = xrealloc(names, cap * sizeof *names);
-        }
-        snprintf(path, sizeof path, "%s-%03zu%s", prefix, cur, ext);
-        fo.output = path;
-        ws[cur] = open_output(&fo, s);
-        names[cur++] = xstrdup(path);
-      }
-      w = ws[cur - 1];
-    }
-    rec_put_from(w, &rec);
-    rec_write_or_die(w);
-    i++;
-  }
-  for (size_t k = 0; k < (nw ? nw : cur); k++) {
-    rec_writer_close_or_die(ws[k]);
+  rec_write_opts wo = {o->zstd_level};
+  rec_split_opts so = {argv[argc - 1], o->zstd_level > 0 ? ".rec.zst" : ".rec", o->n > 0 ? (size_t)o->n : 0,
+                       o->l > 0 ? (uint64_t)o->l : 0, s, &wo, o->allow_nonfinite};
+  char **names, err[1024];
+  size_t nn;
+  if (rec_split(r, &so, &names, &nn, err, sizeof err) < 0) die("%s", err);
+  for (size_t k = 0; k < nn; k++) {
     printf("%s\n", names[k]);
     free(names[k]);
   }
-  free(ws);
   free(names);
+  rec_schema_free(s);
   rec_close(r);
   otc_close_stdout();
   return 0;
 }
 
-/* ---- count / check / schema ---- */
-
 static int cmd_count(opts_t *o, int argc, char **argv) {
-  char *dash[] = {"-"};
-  if (argc == 0) {
-    argc = 1;
-    argv = dash;
-  }
-  rec_record rec;
+  char *dash[] = {"-"}, err[1024];
+  if (argc == 0) argc = 1, argv = dash;
   for (int i = 0; i < argc; i++) {
     rec_reader *r = open_input(o, argv[i]);
-    while (rec_read_or_die(r, &rec)) {}
-    if (argc > 1) printf("%" PRIu64 " %s\n", rec_reader_count(r), argv[i]);
+    if (rec_read_all(r, err, sizeof err) < 0) die("%s", err);
+    if (argc > 1) printf("%" PRIu64 " %s\n", rec_reader_count(r), shown(argv[i]));
     else printf("%" PRIu64 "\n", rec_reader_count(r));
     rec_close(r);
   }
@@ -694,38 +317,20 @@ static int cmd_count(opts_t *o, int argc, char **argv) {
 }
 
 static int cmd_check(opts_t *o, int argc, char **argv) {
-  char *dash[] = {"-"};
-  if (argc == 0) {
-    argc = 1;
-    argv = dash;
-  }
+  char *dash[] = {"-"}, err[1024];
+  if (argc == 0) argc = 1, argv = dash;
   int bad = 0;
   for (int i = 0; i < argc; i++) {
-    char err[1024];
-    rec_reader *r = rec_open_path(argv[i], err, sizeof err);
-    if (!r) {
+    const char *const want[] = {o->expect, NULL};
+    rec_reader *r = o->expect ? rec_open_expect_path(argv[i], want, err, sizeof err)
+                              : rec_open_path(argv[i], err, sizeof err);
+    if (r && o->allow_nonfinite) rec_reader_allow_nonfinite(r, true);
+    if (!r || rec_read_all(r, err, sizeof err) < 0) {
       fprintf(stderr, "%s: %s\n", otc_prog(), err);
       bad = 1;
-      continue;
-    }
-    if (o->allow_nonfinite) rec_reader_allow_nonfinite(r, true);
-    const char *type = rec_reader_schema(r)->record;
-    char why[512];
-    if (o->expect && rec_schema_expect(rec_reader_schema(r), (const char *const[]){o->expect, NULL}, why, sizeof why)) {
-      fprintf(stderr, "%s: %s: %s\n", otc_prog(), strcmp(argv[i], "-") ? argv[i] : "stdin", why);
-      bad = 1;
-      rec_close(r);
-      continue;
-    }
-    rec_record rec;
-    int rc;
-    while ((rc = rec_read(r, &rec)) == 0) {}
-    if (rc < 0) {
-      fprintf(stderr, "%s: %s\n", otc_prog(), rec_error(r));
-      bad = 1;
     } else if (!o->quiet)
-      printf("%s: ok: %" PRIu64 " %s records%s\n", strcmp(argv[i], "-") ? argv[i] : "stdin", rec_reader_count(r), type,
-             rec_reader_compressed(r) ? " (zstd)" : "");
+      printf("%s: ok: %" PRIu64 " %s records%s\n", rec_reader_name(r), rec_reader_count(r),
+             rec_reader_schema(r)->record, rec_reader_compressed(r) ? " (zstd)" : "");
     rec_close(r);
   }
   otc_close_stdout();
@@ -740,7 +345,7 @@ static int cmd_schema(opts_t *o, int argc, char **argv) {
     rec_schema_print(stdout, s);
     rec_schema_free(s);
   } else {
-    if (argc > 1) usage_error("%s", "schema: at most one input FILE");
+    if (argc > 1) cli_usage_error("schema: at most one input FILE");
     rec_reader *r = open_input(o, argc ? argv[0] : "-");
     rec_schema_print(stdout, rec_reader_schema(r));
     rec_close(r);
@@ -749,122 +354,76 @@ static int cmd_schema(opts_t *o, int argc, char **argv) {
   return 0;
 }
 
-/* ---- from-tsv ---- */
-
 static int cmd_from_tsv(opts_t *o, int argc, char **argv) {
-  if (argc > 1) usage_error("%s", "from-tsv: at most one input FILE");
-  if (o->no_lang && o->lang) usage_error("%s", "from-tsv: --no-lang and --lang exclude each other");
+  if (argc > 1) cli_usage_error("from-tsv: at most one input FILE");
+  if (o->no_lang && o->lang) cli_usage_error("from-tsv: --no-lang and --lang exclude each other");
   const char *path = argc ? argv[0] : "-";
-  const char *name = strcmp(path, "-") ? path : "stdin";
   FILE *in = open_text_input(path);
   rec_schema *s = rec_schema_builtin("text");
   rec_writer *w = open_output(o, s);
-  int fid = rec_field_index(s, "id"), flang = rec_field_index(s, "lang"), ftext = rec_field_index(s, "text");
-  int ncols = o->no_lang || o->lang ? 2 : 3;
-  char *line = NULL;
-  size_t cap = 0, lineno = 0;
-  ssize_t len;
-  while ((len = getline(&line, &cap, in)) >= 0) {
-    lineno++;
-    if (len > 0 && line[len - 1] == '\n') line[--len] = 0;
-    if (len > 0 && line[len - 1] == '\r') line[--len] = 0;
-    char *col[3];
-    size_t clen[3];
-    int n = 0;
-    char *p = line, *end = line + len;
-    for (;;) {
-      char *tab = memchr(p, '\t', (size_t)(end - p));
-      if (n < 3) {
-        col[n] = p;
-        clen[n] = (size_t)((tab ? tab : end) - p);
-      }
-      n++;
-      if (!tab) break;
-      p = tab + 1;
-    }
-    if (n != ncols) {
-      rec_writer_abort(w);
-      die("%s: line %zu: expected %d tab-separated columns (%s), got %d", name, lineno, ncols,
-          ncols == 3 ? "id, lang, text" : "id, text", n);
-    }
-    for (int k = 0; k < n; k++) {
-      size_t bad = utf8_check(col[k], clen[k]);
-      if (bad != clen[k] || memchr(col[k], 0, clen[k])) {
-        rec_writer_abort(w);
-        die("%s: line %zu: column %d: %s at byte %zu of the column", name, lineno, k + 1,
-            bad != clen[k] ? "invalid UTF-8" : "NUL byte",
-            bad != clen[k] ? bad : (size_t)((char *)memchr(col[k], 0, clen[k]) - col[k]));
-      }
-    }
-    if (clen[0] == 0) {
-      rec_writer_abort(w);
-      die("%s: line %zu: empty id", name, lineno);
-    }
-    rec_put_str(w, fid, col[0], clen[0]);
-    if (ncols == 3) rec_put_str(w, flang, col[1], clen[1]);
-    else if (o->lang) rec_put_str(w, flang, o->lang, strlen(o->lang));
-    rec_put_str(w, ftext, col[ncols - 1], clen[ncols - 1]);
-    rec_write_or_die(w);
-  }
-  if (ferror(in)) die_errno("%s: read error", name);
+  rec_tsv_opts to = {o->no_lang || o->lang, o->lang};
+  char err[1024];
+  if (rec_tsv_to_text(in, shown(path), &to, w, err, sizeof err) < 0) rec_writer_fail(w, err);
   rec_writer_close_or_die(w);
-  free(line);
   if (in != stdin) fclose(in);
   rec_schema_free(s);
   return 0;
 }
 
-/* ---- main ---- */
+/* ---- main: the subcommand, its options, its run ---- */
 
 typedef struct {
   const char *name;
   int (*run)(opts_t *, int, char **);
   const char *shortopts;
   const char *longopts; /* long options this subcommand accepts, besides --help/--version */
+  const char *usage;    /* its usage line, after "rec " */
 } subcmd;
 
 #define WRITER_OPTS " output zstd meta allow-nonfinite "
 static const subcmd subcmds[] = {
-    {"encode", cmd_encode, "o:", WRITER_OPTS "dim schema "},
-    {"dump", cmd_dump, "", " allow-nonfinite "},
-    {"cat", cmd_cat, "o:", WRITER_OPTS "ignore-meta "},
-    {"head", cmd_head, "o:n:", WRITER_OPTS},
-    {"count", cmd_count, "", " allow-nonfinite "},
-    {"check", cmd_check, "q", " expect quiet allow-nonfinite "},
-    {"schema", cmd_schema, "", " builtin list "},
-    {"shuffle", cmd_shuffle, "o:", WRITER_OPTS "seed "},
-    {"split", cmd_split, "n:l:", " zstd meta allow-nonfinite "},
-    {"from-tsv", cmd_from_tsv, "o:", WRITER_OPTS "no-lang lang "},
+    {"encode", cmd_encode, "o:", WRITER_OPTS "dim schema ",
+     "encode --schema NAME [--meta K=V]... [--dim D=N]... [--zstd[=L]] [-o FILE] [FILE]"},
+    {"dump", cmd_dump, "", " allow-nonfinite ", "dump [FILE]"},
+    {"cat", cmd_cat, "o:", WRITER_OPTS "ignore-meta ", "cat [-o FILE] FILE..."},
+    {"head", cmd_head, "o:n:", WRITER_OPTS, "head -n N [FILE]"},
+    {"count", cmd_count, "", " allow-nonfinite ", "count [FILE...]"},
+    {"check", cmd_check, "q", " expect quiet allow-nonfinite ", "check [--expect TYPE] [-q] [FILE...]"},
+    {"schema", cmd_schema, "", " builtin list ", "schema [FILE] | --builtin NAME | --list"},
+    {"shuffle", cmd_shuffle, "o:", WRITER_OPTS "seed ", "shuffle --seed S [FILE]"},
+    {"split", cmd_split, "n:l:", " zstd meta allow-nonfinite ", "split (-n N | -l K) [FILE] PREFIX"},
+    {"from-tsv", cmd_from_tsv, "o:", WRITER_OPTS "no-lang lang ", "from-tsv [--no-lang | --lang L] [FILE]"},
 };
+#define NSUB (sizeof subcmds / sizeof *subcmds)
 
 int main(int argc, char **argv) {
-  otc_init(argv[0]);
-  if (argc < 2) die_usage(usage_text);
-  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) show_help();
-  if (!strcmp(argv[1], "--version")) print_version();
+  /* one manual; the usage is every subcommand's line, or the chosen one's */
+  static char usage_all[1024], usage_one[256];
+  size_t n = 0;
+  for (size_t i = 0; i < NSUB; i++)
+    n += (size_t)snprintf(usage_all + n, sizeof usage_all - n, "%s rec %s\n", i ? "      " : "Usage:", subcmds[i].usage);
+  static cli_prog prog = {"rec", usage_all, manual};
+  cli_init(&prog, argv[0]);
+  if (argc < 2) cli_usage();
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) cli_help();
+  if (!strcmp(argv[1], "--version")) cli_version();
   const subcmd *sc = NULL;
-  for (size_t i = 0; i < sizeof subcmds / sizeof *subcmds; i++)
+  for (size_t i = 0; i < NSUB; i++)
     if (!strcmp(argv[1], subcmds[i].name)) sc = &subcmds[i];
-  if (!sc) usage_error("unknown subcommand '%s'", argv[1]);
-  opts_t o = {0};
-  o.n = o.l = -1;
+  if (!sc) cli_usage_error("unknown subcommand '%s'", argv[1]);
+  snprintf(usage_one, sizeof usage_one, "Usage: rec %s\n", sc->usage);
+  prog.usage = usage_one;
+  opts_t o = {.n = -1, .l = -1};
   o.meta = xcalloc((size_t)argc, sizeof *o.meta);
   o.dim = xcalloc((size_t)argc, sizeof *o.dim);
-  char shortopts[16];
-  snprintf(shortopts, sizeof shortopts, "%s", sc->shortopts);
-  /* getopt names argv[0] in its messages: keep "rec", not the subcommand */
-  argv[1] = (char *)otc_prog();
-  argv++;
-  argc--;
+  argv[1] = (char *)otc_prog(); /* getopt names argv[0] in its messages: "rec", not the subcommand */
+  argv++, argc--;
   int c, li;
-  while ((c = getopt_long(argc, argv, shortopts, long_opts, (li = -1, &li))) != -1) {
-    if (li >= 0 && c != O_HELP && c != O_VERSION) {
+  while ((c = getopt_long(argc, argv, sc->shortopts, long_opts, (li = -1, &li))) != -1) {
+    if (li >= 0 && c != CLI_OPT_HELP && c != CLI_OPT_VERSION) {
       char key[40];
       snprintf(key, sizeof key, " %s ", long_opts[li].name);
-      if (!strstr(sc->longopts, key)) {
-        fprintf(stderr, "%s: %s: option --%s does not apply\n", otc_prog(), sc->name, long_opts[li].name);
-        die_usage(usage_text);
-      }
+      if (!strstr(sc->longopts, key)) cli_usage_error("%s: option --%s does not apply", sc->name, long_opts[li].name);
     }
     switch (c) {
     case 'o': o.output = optarg; break;
@@ -873,23 +432,15 @@ int main(int argc, char **argv) {
     case 'q': o.quiet = 1; break;
     case O_ZSTD: o.zstd_level = rec_parse_zstd_level(optarg); break;
     case O_META:
-      if (!strchr(optarg, '=') || optarg[0] == '=') usage_error("--meta: expected KEY=VALUE, got '%s'", optarg);
+      if (!strchr(optarg, '=') || optarg[0] == '=') cli_usage_error("--meta: expected KEY=VALUE, got '%s'", optarg);
       o.meta[o.nmeta++] = optarg;
       break;
     case O_DIM:
-      if (!strchr(optarg, '=') || optarg[0] == '=') usage_error("--dim: expected NAME=N, got '%s'", optarg);
+      if (!strchr(optarg, '=') || optarg[0] == '=') cli_usage_error("--dim: expected NAME=N, got '%s'", optarg);
       o.dim[o.ndim++] = optarg;
       break;
     case O_SCHEMA: o.schema = optarg; break;
-    case O_SEED: {
-      char *end;
-      errno = 0;
-      unsigned long long v = strtoull(optarg, &end, 10);
-      if (errno || end == optarg || *end || optarg[0] == '-') usage_error("--seed: '%s' is not a non-negative integer", optarg);
-      o.seed = v;
-      o.have_seed = 1;
-      break;
-    }
+    case O_SEED: o.seed = cli_seed("--seed", optarg), o.have_seed = 1; break;
     case O_EXPECT: o.expect = optarg; break;
     case O_NOLANG: o.no_lang = 1; break;
     case O_LANG: o.lang = optarg; break;
@@ -897,9 +448,7 @@ int main(int argc, char **argv) {
     case O_LIST: o.list = 1; break;
     case O_IGNMETA: o.ignore_meta = 1; break;
     case O_NONFINITE: o.allow_nonfinite = 1; break;
-    case O_HELP: show_help(); break;
-    case O_VERSION: print_version(); break;
-    default: die_usage(usage_text);
+    CLI_CASES_COMMON;
     }
   }
   int rc = sc->run(&o, argc - optind, argv + optind);

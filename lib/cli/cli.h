@@ -108,4 +108,7 @@ FILE *atomic_open(atomic_file *af, const char *path);
 void atomic_commit(atomic_file *af); /* fflush, fsync, fclose, rename; dies on error */
 void atomic_abort(atomic_file *af);  /* remove the temporary */
 
+/* The record stream's *_or_die wrappers (the stream layer returns errors). */
+#include "cli/stream_cli.h"
+
 #endif

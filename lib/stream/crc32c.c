@@ -3,7 +3,7 @@
  * is used when the CPU has it (checked at run time, since the sanitizer build
  * is compiled without -march); otherwise a slice-by-8 table. Both give the
  * standard check value crc32c("123456789") = 0xE3069283. */
-#include "stream/rec.h"
+#include "stream/crc32c.h"
 
 #include <pthread.h>
 #include <string.h>

@@ -6,8 +6,9 @@
  * decoded into views that point into the frame buffer. An uncompressed memory
  * block is read in place: record views point into it, nothing is copied. */
 #include "stream/rec.h"
+#include "stream/frame.h"
+#include "stream/tmpfile.h"
 #include "base/util.h"
-#include "cli/cli.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,9 +16,11 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <zstd.h>
 
@@ -125,11 +128,6 @@ static bool all_finite_f64(const double *x, size_t n, size_t *bad) {
         }
   }
   return true;
-}
-
-int rec_parse_zstd_level(const char *arg) {
-  if (!arg) return 3;
-  return (int)parse_long("--zstd", arg, 1, ZSTD_maxCLevel() < 19 ? ZSTD_maxCLevel() : 19);
 }
 
 /* ---- schema frame payload ---- */
@@ -258,7 +256,7 @@ static rec_schema *schema_decode(const uint8_t *p, size_t len, char *err, size_t
       free(k);
       BAD("bad metadata entry");
     }
-    rec_meta_set(s, k, v);
+    rec_meta_append(s, k, v); /* a repeated key is refused by rec_schema_validate below */
     free(k);
     free(v);
   }
@@ -293,6 +291,7 @@ struct rec_reader {
   ZSTD_inBuffer zin;
   uint8_t *zbuf;
   size_t zpos, zlen, zlast;
+  uint64_t raw_total; /* bytes read from the fd so far (the compressed offset) */
   /* frames */
   uint64_t off, frame_off;
   uint8_t *fbuf;
@@ -303,6 +302,10 @@ struct rec_reader {
   uint64_t count;
   int state; /* 0 reading, 1 clean end, -1 error */
   bool allow_nonfinite;
+  /* the last record frame, for verbatim copies (valid until the next read) */
+  const uint8_t *last_payload;
+  uint32_t last_len, last_crc, frame_crc;
+  uint64_t serial; /* tells readers apart for a writer's cached layout check */
   char err[1024];
 };
 
@@ -337,6 +340,7 @@ static ssize_t raw_fill(rec_reader *r) {
     if (n < 0) return rfail(r, "read error: %s", strerror(errno));
     if (n == 0) r->ieof = true;
     r->ilen = (size_t)n;
+    r->raw_total += (uint64_t)n;
     return n;
   }
 }
@@ -414,8 +418,23 @@ static ssize_t z_read(rec_reader *r, uint8_t *dst, size_t n) {
       r->zlen = out.pos;
     }
   }
-  if (got < n && r->zlast != 0)
-    return rfail(r, "truncated zstd stream: the compressed input ends inside a zstd frame");
+  if (got < n && r->zlast != 0) {
+    /* Where it stops, in both streams: the decompressed offset (what every
+     * other message counts) and the length of the compressed input. */
+    uint64_t dend = r->off + got, zend = r->is_mem ? r->memlen : r->raw_total;
+    if (r->phase == 0) { /* no frame yet to name: the place is the compressed offset */
+      snprintf(r->err, sizeof r->err,
+               "%s: compressed byte %" PRIu64 ": truncated zstd stream: the input ends inside a zstd frame (%" PRIu64
+               " bytes decompressed before it)",
+               r->name, zend, dend);
+      r->state = -1;
+      return -1;
+    }
+    return rfail(r,
+                 "truncated zstd stream: the input ends inside a zstd frame at compressed byte %" PRIu64
+                 " (decompressed byte %" PRIu64 ")",
+                 zend, dend);
+  }
   return (ssize_t)got;
 }
 
@@ -460,6 +479,7 @@ static int read_frame(rec_reader *r, uint32_t *kind, const uint8_t **payload, ui
   *kind = rd32(h);
   *len = rd32(h + 4);
   uint32_t pcrc = rd32(h + 8);
+  r->frame_crc = pcrc;
   if (*kind == KIND_END && r->phase == 2) r->phase = 3;
   if (*kind < KIND_SCHEMA || *kind > KIND_END) return rfail(r, "unknown frame kind %" PRIu32, *kind);
   if (*len > REC_MAX_FRAME)
@@ -527,8 +547,11 @@ static void describe_bad_magic(const uint8_t *b, size_t n, char *hint, size_t hl
   }
 }
 
+static atomic_uint_fast64_t reader_serials;
+
 static rec_reader *open_common(rec_reader *r, char *err, size_t errlen) {
   r->allow_nonfinite = false;
+  r->serial = atomic_fetch_add(&reader_serials, 1) + 1;
   uint8_t hdr[8];
   size_t avail;
   const uint8_t *peek;
@@ -547,6 +570,7 @@ static rec_reader *open_common(rec_reader *r, char *err, size_t errlen) {
       }
       if (k == 0) r->ieof = true;
       r->ilen += (size_t)k;
+      r->raw_total += (uint64_t)k;
     }
     avail = r->ilen;
     peek = r->ibuf;
@@ -648,6 +672,7 @@ rec_reader *rec_open_mem(const void *buf, size_t len, const char *name, char *er
 
 const rec_schema *rec_reader_schema(const rec_reader *r) { return r->schema; }
 const char *rec_error(const rec_reader *r) { return r->err; }
+const char *rec_reader_name(const rec_reader *r) { return r->name; }
 uint64_t rec_reader_count(const rec_reader *r) { return r->count; }
 uint64_t rec_reader_offset(const rec_reader *r) { return r->frame_off; }
 bool rec_reader_compressed(const rec_reader *r) { return r->compressed; }
@@ -679,9 +704,27 @@ static int decode_record(rec_reader *r, const uint8_t *p, uint32_t len, rec_reco
   if ((size_t)(end - p) < dbytes) return rfail(r, "record frame too short for its %d dimensions", r->nrecdims);
   for (int i = 0; i < r->nrecdims; i++) dimval[r->recdims[i]] = rd32(p + 4 * i);
   if (r->nrecdims & 1 && rd32(p + 4 * r->nrecdims) != 0) return rfail(r, "nonzero padding after the dimensions");
+  /* Hostile sizes (schemas/README.md 1.3): a per-record dimension is backed
+   * by the frame. One that no present field uses must be 0, and none may
+   * exceed the payload length, so a consumer that allocates from a record's
+   * dimensions allocates at most about what the input holds. */
+  uint32_t used = 0; /* bit d: a present field has dimension d */
+  for (int i = 0; i < s->nfields; i++)
+    if (present >> i & 1)
+      for (int a = 0; a < s->fields[i].rank; a++) used |= 1u << s->fields[i].dim[a];
+  for (int i = 0; i < r->nrecdims; i++) {
+    int d = r->recdims[i];
+    if (!(used >> d & 1) && dimval[d] != 0)
+      return rfail(r, "dimension '%s' = %" PRId64 " but no field of the record uses it (it must be 0)",
+                   s->dims[d].name, dimval[d]);
+    if (dimval[d] > (int64_t)len)
+      return rfail(r, "dimension '%s' = %" PRId64 " is more than the %" PRIu32 "-byte record frame can hold",
+                   s->dims[d].name, dimval[d], len);
+  }
   p += dbytes;
   out->schema = s;
   out->index = r->count;
+  out->offset = r->frame_off;
   for (int i = 0; i < s->nfields; i++) {
     const rec_field *f = &s->fields[i];
     rec_value *v = &out->v[i];
@@ -771,78 +814,99 @@ int rec_read(rec_reader *r, rec_record *out) {
     return 1;
   }
   if (decode_record(r, payload, len, out) < 0) return -1;
+  r->last_payload = payload;
+  r->last_len = len;
+  r->last_crc = r->frame_crc;
   r->count++;
   return 0;
 }
 
-/* ---- accessors ---- */
+const void *rec_reader_frame(const rec_reader *r, const rec_record *rec, uint32_t *len, uint32_t *crc) {
+  if (!r->last_payload || rec->schema != r->schema || rec->index + 1 != r->count || r->state != 0) return NULL;
+  *len = r->last_len;
+  *crc = r->last_crc;
+  return r->last_payload;
+}
 
-static noreturn void type_die(const rec_record *r, int field, const char *want) {
-  if (field < 0 || field >= r->schema->nfields) die("record %" PRIu64 ": no field number %d", r->index, field);
+bool rec_reader_finite_checked(const rec_reader *r) { return !r->allow_nonfinite; }
+
+/* ---- accessors ----
+ * A field of another type is a programming error (rec_schema_expect at open
+ * rules it out for every field of a builtin record type): the accessors then
+ * return no data rather than end the program. */
+
+static const rec_value *typed(const rec_record *r, int field, rec_type t, int rank) {
+  if (field < 0 || field >= r->schema->nfields) return NULL;
   const rec_field *f = &r->schema->fields[field];
-  die("record %" PRIu64 ": field '%s' is %s%s, not %s", r->index, f->name, rec_type_name(f->type),
-      f->rank ? " array" : "", want);
+  if (f->type != t || (rank >= 0 && f->rank != rank)) return NULL;
+  return &r->v[field];
 }
 
 const char *rec_str(const rec_record *r, int field, size_t *len) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_STR) type_die(r, field, "str");
-  if (len) *len = r->v[field].count;
-  return r->v[field].data;
+  const rec_value *v = typed(r, field, REC_STR, -1);
+  if (len) *len = v ? v->count : 0;
+  return v ? v->data : NULL;
 }
 const uint32_t *rec_u32(const rec_record *r, int field, size_t *count) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_U32) type_die(r, field, "u32");
-  if (count) *count = r->v[field].count;
-  return r->v[field].data;
+  const rec_value *v = typed(r, field, REC_U32, -1);
+  if (count) *count = v ? v->count : 0;
+  return v ? v->data : NULL;
 }
 const float *rec_f32(const rec_record *r, int field, size_t *count) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_F32) type_die(r, field, "f32");
-  if (count) *count = r->v[field].count;
-  return r->v[field].data;
+  const rec_value *v = typed(r, field, REC_F32, -1);
+  if (count) *count = v ? v->count : 0;
+  return v ? v->data : NULL;
 }
 double rec_f64_scalar(const rec_record *r, int field) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_F64 ||
-      r->schema->fields[field].rank != 0)
-    type_die(r, field, "an f64 scalar");
-  if (!r->v[field].data) die("record %" PRIu64 ": field '%s' is absent", r->index, r->schema->fields[field].name);
-  double x;
-  memcpy(&x, r->v[field].data, 8);
+  const rec_value *v = typed(r, field, REC_F64, 0);
+  double x = NAN;
+  if (v && v->data) memcpy(&x, v->data, 8);
   return x;
 }
 uint32_t rec_u32_scalar(const rec_record *r, int field) {
-  if (field < 0 || field >= r->schema->nfields || r->schema->fields[field].type != REC_U32 ||
-      r->schema->fields[field].rank != 0)
-    type_die(r, field, "a u32 scalar");
-  if (!r->v[field].data) die("record %" PRIu64 ": field '%s' is absent", r->index, r->schema->fields[field].name);
-  uint32_t x;
-  memcpy(&x, r->v[field].data, 4);
+  const rec_value *v = typed(r, field, REC_U32, 0);
+  uint32_t x = 0;
+  if (v && v->data) memcpy(&x, v->data, 4);
   return x;
 }
 
-/* ---- wrappers ---- */
+int rec_size_check(const rec_reader *r, const rec_record *rec, const char *what, const uint64_t *factors, int nfactors,
+                   size_t esize, uint64_t limit, char *err, size_t errlen) {
+  if (limit == 0) limit = REC_MAX_FRAME;
+  uint64_t bytes = esize;
+  bool over = false;
+  for (int i = 0; i < nfactors; i++) {
+    if (factors[i] == 0) return 0;
+    if (bytes > UINT64_MAX / factors[i]) over = true; /* past 2^64: certainly over any limit */
+    else bytes *= factors[i];
+  }
+  if (!over && bytes <= limit) return 0;
+  char shape[200];
+  size_t n = 0;
+  shape[0] = 0;
+  for (int i = 0; i < nfactors && n < sizeof shape; i++) {
+    int k = snprintf(shape + n, sizeof shape - n, "%" PRIu64 " x ", factors[i]);
+    if (k < 0) break;
+    n += (size_t)k;
+  }
+  char total[48] = "";
+  if (!over) snprintf(total, sizeof total, " = %" PRIu64 " bytes", bytes);
+  return set_err(err, errlen,
+                 "%s: record %" PRIu64 " (byte %" PRIu64 "): %s of %s%zu bytes%s is more than the limit of %" PRIu64
+                 " bytes",
+                 r->name, rec->index, rec->offset, what, shape, esize, total, limit);
+}
 
-rec_reader *rec_open_or_die(const char *path) {
-  char err[1024];
-  rec_reader *r = rec_open_path(path, err, sizeof err);
-  if (!r) die("%s", err);
+rec_reader *rec_open_expect_path(const char *path, const char *const *records, char *err, size_t errlen) {
+  rec_reader *r = rec_open_path(path, err, errlen);
+  if (!r) return NULL;
+  char why[512];
+  if (rec_schema_expect(r->schema, records, why, sizeof why) != 0) {
+    set_err(err, errlen, "%s: %s", r->name, why);
+    rec_close(r);
+    return NULL;
+  }
   return r;
-}
-
-rec_reader *rec_open_expect_any(const char *path, const char *const *records) {
-  rec_reader *r = rec_open_or_die(path);
-  char err[512];
-  if (rec_schema_expect(r->schema, records, err, sizeof err) != 0) die("%s: %s", r->name, err);
-  return r;
-}
-
-rec_reader *rec_open_expect(const char *path, const char *record) {
-  const char *list[2] = {record, NULL};
-  return rec_open_expect_any(path, list);
-}
-
-bool rec_read_or_die(rec_reader *r, rec_record *out) {
-  int rc = rec_read(r, out);
-  if (rc < 0) die("%s", r->err);
-  return rc == 0;
 }
 
 /* ================================================================ writer */
@@ -855,7 +919,11 @@ struct rec_writer {
   rec_schema *schema;
   rec_value pend[REC_MAX_FIELDS];
   uint64_t scal[REC_MAX_FIELDS]; /* storage behind scalar puts */
-  char pend_err[512];
+  char pend_err[512];          /* a misuse of rec_put*, reported by the next rec_write */
+  rec_schema *scratch;         /* what rec_writer_schema hands out once the schema is written */
+  int errnum;                  /* errno of a failed write (EPIPE: the reader went away) */
+  uint64_t copy_serial;        /* the reader whose layout was compared last (0: none) */
+  bool copy_ok;                /* ... and whether its frames can be copied verbatim */
   buf_t out;
   ZSTD_CCtx *cctx;
   uint8_t *zbuf;
@@ -881,12 +949,36 @@ static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
     ssize_t k = write(w->fd, p, n);
     if (k < 0) {
       if (errno == EINTR) continue;
-      if (errno == EPIPE) exit(OTC_EXIT_OK); /* the reader stopped on purpose (util.h convention) */
+      /* EPIPE too: the reader stopped; the program decides what that means
+       * (cli's wrappers end quietly, status 0) */
       w->failed = true;
+      w->errnum = errno;
       return wfail(w, "write error: %s", strerror(errno));
     }
     p += k;
     n -= (size_t)k;
+  }
+  return 0;
+}
+
+/* write_all for a header, a payload and its padding without copying them. */
+static int writev_all(rec_writer *w, struct iovec *iov, int n) {
+  while (n > 0) {
+    ssize_t k = writev(w->fd, iov, n);
+    if (k < 0) {
+      if (errno == EINTR) continue;
+      w->failed = true;
+      w->errnum = errno;
+      return wfail(w, "write error: %s", strerror(errno));
+    }
+    while (n > 0 && (size_t)k >= iov->iov_len) {
+      k -= (ssize_t)iov->iov_len;
+      iov++, n--;
+    }
+    if (n > 0) {
+      iov->iov_base = (uint8_t *)iov->iov_base + k;
+      iov->iov_len -= (size_t)k;
+    }
   }
   return 0;
 }
@@ -945,18 +1037,40 @@ static void write_start(rec_writer *w) {
   schema_encode(w->schema, &w->out);
   frame_end(w, at, KIND_SCHEMA);
   w->started = true;
+  w->copy_serial = 0; /* the layout is fixed now: compare again */
 }
 
+/* Why the last rec_writer_fd/rec_writer_path returned NULL, or the last
+ * rec_writer_close failed (the writer is gone by then): per thread. */
+static _Thread_local char last_error[1024];
+static _Thread_local int last_errnum;
+
 static rec_writer *writer_new(int fd, const char *name, const rec_schema *s, const rec_write_opts *o) {
+  const char *shown = !name || strcmp(name, "-") == 0 ? "stdout" : name;
   char err[300];
-  if (rec_schema_validate(s, err, sizeof err) != 0) die("%s: invalid schema: %s", name, err);
+  if (rec_schema_validate(s, err, sizeof err) != 0) {
+    snprintf(last_error, sizeof last_error, "%s: invalid schema: %s", shown, err);
+    last_errnum = 0;
+    return NULL;
+  }
+  int maxlevel = ZSTD_maxCLevel() < 19 ? ZSTD_maxCLevel() : 19;
+  if (o && (o->zstd_level < 0 || o->zstd_level > maxlevel)) {
+    snprintf(last_error, sizeof last_error, "%s: zstd level %d outside 0..%d", shown, o->zstd_level, maxlevel);
+    last_errnum = 0;
+    return NULL;
+  }
+  ZSTD_CCtx *cctx = NULL;
+  if (o && o->zstd_level > 0 && !(cctx = ZSTD_createCCtx())) {
+    snprintf(last_error, sizeof last_error, "%s: cannot create a zstd compression context", shown);
+    last_errnum = ENOMEM;
+    return NULL;
+  }
   rec_writer *w = xcalloc(1, sizeof *w);
-  w->name = xstrdup(!name || strcmp(name, "-") == 0 ? "stdout" : name);
+  w->name = xstrdup(shown);
   w->fd = fd;
   w->schema = rec_schema_copy(s);
-  if (o && o->zstd_level > 0) {
-    w->cctx = ZSTD_createCCtx();
-    if (!w->cctx) die("cannot create a zstd compression context");
+  if (cctx) {
+    w->cctx = cctx;
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, o->zstd_level);
     ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1);
     w->zcap = ZSTD_CStreamOutSize();
@@ -969,19 +1083,52 @@ rec_writer *rec_writer_fd(int fd, const char *name, const rec_schema *s, const r
   return writer_new(fd, name, s, o);
 }
 
+static rec_writer *writer_path(const char *path, const rec_schema *s, const rec_write_opts *o, bool swept);
+
 rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_write_opts *o) {
+  return writer_path(path, s, o, false);
+}
+
+rec_writer *rec_writer_path_swept(const char *path, const rec_schema *s, const rec_write_opts *o) {
+  return writer_path(path, s, o, true);
+}
+
+static rec_writer *writer_path(const char *path, const rec_schema *s, const rec_write_opts *o, bool swept) {
   if (strcmp(path, "-") == 0) return writer_new(1, "-", s, o);
   size_t n = strlen(path);
   rec_write_opts opts = o ? *o : (rec_write_opts){0};
   if (n > 4 && strcmp(path + n - 4, ".zst") == 0 && opts.zstd_level <= 0) opts.zstd_level = 3;
-  char *tmp = xmalloc(n + 32);
-  snprintf(tmp, n + 32, "%s.tmp.%ld", path, (long)getpid());
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  /* An existing path that is not a regular file (/dev/null, a FIFO) is
+   * written as it is: a temporary renamed over it would replace the device. */
+  struct stat st;
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    int dfd = S_ISDIR(st.st_mode) ? (errno = EISDIR, -1) : open(path, O_WRONLY | O_CLOEXEC);
+    if (dfd < 0) {
+      last_errnum = errno;
+      snprintf(last_error, sizeof last_error, "cannot write to '%s': %s", path, strerror(errno));
+      return NULL;
+    }
+    rec_writer *w = writer_new(dfd, path, s, &opts);
+    if (!w) close(dfd);
+    else w->own_fd = true;
+    return w;
+  }
+  /* PATH.tmp.PID, locked while we write; stale ones of PATH (a run killed
+   * by SIGKILL) are removed first (stream/tmpfile.h) */
+  char *tmp = NULL;
+  int fd = swept ? rec_tmp_create_only(path, &tmp) : rec_tmp_create(path, &tmp);
   if (fd < 0) {
-    free(tmp);
+    last_errnum = errno;
+    snprintf(last_error, sizeof last_error, "cannot create '%s': %s", path, strerror(errno));
     return NULL;
   }
   rec_writer *w = writer_new(fd, path, s, &opts);
+  if (!w) {
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    return NULL;
+  }
   w->own_fd = true;
   w->path = xstrdup(path);
   w->tmp = tmp;
@@ -990,30 +1137,54 @@ rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_wri
 }
 
 rec_schema *rec_writer_schema(rec_writer *w) {
-  if (w->started) die("%s: the schema cannot change after the first record", w->name);
-  return w->schema;
+  if (!w->started) return w->schema;
+  /* Too late: the schema frame is out. Changes to a copy would be lost
+   * silently, so the writer fails (the next rec_write or close says why). */
+  if (!w->failed) {
+    w->failed = true;
+    wfail(w, "the schema cannot change after the first record");
+  }
+  if (!w->scratch) w->scratch = rec_schema_copy(w->schema);
+  return w->scratch;
 }
 void rec_writer_allow_nonfinite(rec_writer *w, bool allow) { w->allow_nonfinite = allow; }
-/* rec_writer_close frees the writer, so its failure message is kept here. */
-static char close_error[1024];
-const char *rec_writer_error(const rec_writer *w) { return w ? w->err : close_error; }
+const char *rec_writer_error(const rec_writer *w) { return w ? w->err : last_error; }
+int rec_writer_errno(const rec_writer *w) { return w ? w->errnum : last_errnum; }
 uint64_t rec_writer_count(const rec_writer *w) { return w->count; }
 
+/* A misuse of the put functions (a programming error) is kept and reported
+ * by the next rec_write, which then writes nothing. */
+static void put_misuse(rec_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put_misuse(rec_writer *w, const char *fmt, ...) {
+  if (w->pend_err[0]) return; /* the first one says most */
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(w->pend_err, sizeof w->pend_err, fmt, ap);
+  va_end(ap);
+}
+
 static const rec_field *put_field(rec_writer *w, int field, const char *fn) {
-  if (field < 0 || field >= w->schema->nfields)
-    die("%s: %s: no field number %d in schema '%s'", w->name, fn, field, w->schema->record);
+  if (field < 0 || field >= w->schema->nfields) {
+    put_misuse(w, "%s: no field number %d in schema '%s'", fn, field, w->schema->record);
+    return NULL;
+  }
   return &w->schema->fields[field];
 }
 
 void rec_put_str(rec_writer *w, int field, const char *s, size_t len) {
   const rec_field *f = put_field(w, field, "rec_put_str");
-  if (f->type != REC_STR) die("%s: field '%s' is %s, not str", w->name, f->name, rec_type_name(f->type));
+  if (!f) return;
+  if (f->type != REC_STR) {
+    put_misuse(w, "rec_put_str: field '%s' is %s, not str", f->name, rec_type_name(f->type));
+    return;
+  }
   w->pend[field].data = s ? s : (len ? NULL : "");
   w->pend[field].count = len;
 }
 
 void rec_put(rec_writer *w, int field, const void *data, const uint32_t *shape) {
   const rec_field *f = put_field(w, field, "rec_put");
+  if (!f) return;
   rec_value *v = &w->pend[field];
   if (f->type == REC_STR) {
     rec_put_str(w, field, data, data ? strlen(data) : 0);
@@ -1030,14 +1201,22 @@ void rec_put(rec_writer *w, int field, const void *data, const uint32_t *shape) 
 
 void rec_put_u32_scalar(rec_writer *w, int field, uint32_t x) {
   const rec_field *f = put_field(w, field, "rec_put_u32_scalar");
-  if (f->type != REC_U32 || f->rank) die("%s: field '%s' is not a u32 scalar", w->name, f->name);
+  if (!f) return;
+  if (f->type != REC_U32 || f->rank) {
+    put_misuse(w, "rec_put_u32_scalar: field '%s' is not a u32 scalar", f->name);
+    return;
+  }
   memcpy(&w->scal[field], &x, 4);
   rec_put(w, field, &w->scal[field], NULL);
 }
 
 void rec_put_f64_scalar(rec_writer *w, int field, double x) {
   const rec_field *f = put_field(w, field, "rec_put_f64_scalar");
-  if (f->type != REC_F64 || f->rank) die("%s: field '%s' is not an f64 scalar", w->name, f->name);
+  if (!f) return;
+  if (f->type != REC_F64 || f->rank) {
+    put_misuse(w, "rec_put_f64_scalar: field '%s' is not an f64 scalar", f->name);
+    return;
+  }
   memcpy(&w->scal[field], &x, 8);
   rec_put(w, field, &w->scal[field], NULL);
 }
@@ -1053,7 +1232,10 @@ void rec_put_from(rec_writer *w, const rec_record *in) {
   }
 }
 
-static void clear_pending(rec_writer *w) { memset(w->pend, 0, sizeof w->pend); }
+static void clear_pending(rec_writer *w) {
+  memset(w->pend, 0, sizeof w->pend);
+  w->pend_err[0] = 0;
+}
 
 /* Check the pending record against the schema and fix UNSET stream dims from
  * the first record. Returns -1 with the message set. */
@@ -1118,9 +1300,17 @@ static int check_pending(rec_writer *w, int64_t *dimval) {
 }
 
 int rec_write(rec_writer *w) {
-  if (w->failed) return -1;
+  if (w->failed) {
+    clear_pending(w);
+    return -1;
+  }
   rec_schema *s = w->schema;
   int64_t dimval[REC_MAX_DIMS];
+  if (w->pend_err[0]) {
+    wfail(w, "record %" PRIu64 ": %s", w->count, w->pend_err);
+    clear_pending(w);
+    return -1;
+  }
   if (check_pending(w, dimval) < 0) {
     clear_pending(w);
     return -1;
@@ -1189,6 +1379,65 @@ int rec_write(rec_writer *w) {
   return 0;
 }
 
+/* ---- verbatim copies of validated frames ---- */
+
+#define DIRECT_LEN (1u << 16) /* frames this large go out with writev, not through the buffer */
+
+int rec_write_frame(rec_writer *w, const void *payload, uint32_t len, uint32_t crc) {
+  if (w->failed) return -1;
+  if (!w->started) write_start(w);
+  uint8_t h[HDR_LEN];
+  wr32(h, KIND_RECORD);
+  wr32(h + 4, len);
+  wr32(h + 8, crc);
+  wr32(h + 12, crc32c(0, h, 12));
+  size_t padded = pad8(len);
+  if (!w->cctx && padded >= DIRECT_LEN) {
+    static const uint8_t zeros[8];
+    if (w->out.len && flush_out(w, false) < 0) return -1;
+    struct iovec iov[3] = {{h, HDR_LEN}, {(void *)payload, len}, {(void *)zeros, padded - len}};
+    if (writev_all(w, iov, 3) < 0) return -1;
+  } else {
+    buf_need(&w->out, HDR_LEN + padded);
+    uint8_t *o = w->out.p + w->out.len;
+    memcpy(o, h, HDR_LEN);
+    memcpy(o + HDR_LEN, payload, len);
+    memset(o + HDR_LEN + len, 0, padded - len);
+    w->out.len += HDR_LEN + padded;
+  }
+  w->off += HDR_LEN + padded;
+  w->count++;
+  if (w->out.len >= FLUSH_LEN) return flush_out(w, false);
+  return 0;
+}
+
+bool rec_writer_can_copy(rec_writer *w, const rec_reader *r) {
+  if (!w->allow_nonfinite && !rec_reader_finite_checked(r)) return false;
+  if (w->copy_serial != r->serial) {
+    w->copy_serial = r->serial;
+    w->copy_ok = rec_layout_equal(w->schema, r->schema);
+  }
+  return w->copy_ok;
+}
+
+int rec_copy_record(rec_writer *w, const rec_reader *r, const rec_record *rec) {
+  if (w->failed) {
+    clear_pending(w);
+    return -1;
+  }
+  bool pending = w->pend_err[0] != 0;
+  for (int i = 0; i < w->schema->nfields && !pending; i++) pending = w->pend[i].data != NULL;
+  /* Verbatim when the frame means the same under both layouts, nothing else
+   * was put for this record, and the reader checked what the writer would
+   * (finite floats); the reader validated the frame (CRCs, layout, UTF-8). */
+  const void *p = NULL;
+  uint32_t len = 0, crc = 0;
+  if (!pending && rec_writer_can_copy(w, r)) p = rec_reader_frame(r, rec, &len, &crc);
+  if (p) return rec_write_frame(w, p, len, crc);
+  rec_put_from(w, rec);
+  return rec_write(w);
+}
+
 /* Temporary files of writers not yet closed are removed at exit, so a
  * program that dies mid-stream (die() calls exit) leaves no partial file. */
 static rec_writer *open_writers;
@@ -1230,6 +1479,7 @@ static void writer_free(rec_writer *w) {
   free(w->path);
   free(w->tmp);
   rec_schema_free(w->schema);
+  rec_schema_free(w->scratch);
   free(w);
 }
 
@@ -1247,14 +1497,26 @@ int rec_writer_close(rec_writer *w) {
   } else
     rc = -1;
   if (w->own_fd) {
-    if (rc == 0 && w->path && fsync(w->fd) != 0 && errno != EINVAL) rc = wfail(w, "fsync: %s", strerror(errno));
-    if (close(w->fd) != 0 && rc == 0) rc = wfail(w, "close: %s", strerror(errno));
+    if (rc == 0 && w->path && fsync(w->fd) != 0 && errno != EINVAL) {
+      w->errnum = errno;
+      rc = wfail(w, "fsync: %s", strerror(errno));
+    }
+    if (close(w->fd) != 0 && rc == 0) {
+      w->errnum = errno;
+      rc = wfail(w, "close: %s", strerror(errno));
+    }
     if (w->tmp) {
-      if (rc == 0 && rename(w->tmp, w->path) != 0) rc = wfail(w, "cannot rename to '%s': %s", w->path, strerror(errno));
+      if (rc == 0 && rename(w->tmp, w->path) != 0) {
+        w->errnum = errno;
+        rc = wfail(w, "cannot rename to '%s': %s", w->path, strerror(errno));
+      }
       if (rc != 0) unlink(w->tmp);
     }
   }
-  if (rc != 0) snprintf(close_error, sizeof close_error, "%s", w->err);
+  if (rc != 0) {
+    snprintf(last_error, sizeof last_error, "%s", w->err);
+    last_errnum = w->errnum;
+  }
   writer_free(w);
   return rc;
 }
@@ -1266,23 +1528,4 @@ void rec_writer_abort(rec_writer *w) {
     if (w->tmp) unlink(w->tmp);
   }
   writer_free(w);
-}
-
-rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_write_opts *o) {
-  rec_writer *w = rec_writer_path(path, s, o);
-  if (!w) die_errno("cannot create '%s'", path);
-  return w;
-}
-
-void rec_write_or_die(rec_writer *w) {
-  if (rec_write(w) < 0) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", w->err);
-    rec_writer_abort(w);
-    die("%s", msg);
-  }
-}
-
-void rec_writer_close_or_die(rec_writer *w) {
-  if (rec_writer_close(w) < 0) die("%s", close_error);
 }

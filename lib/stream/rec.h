@@ -9,11 +9,14 @@
  * padded to 8 bytes, so numeric arrays are 8-byte aligned and usable in place.
  * Whole streams may be zstd-compressed; readers detect that by magic.
  *
- * Errors: reader/writer functions return 0 on success, 1 at a clean end
- * (rec_read only), -1 on error; rec_error() then says what and where, e.g.
- * "data.rec: record 12 (byte 4096): CRC-32C mismatch in record frame".
- * Programs usually call the *_or_die() wrappers, which print that message
- * prefixed with the program name and exit 1.
+ * Errors: nothing here prints or exits. Reader/writer functions return 0 on
+ * success, 1 at a clean end (rec_read only), -1 (or NULL) on error;
+ * rec_error() / rec_writer_error() then say what and where, e.g.
+ * "data.rec: record 12 (byte 4096): CRC-32C mismatch in record frame", and
+ * rec_writer_errno() gives the system error behind a failed write (EPIPE: the
+ * reader went away). Programs call the *_or_die() wrappers of
+ * cli/stream_cli.h, which print the message prefixed with the program name
+ * and exit 1, or exit 0 quietly on EPIPE.
  */
 #ifndef OTC_REC_H
 #define OTC_REC_H
@@ -23,76 +26,12 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "stream/crc32c.h"
+#include "stream/schema.h"
+
 #define REC_MAGIC "OTCLIR"       /* 6 bytes, then NUL, then the major version byte */
 #define REC_VERSION_MAJOR 1
 #define REC_VERSION_MINOR 0
-#define REC_MAX_FIELDS 32
-#define REC_MAX_DIMS 8            /* distinct named dimensions per schema */
-#define REC_MAX_RANK 3            /* dimensions per field: scalar, vector, matrix, cube */
-#define REC_MAX_FRAME (1u << 30)  /* payload cap: 1 GiB, checked before allocating */
-
-typedef enum { REC_U8 = 1, REC_U32, REC_I32, REC_F32, REC_F64, REC_STR } rec_type;
-
-typedef struct {
-  char *name;
-  int64_t fixed; /* value fixed for the whole stream, or REC_DIM_PER_RECORD; REC_DIM_UNSET until known */
-} rec_dim;
-#define REC_DIM_PER_RECORD (-1)
-#define REC_DIM_UNSET (-2)
-
-typedef struct {
-  char *name;
-  rec_type type;
-  int rank;                 /* 0 = scalar; REC_STR fields are rank 0 */
-  int dim[REC_MAX_RANK];    /* indices into rec_schema.dims */
-  bool optional;
-} rec_field;
-
-typedef struct rec_schema {
-  char *record;             /* record type name: "tokens", "pair", ... */
-  int nfields;
-  rec_field fields[REC_MAX_FIELDS];
-  int ndims;
-  rec_dim dims[REC_MAX_DIMS];
-  int nmeta;                /* string-to-string metadata, insertion order */
-  char **meta_key, **meta_val;
-} rec_schema;
-
-/* ---- schemas ---- */
-/* The schemas in schemas/NAME.yaml are compiled into the library; look one up
- * by record type name ("tokens"). Returns a new copy, or NULL if unknown. */
-rec_schema *rec_schema_builtin(const char *record);
-/* Parse a schema from YAML text (the format of schemas/NAME.yaml). NULL + err on error. */
-rec_schema *rec_schema_from_yaml(const char *text, size_t len, char *err, size_t errlen);
-rec_schema *rec_schema_copy(const rec_schema *s);
-void rec_schema_free(rec_schema *s);
-/* Names of all builtin schemas, NULL-terminated. */
-const char *const *rec_schema_builtin_names(void);
-/* Print a schema and its metadata as YAML (the schemas/NAME.yaml format plus a
- * `meta:` map), e.g. for `rec schema`. */
-void rec_schema_print(FILE *f, const rec_schema *s);
-/* Check a schema's consistency (names, types, dim references, limits);
- * 0 if valid, else -1 with the reason in err. */
-int rec_schema_validate(const rec_schema *s, char *err, size_t errlen);
-/* Check a stream's schema against the builtin schema of its record type
- * (types, ranks, shared and per-record dimensions of every known field);
- * 0 if it conforms or the type is not builtin, -1 with the reason in err. */
-int rec_schema_conforms(const rec_schema *s, char *err, size_t errlen);
-/* What every reader checks at open: the record type is one of `records`
- * (NULL-terminated) and the layout conforms to that builtin schema. 0, or -1
- * with "expected a 'x' or 'y' stream, got 'z'" / "schema frame (byte 8): ..."
- * in err (the caller prefixes the input's name). */
-int rec_schema_expect(const rec_schema *s, const char *const *records, char *err, size_t errlen);
-
-int rec_field_index(const rec_schema *s, const char *name);  /* -1 if absent */
-int rec_dim_index(const rec_schema *s, const char *name);    /* -1 if absent */
-/* Fix a stream dimension (e.g. "d" = 768) before the schema frame is written. */
-void rec_set_dim(rec_schema *s, const char *name, int64_t value);
-int64_t rec_get_dim(const rec_schema *s, const char *name);  /* fixed value, or REC_DIM_* */
-void rec_meta_set(rec_schema *s, const char *key, const char *value);
-const char *rec_meta_get(const rec_schema *s, const char *key); /* NULL if absent */
-const char *rec_type_name(rec_type t);
-size_t rec_type_size(rec_type t);
 
 /* ---- records ---- */
 /* A record view: pointers into the reader's frame buffer (valid until the
@@ -108,13 +47,17 @@ typedef struct {
 typedef struct rec_record {
   const rec_schema *schema;
   uint64_t index;           /* 0-based record number in the stream */
+  uint64_t offset;          /* byte offset of its frame (in the decompressed stream) */
   rec_value v[REC_MAX_FIELDS];
 } rec_record;
 
 static inline bool rec_has(const rec_record *r, int field) {
   return field >= 0 && r->v[field].data != NULL;
 }
-/* Typed accessors; die (naming the record) if the field type differs. */
+/* Typed accessors. A field number out of range or of another type (a
+ * programming error: rec_schema_expect at open rules it out for every field
+ * of a builtin record type) gives NULL and count 0, NaN, or 0; so does an
+ * absent field. */
 const char *rec_str(const rec_record *r, int field, size_t *len);
 const uint32_t *rec_u32(const rec_record *r, int field, size_t *count);
 const float *rec_f32(const rec_record *r, int field, size_t *count);
@@ -124,8 +67,8 @@ uint32_t rec_u32_scalar(const rec_record *r, int field);
 /* ---- reading ---- */
 typedef struct rec_reader rec_reader;
 
-/* Open a stream on a file descriptor (name is used in messages: "-" for
- * stdin). Reads the header and the schema frame; zstd input is detected and
+/* Open a stream on a file descriptor (name is used in messages; "-" or NULL
+ * is shown as "stdin", the one name for standard input in every message). Reads the header and the schema frame; zstd input is detected and
  * decompressed. NULL on error, with the message in err. */
 rec_reader *rec_open_fd(int fd, const char *name, char *err, size_t errlen);
 /* Open a file by path ("-" = stdin). */
@@ -139,6 +82,7 @@ const rec_schema *rec_reader_schema(const rec_reader *r);
  * nothing after it), -1 = error (see rec_error). */
 int rec_read(rec_reader *r, rec_record *out);
 const char *rec_error(const rec_reader *r);
+const char *rec_reader_name(const rec_reader *r); /* as in messages: the path, or "stdin" */
 uint64_t rec_reader_count(const rec_reader *r);  /* records read so far */
 uint64_t rec_reader_offset(const rec_reader *r); /* byte offset in the (decompressed) stream */
 bool rec_reader_compressed(const rec_reader *r);
@@ -146,13 +90,23 @@ bool rec_reader_compressed(const rec_reader *r);
 void rec_reader_allow_nonfinite(rec_reader *r, bool allow);
 void rec_close(rec_reader *r);
 
-/* Wrappers for programs: print "PROG: <message>" and exit 1 on any error. */
-rec_reader *rec_open_or_die(const char *path);
-/* Also check the record type: "PROG: FILE: expected a 'tokens' stream, got 'text'". */
-rec_reader *rec_open_expect(const char *path, const char *record);
-/* As rec_open_expect, but any of several record types (NULL-terminated). */
-rec_reader *rec_open_expect_any(const char *path, const char *const *records);
-bool rec_read_or_die(rec_reader *r, rec_record *out); /* true = record, false = clean end */
+/* Hostile sizes: what a record holds is bounded by its frame (the reader
+ * checks every array and per-record dimension against the frame length), but
+ * what a consumer derives from it is not: an n x m cost matrix for a pair of
+ * n and m tokens, a buffer per record of a stream dimension. Before
+ * allocating such a thing, check it here: 0 if esize times the product of the
+ * nfactors factors is at most `limit` bytes (0 = REC_MAX_FRAME, the largest
+ * array a record could hold: what could not be written out as a field),
+ * else -1 with "FILE: record 3 (byte 4096): WHAT of 40000 x 40000 x 4 bytes
+ * = 6400000000 bytes is more than the limit of 1073741824 bytes" in err. The
+ * product is overflow-checked; a zero factor always passes. */
+int rec_size_check(const rec_reader *r, const rec_record *rec, const char *what, const uint64_t *factors, int nfactors,
+                   size_t esize, uint64_t limit, char *err, size_t errlen);
+
+/* rec_open_path, then rec_schema_expect: the record type is one of
+ * `records` (NULL-terminated) with the builtin layout. NULL with
+ * "FILE: expected a 'tokens' stream, got 'text'" (or the reader's message). */
+rec_reader *rec_open_expect_path(const char *path, const char *const *records, char *err, size_t errlen);
 
 /* ---- writing ---- */
 typedef struct rec_writer rec_writer;
@@ -163,15 +117,22 @@ typedef struct {
 
 /* Write a stream with this schema (copied) to fd. The schema frame is written
  * with the first record (or at close), so stream dimensions left UNSET are
- * taken from the first record. */
+ * taken from the first record. NULL on error (an invalid schema or zstd
+ * level), with the message in rec_writer_error(NULL). */
 rec_writer *rec_writer_fd(int fd, const char *name, const rec_schema *s, const rec_write_opts *o);
 /* Path "-" = stdout; a path ending in ".zst" turns compression on (level 3
  * unless opts say otherwise). Files are written to a temporary name and
- * renamed by rec_writer_close. */
+ * renamed by rec_writer_close. NULL on error: rec_writer_error(NULL) says
+ * why ("cannot create 'F': ..."), rec_writer_errno(NULL) the errno. */
 rec_writer *rec_writer_path(const char *path, const rec_schema *s, const rec_write_opts *o);
-rec_schema *rec_writer_schema(rec_writer *w); /* to set metadata/dims before the first record */
+/* The schema, to set metadata and dims before the first record. Called after
+ * the first record (too late: the schema frame is out) it fails the writer
+ * (the next rec_write or close returns -1 saying so) and returns a copy. */
+rec_schema *rec_writer_schema(rec_writer *w);
 
-/* Build the next record: set fields, then rec_write. Data is copied at rec_write. */
+/* Build the next record: set fields, then rec_write. Data is copied at
+ * rec_write. A misuse (no such field, a put of another type) is reported by
+ * that rec_write, which then writes nothing. */
 void rec_put_str(rec_writer *w, int field, const char *s, size_t len);
 /* shape has the field's rank entries; checked against fixed dims and against
  * other fields sharing a per-record dimension. */
@@ -181,32 +142,36 @@ void rec_put_f64_scalar(rec_writer *w, int field, double v);
 /* Copy every field of `in` whose name exists in the writer's schema with the
  * same type and rank (how a filter passes fields through). */
 void rec_put_from(rec_writer *w, const rec_record *in);
+/* Write rec, just read from r, to w: its frame as it is when w's layout is
+ * r's (metadata may differ), nothing else was put for this record and r
+ * checked what w would (finite floats); else as rec_put_from + rec_write.
+ * The fast way for a filter to pass records through (rec cat is about as
+ * fast as the pipe). 0, or -1 as rec_write. */
+int rec_copy_record(rec_writer *w, const rec_reader *r, const rec_record *rec);
 /* Frame and write the record; -1 on error (missing required field, shape
- * mismatch, write error) with the message in rec_writer_error. */
+ * mismatch, misuse, write error) with the message in rec_writer_error. After
+ * a write error (rec_writer_errno != 0) every later call fails too. */
 int rec_write(rec_writer *w);
+/* The message of the last failure; w = NULL: of the last failed
+ * rec_writer_fd/rec_writer_path/rec_writer_close in this thread. */
 const char *rec_writer_error(const rec_writer *w);
+/* The errno of a failed write, fsync, close or create (EPIPE: the reader
+ * stopped reading), 0 for a failure that is not a system error. */
+int rec_writer_errno(const rec_writer *w);
 uint64_t rec_writer_count(const rec_writer *w);
 /* Write the end frame, flush, finish zstd, rename a file into place. Frees
- * the writer in any case; on error rec_writer_error(NULL) has the message. */
+ * the writer in any case; on error rec_writer_error(NULL) has the message and
+ * rec_writer_errno(NULL) the errno. */
 int rec_writer_close(rec_writer *w);
 /* Abandon: no end frame (a reader will report truncation), temp file removed. */
 void rec_writer_abort(rec_writer *w);
 
-/* Wrappers for programs. */
-rec_writer *rec_writer_or_die(const char *path, const rec_schema *s, const rec_write_opts *o);
-void rec_write_or_die(rec_writer *w);
-void rec_writer_close_or_die(rec_writer *w);
 /* By default rec_write rejects NaN/Inf in float fields, as readers do; a
  * writer of e.g. training logs may allow them (its readers must too). */
 void rec_writer_allow_nonfinite(rec_writer *w, bool allow);
 
 /* ---- helpers ---- */
-uint32_t crc32c(uint32_t crc, const void *buf, size_t len);
-/* The table implementation (what crc32c uses without SSE4.2), for tests. */
-uint32_t crc32c_portable(uint32_t crc, const void *buf, size_t len);
 /* Validate UTF-8; returns the byte offset of the first bad byte, or len if valid. */
 size_t utf8_check(const char *s, size_t len);
-/* Parse "--zstd[=LEVEL]" style values: NULL arg means default level 3. */
-int rec_parse_zstd_level(const char *arg);
 
 #endif

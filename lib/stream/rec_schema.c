@@ -1,10 +1,11 @@
 /* rec_schema.c: record schemas. The YAML files in schemas/ are compiled into
  * the library (scripts/embed-schemas) and parsed here with libyaml; the same
  * struct is what the schema frame of a stream encodes (rec.c). */
-#include "stream/rec.h"
+#include "stream/schema.h"
+#include "base/json.h"
 #include "base/util.h"
-#include "cli/cli.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -57,7 +58,7 @@ rec_schema *rec_schema_copy(const rec_schema *s) {
   for (int i = 0; i < s->ndims; i++) c->dims[i].name = xstrdup(s->dims[i].name);
   c->meta_key = c->meta_val = NULL;
   c->nmeta = 0;
-  for (int i = 0; i < s->nmeta; i++) rec_meta_set(c, s->meta_key[i], s->meta_val[i]);
+  for (int i = 0; i < s->nmeta; i++) rec_meta_append(c, s->meta_key[i], s->meta_val[i]);
   return c;
 }
 
@@ -73,16 +74,27 @@ int rec_dim_index(const rec_schema *s, const char *name) {
   return -1;
 }
 
-void rec_set_dim(rec_schema *s, const char *name, int64_t value) {
+int rec_set_dim(rec_schema *s, const char *name, int64_t value) {
   int d = rec_dim_index(s, name);
-  if (d < 0) die("schema '%s' has no dimension '%s'", s->record, name);
-  if (value < 0 || value > UINT32_MAX) die("dimension %s = %" PRId64 " out of range", name, value);
+  if (d < 0 || value < 0 || value > UINT32_MAX) return -1;
   s->dims[d].fixed = value;
+  return 0;
 }
 
 int64_t rec_get_dim(const rec_schema *s, const char *name) {
   int d = rec_dim_index(s, name);
   return d < 0 ? REC_DIM_UNSET : s->dims[d].fixed;
+}
+
+void rec_meta_append(rec_schema *s, const char *key, const char *value) {
+  if ((s->nmeta & (s->nmeta - 1)) == 0) { /* capacity: powers of two */
+    size_t cap = s->nmeta ? 2 * (size_t)s->nmeta : 1;
+    s->meta_key = xrealloc(s->meta_key, cap * sizeof *s->meta_key);
+    s->meta_val = xrealloc(s->meta_val, cap * sizeof *s->meta_val);
+  }
+  s->meta_key[s->nmeta] = xstrdup(key);
+  s->meta_val[s->nmeta] = xstrdup(value);
+  s->nmeta++;
 }
 
 void rec_meta_set(rec_schema *s, const char *key, const char *value) {
@@ -92,11 +104,25 @@ void rec_meta_set(rec_schema *s, const char *key, const char *value) {
       s->meta_val[i] = xstrdup(value);
       return;
     }
-  s->meta_key = xrealloc(s->meta_key, (size_t)(s->nmeta + 1) * sizeof *s->meta_key);
-  s->meta_val = xrealloc(s->meta_val, (size_t)(s->nmeta + 1) * sizeof *s->meta_val);
-  s->meta_key[s->nmeta] = xstrdup(key);
-  s->meta_val[s->nmeta] = xstrdup(value);
-  s->nmeta++;
+  rec_meta_append(s, key, value);
+}
+
+static int cmp_str_ptr(const void *a, const void *b) {
+  return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A metadata key that appears twice (sorted, so a frame of 65536 entries
+ * costs no more than sorting them), or NULL. */
+static const char *meta_duplicate(const rec_schema *s) {
+  if (s->nmeta < 2) return NULL;
+  const char **k = xmalloc((size_t)s->nmeta * sizeof *k);
+  memcpy(k, s->meta_key, (size_t)s->nmeta * sizeof *k);
+  qsort(k, (size_t)s->nmeta, sizeof *k, cmp_str_ptr);
+  const char *dup = NULL;
+  for (int i = 1; i < s->nmeta && !dup; i++)
+    if (strcmp(k[i - 1], k[i]) == 0) dup = k[i];
+  free(k);
+  return dup;
 }
 
 const char *rec_meta_get(const rec_schema *s, const char *key) {
@@ -142,9 +168,37 @@ int rec_schema_validate(const rec_schema *s, char *err, size_t errlen) {
     for (int a = 0; a < f->rank; a++)
       if (f->dim[a] < 0 || f->dim[a] >= s->ndims)
         return set_err(err, errlen, "field '%s': shape refers to an undeclared dimension", f->name);
+    /* Hostile sizes (schemas/README.md 1.2): the fixed dimensions of a field
+     * give the bytes of one slice of it; a slice larger than a frame could
+     * never be stored, so such a value can only mislead a consumer that
+     * allocates from it (d = 2^32-1 in a 216-byte stream). */
+    uint64_t slice = rec_type_size(f->type);
+    int big = -1; /* the dimension that pushed the slice over the limit */
+    for (int a = 0; a < f->rank && f->type != REC_STR; a++) {
+      int64_t v = s->dims[f->dim[a]].fixed;
+      if (v < 0) continue; /* per record, or not set yet */
+      if (v == 0) {
+        big = -1;
+        break; /* an empty slice, whatever the other dimensions say */
+      }
+      if (slice > REC_MAX_FRAME / (uint64_t)v) {
+        slice = (uint64_t)REC_MAX_FRAME + 1;
+        if (big < 0) big = f->dim[a];
+      } else
+        slice *= (uint64_t)v;
+    }
+    if (big >= 0)
+      return set_err(err, errlen,
+                     "field '%s': %s = %" PRId64 " makes its %s arrays larger than the frame limit of %u bytes "
+                     "(no record could hold one)",
+                     f->name, s->dims[big].name, s->dims[big].fixed, rec_type_name(f->type), REC_MAX_FRAME);
   }
   for (int i = 0; i < s->nmeta; i++)
     if (!s->meta_key[i] || !*s->meta_key[i]) return set_err(err, errlen, "empty metadata key");
+  /* Keys are unique (schemas/README.md 1.2): with two `model` entries, which
+   * one a consumer's mismatch guard sees would depend on how it searches. */
+  const char *dup = meta_duplicate(s);
+  if (dup) return set_err(err, errlen, "metadata key '%.200s' appears more than once", dup);
   return 0;
 }
 
@@ -263,7 +317,7 @@ rec_schema *rec_schema_from_yaml(const char *text, size_t len, char *err, size_t
       const char *k = yscalar(yaml_document_get_node(&doc, p->key));
       const char *v = yscalar(yaml_document_get_node(&doc, p->value));
       if (!k || !v) FAIL("meta: expected key: value scalars");
-      rec_meta_set(s, k, v);
+      rec_meta_append(s, k, v); /* a key given twice is refused by rec_schema_validate */
     }
   }
   if (rec_schema_validate(s, err, errlen) != 0) goto fail_quiet;
@@ -279,24 +333,50 @@ fail_quiet:
 #undef FAIL
 }
 
+rec_schema *rec_schema_from_yaml_file(const char *path, char *err, size_t errlen) {
+  size_t len;
+  char *text = read_file(path, &len);
+  if (!text) {
+    set_err(err, errlen, "cannot read schema '%s': %s", path, strerror(errno));
+    return NULL;
+  }
+  char why[300];
+  rec_schema *s = rec_schema_from_yaml(text, len, why, sizeof why);
+  free(text);
+  if (!s) set_err(err, errlen, "%s: %s", path, why);
+  return s;
+}
+
 /* ---- builtins ---- */
 
 static rec_schema **builtins;
 static const char **builtin_names;
 static pthread_once_t builtin_once = PTHREAD_ONCE_INIT;
+static char builtin_error[300];
 
+/* A schemas/NAME.yaml that does not parse is a build defect: it is left out
+ * (rec_schema_builtin_error says why) and test_rec fails on it. */
 static void load_builtins(void) {
-  size_t n = 0;
+  size_t n = 0, k = 0;
   while (rec_builtin_schema_text[n]) n++;
   builtins = xcalloc(n + 1, sizeof *builtins);
   builtin_names = xcalloc(n + 1, sizeof *builtin_names);
   for (size_t i = 0; i < n; i++) {
     char err[256];
     const char *t = rec_builtin_schema_text[i];
-    builtins[i] = rec_schema_from_yaml(t, strlen(t), err, sizeof err);
-    if (!builtins[i]) die("built-in schema %zu: %s", i, err); /* a build defect, caught by the unit test */
-    builtin_names[i] = builtins[i]->record;
+    rec_schema *b = rec_schema_from_yaml(t, strlen(t), err, sizeof err);
+    if (!b) {
+      if (!builtin_error[0]) snprintf(builtin_error, sizeof builtin_error, "built-in schema %zu: %s", i, err);
+      continue;
+    }
+    builtins[k] = b;
+    builtin_names[k++] = b->record;
   }
+}
+
+const char *rec_schema_builtin_error(void) {
+  pthread_once(&builtin_once, load_builtins);
+  return builtin_error[0] ? builtin_error : NULL;
 }
 
 rec_schema *rec_schema_builtin(const char *record) {
@@ -361,6 +441,35 @@ void rec_schema_print(FILE *f, const rec_schema *s) {
       fputc('\n', f);
     }
   }
+}
+
+/* ---- comparing two streams' schemas ---- */
+
+bool rec_layout_equal(const rec_schema *a, const rec_schema *b) {
+  return rec_schema_compare(a, b, false, NULL, 0) == 0;
+}
+
+int rec_schema_compare(const rec_schema *a, const rec_schema *b, bool meta, char *why, size_t whylen) {
+  if (strcmp(a->record, b->record))
+    return set_err(why, whylen, "record type '%s' vs '%s'", a->record, b->record);
+  if (a->nfields != b->nfields || a->ndims != b->ndims)
+    return set_err(why, whylen, "different fields or dimensions");
+  for (int i = 0; i < a->ndims; i++)
+    if (strcmp(a->dims[i].name, b->dims[i].name) || a->dims[i].fixed != b->dims[i].fixed)
+      return set_err(why, whylen, "dimension '%s' differs", a->dims[i].name);
+  for (int i = 0; i < a->nfields; i++) {
+    const rec_field *x = &a->fields[i], *y = &b->fields[i];
+    if (strcmp(x->name, y->name) || x->type != y->type || x->rank != y->rank || x->optional != y->optional ||
+        memcmp(x->dim, y->dim, sizeof(int) * (size_t)x->rank))
+      return set_err(why, whylen, "field '%s' differs", x->name);
+  }
+  if (!meta) return 0;
+  if (a->nmeta != b->nmeta) return set_err(why, whylen, "metadata differs: %d vs %d entries", a->nmeta, b->nmeta);
+  for (int i = 0; i < a->nmeta; i++) {
+    const char *v = rec_meta_get(b, a->meta_key[i]);
+    if (!v || strcmp(v, a->meta_val[i])) return set_err(why, whylen, "metadata '%s' differs", a->meta_key[i]);
+  }
+  return 0;
 }
 
 /* ---- conformance to the builtin schema of the same record type ---- */

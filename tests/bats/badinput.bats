@@ -3,7 +3,7 @@
 # record stream. For each reader, damaged copies of a valid input (cut inside
 # a frame, cut right before the end frame, a flipped byte, a cut zstd stream,
 # a frame length over the cap, an unknown major version, data after the end frame,
-# a wrong record count in the end frame,
+# a wrong record count in the end frame, a metadata key given twice,
 # NaN, invalid UTF-8), a stream of the wrong record type, empty input and
 # plain text must give exit 1, a message "PROG: ..." naming the place (record,
 # byte offset or line), and no output that passes for a complete result: the
@@ -24,6 +24,8 @@ setup_file() {
     cat "$T/$b.rec" "$T/$b.rec" >"$T/$b.twice"
     rec cat --zstd "$T/$b.rec" >"$T/$b.zst"
     head -c $(($(wc -c <"$T/$b.zst") - 10)) "$T/$b.zst" >"$T/$b.zcut"
+    # a metadata key twice (issue 14 item 8): the last value must not defeat a guard
+    "$ROOT/tests/bats/rec-corrupt.py" "$T/$b.rec" "$T/$b.dupmeta" addmeta model evil model evil2
   done
   # NaN in the first float of the first record's vectors (CRCs valid)
   v=$(rec dump "$T/vec.rec" | head -1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["vecs"][0][0])')
@@ -57,6 +59,9 @@ print(json.dumps({"id": "long", "ids": [2] + [5] * 200 + [3]}))' | rec encode --
   # (schema files): vecs f64; vecs rows != ids; pair with src/tgt dims
   # swapped; ids i32; docid u32; text u32
   audit_fake_schemas "$T"
+  # a vectors stream whose schema fixes d = 2^32-1, with one record of n = 0
+  echo '{"id":"x","ids":[],"vecs":[]}' | rec encode --schema vectors --dim d=1234567 >"$T/hostile.0"
+  "$ROOT/tests/bats/rec-corrupt.py" "$T/hostile.0" "$T/hostile.rec" replace 0 87d6120000000000 ffffffff00000000
   : >"$T/empty"
   printf 'hello there\nsecond line\n' >"$T/plain.txt"
 }
@@ -126,6 +131,7 @@ frame_cases() { # PROG KIND B -- CMD...
   bad "$prog" version "$kind" "$T/$b.ver" "byte 0.*version 2.*version 1" -- "$@"
   bad "$prog" trailing "$kind" "$T/$b.twice" "byte [0-9]+.*trailing" -- "$@"
   bad "$prog" endcount "$kind" "$T/$b.endcount" "$REC_PLACE" -- "$@"
+  bad "$prog" dupmeta "$kind" "$T/$b.dupmeta" "schema frame \(byte 8\): .*metadata key 'model' appears more than once" -- "$@"
 }
 
 # A program that only reads streams: empty input and plain text are errors
@@ -266,12 +272,17 @@ stream_only_cases() { # PROG KIND WRONG GOT -- CMD...
   bad rank utf8 stream "$T/vec.utf8" "$REC_PLACE" -- "${cmd[@]}"
   frame_cases rank text vec -- "${cmd[@]}" --trec
   local f
-  for f in cut-mid cut-end flip zcut nan utf8; do
+  for f in cut-mid cut-end flip zcut nan utf8 dupmeta; do
     bad rank "docs-$f" stream "$T/vec.rec" "vec\.$f: .*($REC_PLACE|zstd)" -- rank --docs "$T/vec.$f" --threads 1
   done
   bad rank docs-wrong-type stream "$T/vec.rec" "t\.rec: .*'text'" -- rank --docs "$T/t.rec" --threads 1
   bad rank docs-empty stream "$T/vec.rec" "empty" -- rank --docs "$T/empty" --threads 1
   bad rank docs-text stream "$T/vec.rec" "plain\.txt: .*text" -- rank --docs "$T/plain.txt" --threads 1
+  # issue 14 item 13: d = 2^32-1 in a 256-byte stream, queries and documents
+  # alike, is refused before anything is allocated from it
+  bad rank docs-hostile-d stream "$T/vec.rec" "hostile\.rec: schema frame \(byte 8\): .*d = 4294967295" -- rank --docs "$T/hostile.rec" --threads 1
+  bad rank hostile-d stream "$T/hostile.rec" "stdin: schema frame \(byte 8\): .*d = 4294967295" -- rank --docs "$T/vec.rec" --threads 1
+  bad rank hostile-both stream "$T/hostile.rec" "schema frame \(byte 8\): .*d = 4294967295" -- rank --docs "$T/hostile.rec" --threads 1
   verdict
 }
 

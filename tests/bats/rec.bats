@@ -237,6 +237,62 @@ $T/run-002.rec.zst"
   [ -z "$(ls "$T" | grep 'out.rec')" ]
 }
 
+# wait_for FILE: up to 10 s for FILE to exist
+wait_for() {
+  local i
+  for i in $(seq 100); do [ -e "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+
+@test "rec cat -o F killed by SIGKILL: the next run of F removes its F.tmp.PID, never a live writer's" {
+  rec encode --schema text "$T/text.jsonl" > "$T/t.rec"
+  hdr=$(( $(rec encode --schema text < /dev/null | wc -c) - 24 ))  # header + schema frame
+  mkfifo "$T/in1" "$T/in2"
+  # run 1: blocked reading records, then killed (no exit handler runs)
+  rec cat -o "$T/out.rec" "$T/in1" 3>&- & pid1=$!   # (fd 3 is bats' own)
+  exec 7>"$T/in1"
+  head -c "$hdr" "$T/t.rec" >&7
+  wait_for "$T/out.rec.tmp.$pid1"
+  kill -9 "$pid1"
+  wait "$pid1" || true
+  exec 7>&-
+  [ -e "$T/out.rec.tmp.$pid1" ]       # the debris of issue 14 item 12
+  # run 2: a live writer of the same output, blocked the same way
+  rec cat -o "$T/out.rec" "$T/in2" 3>&- & pid2=$!
+  exec 8>"$T/in2"
+  head -c "$hdr" "$T/t.rec" >&8
+  wait_for "$T/out.rec.tmp.$pid2"
+  # run 3, to completion: removes run 1's temporary, leaves run 2's alone
+  touch "$T/out.rec.tmp.notapid"
+  run rec cat -o "$T/out.rec" "$T/t.rec"
+  assert_success
+  [ ! -e "$T/out.rec.tmp.$pid1" ]
+  [ -e "$T/out.rec.tmp.$pid2" ]
+  [ -e "$T/out.rec.tmp.notapid" ]
+  [ "$(rec count "$T/out.rec")" = 3 ]
+  # run 2 finishes normally: its temporary was intact
+  tail -c +$((hdr + 1)) "$T/t.rec" >&8
+  exec 8>&-
+  wait "$pid2"
+  [ ! -e "$T/out.rec.tmp.$pid2" ]
+  run rec dump "$T/out.rec"
+  assert_output "$(cat "$T/text.jsonl")"
+}
+
+@test "-o onto an existing FIFO (or device) writes into it, never renames a temporary over it" {
+  rec encode --schema text "$T/text.jsonl" > "$T/t.rec"
+  mkfifo "$T/pipe"
+  timeout 10 bash -c 'rec count < "$1"' _ "$T/pipe" > "$T/n" 3>&- &   # (timed: a broken writer leaves it waiting)
+  run rec cat -o "$T/pipe" "$T/t.rec"
+  assert_success
+  wait
+  [ -p "$T/pipe" ]
+  [ "$(cat "$T/n")" = 3 ]
+  run rec cat -o "$T" "$T/t.rec"
+  assert_failure 1
+  assert_output --partial "cannot write to '$T': Is a directory"
+}
+
 @test "a reader that stops early ends the writer quietly (EPIPE)" {
   yes '{"id":"a","text":"some text"}' | head -n 200000 | rec encode --schema text > "$T/big.rec"
   run bash -c "set -o pipefail; rec dump '$T/big.rec' | head -n 1"
@@ -382,6 +438,39 @@ $T/run-002.rec.zst"
   run rec dump --allow-nonfinite "$T/inf.rec"
   assert_success
   assert_line --index 0 '{"id":"v1","ids":[101,7,102],"vecs":[[0.1,-0,null],[1e-45,3.4028235e+38,-2.5],[0.33333334,1,2]],"vec":[1,2,3]}'
+}
+
+@test "a schema frame that repeats a metadata key is refused by every reader, naming the key" {
+  rec encode --schema text --meta model=good "$T/text.jsonl" > "$T/m.rec"
+  python3 "$CORRUPT" "$T/m.rec" "$T/dup.rec" addmeta model evil
+  for sub in check dump count schema cat; do
+    run rec $sub "$T/dup.rec"
+    assert_failure 1
+    assert_output --partial "dup.rec: schema frame (byte 8): invalid schema frame: metadata key 'model' appears more than once"
+  done
+  python3 "$CORRUPT" "$T/m.rec" "$T/two.rec" addmeta layer 3
+  run rec check "$T/two.rec"
+  assert_success
+}
+
+@test "hostile sizes: a stream dimension no frame could hold, a record dimension beyond its frame" {
+  # the 256-byte stream of issue 14 item 13: vectors with d = 2^32-1 and one empty record
+  echo '{"id":"x","ids":[],"vecs":[]}' | rec encode --schema vectors --dim d=1234567 > "$T/h.rec"
+  python3 "$CORRUPT" "$T/h.rec" "$T/hostile.rec" replace 0 87d6120000000000 ffffffff00000000
+  for sub in check dump count schema; do
+    run rec $sub "$T/hostile.rec"
+    assert_failure 1
+    assert_output --partial "hostile.rec: schema frame (byte 8): invalid schema frame: field 'vecs': d = 4294967295 makes its f32 arrays larger than the frame limit of 1073741824 bytes"
+  done
+  run rec encode --schema vectors --dim d=4294967295 < /dev/null
+  assert_failure 1
+  assert_output --partial "d = 4294967295 makes its f32 arrays larger than the frame limit"
+  # a plan without plan/align whose n says 40000 (records store unused dimensions as 0)
+  echo '{"id":"p","cost":1,"iters":2,"err":0}' | rec encode --schema plan > "$T/p.rec"
+  python3 "$CORRUPT" "$T/p.rec" "$T/p2.rec" replace 1 0f0000000000000000000000 0f00000000000000409c0000
+  run rec check "$T/p2.rec"
+  assert_failure 1
+  assert_output --regexp "p2.rec: record 0 \(byte [0-9]+\): dimension 'n' = 40000 but no field of the record uses it"
 }
 
 @test "a missing or unreadable file" {

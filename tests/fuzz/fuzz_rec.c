@@ -6,9 +6,16 @@
  * bad input with a message, never crash, hang or read out of bounds. Another
  * bit makes the harness recompute every frame's CRCs before reading, since
  * random mutations would otherwise almost never get past the checksums to
- * the schema and record decoders. */
+ * the schema and record decoders. Every record read is then written out the
+ * ways `rec` writes them: as JSON (rec_json_write) and through a writer
+ * (rec_copy_record: verbatim, or decoded and re-encoded when the reader
+ * allowed NaN/Inf and the writer does not), to /dev/null; and the hostile
+ * size check runs on its dimensions. */
 #include "stream/rec.h"
+#include "stream/rec_json.h"
 
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,12 +45,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (fix) fix_crcs(p, size);
   char err[1024];
   rec_reader *r = rec_open_mem(p, size, "fuzz", err, sizeof err);
+  static FILE *devnull;
+  static int devnull_fd = -1;
+  if (!devnull) devnull = fopen("/dev/null", "w");
+  if (devnull_fd < 0) devnull_fd = open("/dev/null", O_WRONLY);
   if (r) {
     if (allow) rec_reader_allow_nonfinite(r, true);
     const rec_schema *s = rec_reader_schema(r);
+    rec_writer *w = rec_writer_fd(devnull_fd, "-", s, NULL);
+    if (!w) abort(); /* a schema the reader accepted is one a writer accepts */
     rec_record rec;
     volatile uint64_t sink = 0;
     while (rec_read(r, &rec) == 0) {
+      rec_json_write(devnull, &rec);
+      /* What the reader validated, the writer takes; it refuses only NaN/Inf,
+       * which it checks and this reader was told to allow. */
+      if (rec_copy_record(w, r, &rec) != 0 &&
+          (!allow || (!strstr(rec_writer_error(w), "NaN at") && !strstr(rec_writer_error(w), "Inf at"))))
+        abort();
+      char serr[300];
+      uint64_t f[REC_MAX_RANK] = {0};
+      for (int i = 0; i < s->nfields; i++)
+        for (int a = 0; a < s->fields[i].rank; a++) f[a] = rec.v[i].shape[a];
+      sink += (uint64_t)rec_size_check(r, &rec, "x", f, REC_MAX_RANK, 8, 0, serr, sizeof serr);
       /* touch every byte a consumer would use */
       for (int i = 0; i < s->nfields; i++) {
         if (!rec.v[i].data) continue;
@@ -53,6 +77,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       }
     }
     (void)rec_error(r);
+    rec_writer_abort(w);
     rec_close(r);
   } else if (!err[0]) {
     abort(); /* every failure must say why */

@@ -3,12 +3,19 @@
  * corruption detected with a message that says what and where. */
 #include "check.h"
 #include "stream/rec.h"
+#include "stream/tmpfile.h"
+#include "stream/rec_json.h"
+#include "stream/rec_ops.h"
 #include "base/rng.h"
 #include "base/util.h"
 #include "cli/cli.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <math.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
@@ -300,6 +307,17 @@ static void corruption_tests(void) {
   EXPECT((const uint8_t *)"q1\ten\thello\n", 12, "looks like text", "TSV text hint");
   const uint8_t zjunk[] = {0x28, 0xB5, 0x2F, 0xFD, 1, 2, 3, 4, 5, 6, 7, 8};
   EXPECT(zjunk, sizeof zjunk, "zstd", "zstd magic with bad data");
+  {
+    /* a cut zstd stream names where it stops (it said "byte 0" whatever the place) */
+    size_t zlen;
+    uint8_t *z = slurp(tmp_path("vectors.rec.zst"), &zlen);
+    EXPECT(z, 30, "t.rec: compressed byte 30: truncated zstd stream: the input ends inside a zstd frame (0 bytes decompressed before it)",
+           "zstd cut before its first block");
+    char want[160];
+    snprintf(want, sizeof want, "inside a zstd frame at compressed byte %zu (decompressed byte ", zlen - 4);
+    EXPECT(z, zlen - 4, want, "zstd cut in its checksum");
+    free(z);
+  }
   /* invalid UTF-8: "some text here" -> 0xFF at its first byte */
   memcpy(b, orig, len);
   uint8_t *t = memmem(b + f1, f2 - f1, "some text", 9);
@@ -568,6 +586,520 @@ static void pipe_tests(void) {
   }
 }
 
+/* The library returns errors (issue 13): nothing in stream/ prints or
+ * exits; a closed pipe, a misuse or a bad path comes back as -1 / NULL with
+ * a message, and the program (cli/stream_cli.c) decides what to do. */
+static void library_error_tests(void) {
+  /* EPIPE: the reader of the pipe is gone (SIGPIPE is ignored by otc_init) */
+  int fds[2];
+  if (pipe(fds) != 0) {
+    CHECK(0, "pipe");
+    return;
+  }
+  close(fds[0]);
+  rec_schema *s = rec_schema_builtin("text");
+  /* in a child, so that a library that exits cannot end this test quietly */
+  fflush(stdout);
+  pid_t pid = fork();
+  if (pid == 0) {
+    rec_writer *cw = rec_writer_fd(fds[1], "-", s, NULL);
+    rec_put_str(cw, 0, "a", 1);
+    rec_put_str(cw, 2, "b", 1);
+    if (rec_write(cw) != 0) _exit(2); /* buffered: the pipe is not touched yet */
+    int crc = rec_writer_close(cw);
+    _exit(crc == -1 && rec_writer_errno(NULL) == EPIPE && strstr(rec_writer_error(NULL), "stdout: write error") ? 42 : 3);
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  close(fds[1]);
+  CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 42,
+        "a closed pipe is reported (-1, EPIPE), not exited on (child status %d)", WEXITSTATUS(status));
+  rec_writer *w;
+  int rc;
+
+  /* a bad output path: NULL, the message names the path, errno kept */
+  w = rec_writer_path(tmp_path("no/such/dir/x.rec"), s, NULL);
+  CHECK(!w && rec_writer_errno(NULL) == ENOENT && strstr(rec_writer_error(NULL), "cannot create '") &&
+            strstr(rec_writer_error(NULL), "no/such/dir/x.rec"),
+        "uncreatable output: %s", rec_writer_error(NULL));
+  /* an invalid schema or zstd level: NULL with the reason */
+  rec_schema *bad = rec_schema_copy(s);
+  bad->nfields = 0;
+  w = rec_writer_fd(1, "-", bad, NULL);
+  CHECK(!w && strstr(rec_writer_error(NULL), "invalid schema"), "invalid schema: %s", rec_writer_error(NULL));
+  rec_schema_free(bad);
+  w = rec_writer_fd(1, "-", s, &(rec_write_opts){99});
+  CHECK(!w && strstr(rec_writer_error(NULL), "zstd level 99"), "bad zstd level: %s", rec_writer_error(NULL));
+
+  /* misuse of the put functions: reported by the next rec_write, which writes nothing */
+  const char *path = tmp_path("misuse.rec");
+  w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 7, "x", 1);
+  rc = rec_write(w);
+  CHECK(rc == -1 && strstr(rec_writer_error(w), "record 0: rec_put_str: no field number 7 in schema 'text'"),
+        "bad field number: %s", rec_writer_error(w));
+  rec_put_u32_scalar(w, 0, 3);
+  rc = rec_write(w);
+  CHECK(rc == -1 && strstr(rec_writer_error(w), "field 'id' is not a u32 scalar"), "put of another type: %s",
+        rec_writer_error(w));
+  rec_put_str(w, 0, "a", 1);
+  rec_put_str(w, 2, "b", 1);
+  CHECK(rec_write(w) == 0 && rec_writer_count(w) == 1, "the writer goes on after a refused record");
+  rec_meta_set(rec_writer_schema(w), "late", "1");
+  rec_put_str(w, 0, "c", 1);
+  rec_put_str(w, 2, "d", 1);
+  rc = rec_write(w);
+  CHECK(rc == -1 && strstr(rec_writer_error(w), "the schema cannot change after the first record"),
+        "schema changed after the first record: %s", rec_writer_error(w));
+  CHECK(rec_writer_close(w) == -1 && access(path, F_OK) != 0, "that writer fails at close and leaves no file");
+
+  /* rec_set_dim: -1 instead of exiting */
+  rec_schema *v = rec_schema_builtin("vectors");
+  CHECK(rec_set_dim(v, "nope", 3) == -1 && rec_set_dim(v, "d", -5) == -1 && rec_set_dim(v, "d", 1LL << 32) == -1 &&
+            rec_get_dim(v, "d") == REC_DIM_UNSET,
+        "rec_set_dim refuses an unknown dimension and out-of-range values");
+  CHECK(rec_set_dim(v, "d", 4) == 0 && rec_get_dim(v, "d") == 4, "rec_set_dim sets a dimension");
+  rec_schema_free(v);
+  CHECK(rec_schema_builtin_error() == NULL, "every schemas/NAME.yaml compiled in parses");
+
+  /* typed accessors of the wrong type: no data, no exit */
+  size_t len;
+  uint8_t *b = text_stream(&len, 1);
+  char err[512];
+  rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+  rec_record rec;
+  size_t n = 99;
+  rc = rec_read(r, &rec);
+  CHECK(rc == 0 && rec_u32(&rec, 0, &n) == NULL && n == 0 && rec_f32(&rec, 2, NULL) == NULL &&
+            isnan(rec_f64_scalar(&rec, 0)) && rec_u32_scalar(&rec, 40) == 0 && rec_str(&rec, -1, &n) == NULL &&
+            !strcmp(rec_str(&rec, 0, &n), "doc0") && n == 4,
+        "accessors of another type or an unknown field give no data");
+  rec_close(r);
+  CHECK(rec_open_expect_path(tmp_path("small.rec"), (const char *const[]){"vectors", NULL}, err, sizeof err) == NULL &&
+            strstr(err, "small.rec: expected a 'vectors' stream, got 'text'"),
+        "rec_open_expect_path: %s", err);
+  free(b);
+  rec_schema_free(s);
+}
+
+/* Issue 14 item 8: a schema frame that repeats a metadata key is invalid
+ * (schemas/README.md 1.2) and refused at open by every reader, with the key
+ * named; so is a YAML schema that repeats one. */
+static void duplicate_meta_tests(void) {
+  rec_schema *s = rec_schema_builtin("text");
+  rec_meta_set(s, "model", "good");
+  rec_meta_set(s, "mode1", "evil");
+  rec_meta_set(s, "model", "good"); /* rec_meta_set replaces: still two keys */
+  CHECK(s->nmeta == 2, "rec_meta_set replaces the value of an existing key");
+  const char *path = tmp_path("dupmeta.rec");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 0, "a", 1);
+  rec_put_str(w, 2, "b", 1);
+  rec_write(w);
+  rec_writer_close(w);
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  const char *e = read_all_err(b, len, NULL);
+  CHECK(!*e, "two distinct keys read: %s", e);
+  uint8_t *k = memmem(b, len, "mode1", 5);
+  k[4] = 'l'; /* "mode1" -> "model": the frame now says model=good, model=evil */
+  fix_crc(b, 8);
+  e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "t.rec: schema frame (byte 8): invalid schema frame: metadata key 'model' appears more than once"),
+        "a repeated metadata key is refused at open: %s", e);
+  free(b);
+  rec_schema_free(s);
+  char err[256];
+  const char *y = "record: x\nfields:\n  - {name: a, type: str}\nmeta: {model: a, layer: 3, model: b}\n";
+  rec_schema *ys = rec_schema_from_yaml(y, strlen(y), err, sizeof err);
+  CHECK(!ys && strstr(err, "metadata key 'model' appears more than once"), "YAML meta with a repeated key: %s",
+        ys ? "(accepted)" : err);
+  rec_schema_free(ys);
+  /* many entries: the duplicate check sorts (a hostile frame of 65536 entries stays fast) */
+  s = rec_schema_builtin("text");
+  char kb[32];
+  for (int i = 0; i < 65536; i++) {
+    snprintf(kb, sizeof kb, "k%d", i);
+    rec_meta_append(s, kb, "v");
+  }
+  double t0 = now_seconds();
+  int ok = rec_schema_validate(s, err, sizeof err) == 0;
+  rec_meta_append(s, "k77", "again");
+  int refused = rec_schema_validate(s, err, sizeof err) != 0 && strstr(err, "'k77'");
+  CHECK(ok && refused, "65537 entries with one repeat: found in %.3f s", now_seconds() - t0);
+  rec_schema_free(s);
+}
+
+/* Issue 14 item 13: hostile sizes are caught against the frame length
+ * (record dims) and the frame limit (stream dims) before anyone allocates,
+ * and rec_size_check lets a consumer check what it derives from a record. */
+static void hostile_size_tests(void) {
+  char err[512];
+  rec_schema *s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", 4294967295LL);
+  CHECK(rec_schema_validate(s, err, sizeof err) != 0 &&
+            strstr(err, "field 'vecs': d = 4294967295 makes its f32 arrays larger than the frame limit"),
+        "d = 2^32-1 for f32 vectors: %s", err);
+  CHECK(rec_writer_fd(1, "-", s, NULL) == NULL && strstr(rec_writer_error(NULL), "frame limit"),
+        "a writer refuses it too: %s", rec_writer_error(NULL));
+  rec_set_dim(s, "d", 268435456); /* 2^28 f32 = 1 GiB: exactly the limit */
+  CHECK(rec_schema_validate(s, err, sizeof err) == 0, "d = 2^28 (one row = the frame limit) is valid");
+  rec_set_dim(s, "d", 268435457);
+  CHECK(rec_schema_validate(s, err, sizeof err) != 0, "d = 2^28 + 1 is not");
+  rec_schema_free(s);
+  const char *y = "record: x\ndims: {a: 4294967295, z: 0}\nfields:\n  - {name: f, type: f64, shape: [a, z]}\n";
+  s = rec_schema_from_yaml(y, strlen(y), err, sizeof err);
+  CHECK(s != NULL, "a huge dimension times a zero one is an empty slice: valid %s", s ? "" : err);
+  rec_schema_free(s);
+
+  /* the stream of the issue: vectors with d fixed to 2^32-1 and one record of n = 0 */
+  s = rec_schema_builtin("vectors");
+  rec_set_dim(s, "d", 1234567);
+  const char *path = tmp_path("hostile.rec");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 0, "x", 1);
+  rec_put(w, rec_field_index(s, "ids"), "", (uint32_t[]){0});
+  rec_put(w, rec_field_index(s, "vecs"), "", (uint32_t[]){0, 1234567});
+  CHECK(rec_write(w) == 0 && rec_writer_close(w) == 0, "a vectors stream with an empty record");
+  rec_schema_free(s);
+  size_t len;
+  uint8_t *b = slurp(path, &len);
+  int64_t d = 1234567;
+  uint8_t *at = memmem(b, len, &d, 8);
+  d = 4294967295LL;
+  memcpy(at, &d, 8);
+  fix_crc(b, 8);
+  const char *e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "t.rec: schema frame (byte 8): invalid schema frame: field 'vecs': d = 4294967295"),
+        "the %zu-byte stream with d = 2^32-1 is refused at open: %s", len, e);
+  free(b);
+
+  /* a per-record dimension no present field uses must be 0 */
+  s = rec_schema_builtin("plan");
+  path = tmp_path("plan-dim.rec");
+  w = rec_writer_path(path, s, NULL);
+  rec_put_str(w, 0, "p", 1);
+  rec_put_f64_scalar(w, rec_field_index(s, "cost"), 1.0);
+  rec_put_u32_scalar(w, rec_field_index(s, "iters"), 3);
+  rec_put_f64_scalar(w, rec_field_index(s, "err"), 0.0);
+  CHECK(rec_write(w) == 0 && rec_writer_close(w) == 0, "a plan record without plan and align");
+  rec_schema_free(s);
+  b = slurp(path, &len);
+  size_t f1 = frame_at(b, len, 1);
+  e = read_all_err(b, len, NULL);
+  CHECK(!*e && rd32(b + f1 + 16 + 8) == 0, "its dimensions n, m, k are stored as 0: %s", e);
+  wr32(b + f1 + 16 + 8, 40000); /* n = 40000 with no plan */
+  fix_crc(b, f1);
+  e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "record 0 (byte ") && strstr(e, "dimension 'n' = 40000 but no field of the record uses it"),
+        "an unused per-record dimension set: %s", e);
+  free(b);
+
+  /* a per-record dimension beyond the frame: an array with a zero-extent partner */
+  y = "record: pts\ndims: {n: record, k: 0}\nfields:\n  - {name: p, type: f32, shape: [n, k]}\n";
+  s = rec_schema_from_yaml(y, strlen(y), err, sizeof err);
+  path = tmp_path("pts.rec");
+  w = rec_writer_path(path, s, NULL);
+  rec_put(w, 0, "", (uint32_t[]){3, 0});
+  CHECK(rec_write(w) == 0 && rec_writer_close(w) == 0, "n = 3 rows of k = 0");
+  rec_schema_free(s);
+  b = slurp(path, &len);
+  f1 = frame_at(b, len, 1);
+  e = read_all_err(b, len, NULL);
+  CHECK(!*e, "n = 3 in a 16-byte frame reads: %s", e);
+  wr32(b + f1 + 16 + 8, 4000000000u);
+  fix_crc(b, f1);
+  e = read_all_err(b, len, NULL);
+  CHECK(strstr(e, "record 0 (byte 104): dimension 'n' = 4000000000 is more than the 16-byte record frame can hold"),
+        "n = 4e9 of empty rows: %s", e);
+  free(b);
+
+  /* rec_size_check: what a consumer derives from a record */
+  b = vec_stream(&len);
+  rec_reader *r = rec_open_mem(b, len, "v.rec", err, sizeof err);
+  rec_record rec;
+  rec_read(r, &rec);
+  rec_read(r, &rec);
+  char want[160];
+  snprintf(want, sizeof want,
+           "v.rec: record 1 (byte %zu): plan of 40000 x 40000 x 4 bytes = 6400000000 bytes is more than the limit "
+           "of 1073741824 bytes",
+           frame_at(b, len, 2));
+  CHECK(rec_size_check(r, &rec, "plan", (const uint64_t[]){40000, 40000}, 2, 4, 0, err, sizeof err) == -1 &&
+            !strcmp(err, want),
+        "a 40k x 40k plan is refused naming the record: %s", err);
+  CHECK(rec_size_check(r, &rec, "plan", (const uint64_t[]){1000, 1000}, 2, 4, 0, err, sizeof err) == 0,
+        "a 1000 x 1000 plan passes");
+  CHECK(rec_size_check(r, &rec, "x", (const uint64_t[]){0, UINT64_MAX}, 2, 8, 0, err, sizeof err) == 0,
+        "a zero factor passes");
+  CHECK(rec_size_check(r, &rec, "x", (const uint64_t[]){1ull << 40, 1ull << 40}, 2, 8, 0, err, sizeof err) == -1 &&
+            strstr(err, "x of 1099511627776 x 1099511627776 x 8 bytes is more than"),
+        "an overflowing product is refused: %s", err);
+  CHECK(rec_size_check(r, &rec, "row", (const uint64_t[]){10, 26}, 2, 4, 1000, err, sizeof err) == -1 &&
+            strstr(err, "= 1040 bytes is more than the limit of 1000 bytes"),
+        "a caller's own limit: %s", err);
+  free(b);
+  rec_close(r);
+}
+
+/* Issue 14 item 12: stale temporaries PATH.tmp.PID of a killed writer are
+ * removed by the next writer of PATH; never one of a live writer. */
+static void touch(const char *p) {
+  int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+  if (fd >= 0) close(fd);
+}
+
+static void stale_tmp_tests(void) {
+  /* PIDs above pid_max: no process can have them (a just-reaped child's PID
+   * could be handed out again at once on a busy machine) */
+  long pid_max = 4194304;
+  FILE *pm = fopen("/proc/sys/kernel/pid_max", "r");
+  if (pm) {
+    if (fscanf(pm, "%ld", &pid_max) != 1) pid_max = 4194304;
+    fclose(pm);
+  }
+  long dead = pid_max + 1, dead2 = pid_max + 2;
+  char out[600], name[700];
+  snprintf(out, sizeof out, "%s", tmp_path("o.rec"));
+  const char *kinds[] = {"dead", "locked", "mine", "other"};
+  char files[4][700];
+  snprintf(files[0], sizeof files[0], "%s.tmp.%ld", out, dead);             /* stale: removed */
+  snprintf(files[1], sizeof files[1], "%s.tmp.%ld", out, dead2); /* locked below: kept */
+  snprintf(files[2], sizeof files[2], "%s.tmp.%ld", out, (long)getppid());  /* a live PID: kept */
+  snprintf(files[3], sizeof files[3], "%s.tmp.notapid", out);               /* not our naming: kept */
+  for (int i = 0; i < 4; i++) touch(files[i]);
+  snprintf(name, sizeof name, "%sx.tmp.%ld", out, dead);                   /* another output's: kept */
+  touch(name);
+  int lk = open(files[1], O_RDONLY);
+  int locked = lk >= 0 && flock(lk, LOCK_EX) == 0; /* as a writer in another PID namespace would */
+  int n = rec_tmp_sweep(out);
+  int exists[4];
+  for (int i = 0; i < 4; i++) exists[i] = access(files[i], F_OK) == 0;
+  CHECK(locked && n == 1 && !exists[0] && exists[1] && exists[2] && exists[3] && access(name, F_OK) == 0,
+        "sweep removes only the stale one (removed %d; %s %d, %s %d, %s %d, %s %d)", n, kinds[0], exists[0], kinds[1],
+        exists[1], kinds[2], exists[2], kinds[3], exists[3]);
+  close(lk);
+  n = rec_tmp_sweep(out);
+  CHECK(n == 1 && access(files[1], F_OK) != 0, "once the lock is gone, that one goes too");
+  /* a writer of the same output sweeps first, and holds its own lock */
+  touch(files[0]);
+  rec_schema *s = rec_schema_builtin("text");
+  rec_writer *w = rec_writer_path(out, s, NULL);
+  CHECK(w && access(files[0], F_OK) != 0, "rec_writer_path removes the stale temporary of its output");
+  snprintf(name, sizeof name, "%s.tmp.%ld", out, (long)getpid());
+  int fd = open(name, O_RDONLY);
+  CHECK(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) != 0, "the writer holds a lock on its own temporary");
+  if (fd >= 0) close(fd);
+  CHECK(rec_writer_close(w) == 0 && access(name, F_OK) != 0 && access(out, F_OK) == 0, "renamed into place");
+  unlink(files[2]);
+  unlink(files[3]);
+  rec_schema_free(s);
+  /* by prefix, as rec_split sweeps for all its shards at once */
+  char pre[600], pf[4][700];
+  snprintf(pre, sizeof pre, "%s", tmp_path("sh-"));
+  snprintf(pf[0], sizeof pf[0], "%s000.rec.tmp.%ld", pre, dead);       /* removed */
+  snprintf(pf[1], sizeof pf[1], "%s017.rec.zst.tmp.%ld", pre, dead2);  /* removed */
+  snprintf(pf[2], sizeof pf[2], "%s001.rec.tmp.%ld", pre, (long)getppid()); /* live: kept */
+  snprintf(pf[3], sizeof pf[3], "%s.tmp.%ld", tmp_path("sh"), dead);   /* not the prefix: kept */
+  for (int i = 0; i < 4; i++) touch(pf[i]);
+  n = rec_tmp_sweep_prefix(pre);
+  CHECK(n == 2 && access(pf[0], F_OK) != 0 && access(pf[1], F_OK) != 0 && access(pf[2], F_OK) == 0 &&
+            access(pf[3], F_OK) == 0,
+        "sweep by prefix: the two stale shards' temporaries (removed %d)", n);
+  unlink(pf[2]);
+  unlink(pf[3]);
+}
+
+/* ---- what `rec` does, as library calls (stream/rec_json.h, rec_ops.h) ---- */
+
+/* JSON Lines through rec_json_encode_file into a stream at path; "" or the error. */
+static const char *encode_text(const char *schema, const char *jsonl, const char *path) {
+  static char err[1024];
+  rec_schema *s = rec_schema_builtin(schema);
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  FILE *in = fmemopen((void *)jsonl, strlen(jsonl), "r");
+  int rc = rec_json_encode_file(in, "in.jsonl", s, w, err, sizeof err);
+  fclose(in);
+  if (rc == 0 && rec_writer_close(w) != 0) snprintf(err, sizeof err, "%s", rec_writer_error(NULL));
+  else if (rc != 0) rec_writer_abort(w);
+  rec_schema_free(s);
+  return rc ? err : "";
+}
+
+/* The stream at path as JSON Lines (static buffer), via rec_json_dump. */
+static const char *dump_text(const char *path) {
+  static char out[8192];
+  char err[1024];
+  rec_reader *r = rec_open_path(path, err, sizeof err);
+  if (!r) return err[0] ? "(open failed)" : "";
+  FILE *f = fmemopen(out, sizeof out, "w");
+  int rc = rec_json_dump(r, f, err, sizeof err);
+  fputc(0, f);
+  fclose(f);
+  rec_close(r);
+  return rc ? "(dump failed)" : out;
+}
+
+static void json_ops_tests(void) {
+  const char *jl = "{\"id\":\"v1\",\"ids\":[101,7],\"vecs\":[[0.1,-0],[1e-45,3.4028235e+38]],\"vec\":[1,2]}\n"
+                   "\n"
+                   "{\"id\":\"v2\",\"lang\":\"fr\",\"ids\":[],\"vecs\":[]}\n";
+  const char *path = tmp_path("j.rec");
+  const char *e = encode_text("vectors", jl, path);
+  const char *want = "{\"id\":\"v1\",\"ids\":[101,7],\"vecs\":[[0.1,-0],[1e-45,3.4028235e+38]],\"vec\":[1,2]}\n"
+                     "{\"id\":\"v2\",\"lang\":\"fr\",\"ids\":[],\"vecs\":[]}\n";
+  const char *got = dump_text(path);
+  CHECK(!*e && !strcmp(got, want), "JSON Lines -> stream -> JSON Lines is exact (blank line skipped) %s", e);
+  struct {
+    const char *line, *msg;
+  } bad[] = {
+      {"{\"id\":\"a\",\"ids\":[1,2],\"vecs\":[[1,2],[3]]}\n", "in.jsonl: line 1: field 'vecs': ragged array"},
+      {"{\"id\":\"a\",\"ids\":[1],\"vecs\":[[1]]}\n{\"id\":\"b\",\"idz\":[]}\n",
+       "in.jsonl: line 2: unknown field 'idz' for record type 'vectors'"},
+      {"{\"id\":\"a\",\"ids\":[1,2],\"vecs\":[[1,2]]}\n", "line 1: stdout: record 0: field 'vecs' has n = 1"},
+      {"{\"id\":\"a\",\"ids\":[-1],\"vecs\":[[1]]}\n", "field 'ids': '-1' is not a u32"},
+      {"[1]\n", "line 1: expected a JSON object, got array"},
+      {"{\"id\":\"a\",\"ids\":[],\"vecs\":[]}\n", "cannot tell dimension 'd' from an empty array"},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+    rec_schema *s = rec_schema_builtin("vectors");
+    rec_writer *w = rec_writer_fd(open("/dev/null", O_WRONLY), "-", s, NULL);
+    char err[1024] = "";
+    FILE *in = fmemopen((void *)bad[i].line, strlen(bad[i].line), "r");
+    int rc = rec_json_encode_file(in, "in.jsonl", s, w, err, sizeof err);
+    fclose(in);
+    CHECK(rc == -1 && strstr(err, bad[i].msg), "bad JSON line %zu: %s", i, err);
+    rec_writer_abort(w);
+    rec_schema_free(s);
+  }
+
+  /* copy: all, the first k, and read_all's count */
+  size_t len;
+  uint8_t *b = text_stream(&len, 5);
+  char err[1024];
+  const char *out = tmp_path("copy.rec");
+  for (int k = 0; k <= 6; k += 3) {
+    rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+    rec_writer *w = rec_writer_path(out, rec_reader_schema(r), NULL);
+    int rc = rec_copy(r, w, k == 6 ? UINT64_MAX : (uint64_t)k, err, sizeof err);
+    uint64_t nread = rec_reader_count(r);
+    rec_writer_close(w);
+    rec_close(r);
+    r = rec_open_path(out, err, sizeof err);
+    int rc2 = r ? rec_read_all(r, err, sizeof err) : -1;
+    uint64_t n = r ? rec_reader_count(r) : 99;
+    rec_close(r);
+    uint64_t want_n = k == 6 ? 5 : (uint64_t)k;
+    CHECK(rc == 0 && rc2 == 0 && n == want_n && nread == want_n, "rec_copy of %s: %llu records (%llu read)",
+          k == 6 ? "all" : k ? "3" : "0", (unsigned long long)n, (unsigned long long)nread);
+  }
+  /* a damaged input: rec_copy fails with the reader's message */
+  b[len - 10] ^= 1;
+  rec_reader *r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+  rec_writer *w = rec_writer_path(out, rec_reader_schema(r), NULL);
+  CHECK(rec_copy(r, w, UINT64_MAX, err, sizeof err) == -1 && strstr(err, "t.rec: record 5 (byte 432): frame header CRC-32C mismatch"),
+        "rec_copy of a damaged stream: %s", err);
+  rec_writer_abort(w);
+  rec_close(r);
+  b[len - 10] ^= 1;
+
+  /* shuffle: a permutation, determined by the seed */
+  char order[3][64];
+  for (int t = 0; t < 3; t++) {
+    r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+    w = rec_writer_path(out, rec_reader_schema(r), NULL);
+    int rc = rec_shuffle(r, w, t == 2 ? 8 : 7, err, sizeof err);
+    rec_writer_close(w);
+    rec_close(r);
+    r = rec_open_path(out, err, sizeof err);
+    rec_record rec;
+    size_t k = 0;
+    while (rec_read(r, &rec) == 0) order[t][k++] = rec_str(&rec, 0, NULL)[3];
+    order[t][k] = 0;
+    rec_close(r);
+    CHECK(rc == 0 && k == 5, "shuffle %d: order %s", t, order[t]);
+  }
+  int perm = 1;
+  for (char c = '0'; c < '5'; c++) perm &= strchr(order[0], c) != NULL;
+  CHECK(perm && !strcmp(order[0], order[1]) && strcmp(order[0], order[2]) && strcmp(order[0], "01234"),
+        "same seed same order (%s = %s), another seed another (%s)", order[0], order[1], order[2]);
+
+  /* split: round-robin and runs; a bad input leaves no shard */
+  char prefix[600];
+  snprintf(prefix, sizeof prefix, "%s", tmp_path("part"));
+  for (int mode = 0; mode < 3; mode++) {
+    if (mode == 2) b[len - 10] ^= 1;
+    r = rec_open_mem(b, len, "t.rec", err, sizeof err);
+    rec_split_opts so = {prefix, ".rec", mode == 0 ? 2 : 0, 2, rec_reader_schema(r), NULL, false};
+    char **names = NULL;
+    size_t nn = 0;
+    int rc = rec_split(r, &so, &names, &nn, err, sizeof err);
+    rec_close(r);
+    if (mode == 2) {
+      char p0[700];
+      snprintf(p0, sizeof p0, "%s-000.rec", prefix);
+      CHECK(rc == -1 && access(p0, F_OK) != 0 && strstr(err, "frame header CRC-32C mismatch"), "split of a damaged input: no shard, %s",
+            err);
+      b[len - 10] ^= 1;
+      continue;
+    }
+    uint64_t counts[4] = {0};
+    for (size_t k = 0; k < nn && k < 4; k++) {
+      rec_reader *pr = rec_open_path(names[k], err, sizeof err);
+      if (pr && rec_read_all(pr, err, sizeof err) == 0) counts[k] = rec_reader_count(pr);
+      rec_close(pr);
+      unlink(names[k]);
+      free(names[k]);
+    }
+    free(names);
+    if (mode == 0)
+      CHECK(rc == 0 && nn == 2 && counts[0] == 3 && counts[1] == 2, "split -n 2: %zu files of %llu, %llu", nn,
+            (unsigned long long)counts[0], (unsigned long long)counts[1]);
+    else
+      CHECK(rc == 0 && nn == 3 && counts[0] == 2 && counts[1] == 2 && counts[2] == 1, "split -l 2: %zu files", nn);
+  }
+  free(b);
+
+  /* from TSV */
+  rec_schema *ts = rec_schema_builtin("text");
+  const char *tsv[] = {"q1\ten\thello there\r\nq2\tde\tGuten Tag\n", "a\tone\n", "q1\ten\tok\nq2\tonly two\n",
+                       "q1\ten\tbad \xff byte\n", "\ten\tx\n"};
+  const char *expect[] = {"{\"id\":\"q1\",\"lang\":\"en\",\"text\":\"hello there\"}\n{\"id\":\"q2\",\"lang\":\"de\",\"text\":\"Guten Tag\"}\n",
+                          "{\"id\":\"a\",\"lang\":\"sw\",\"text\":\"one\"}\n",
+                          "t.tsv: line 2: expected 3 tab-separated columns (id, lang, text), got 2",
+                          "t.tsv: line 1: column 3: invalid UTF-8 at byte 4 of the column", "t.tsv: line 1: empty id"};
+  for (int i = 0; i < 5; i++) {
+    w = rec_writer_path(out, ts, NULL);
+    FILE *in = fmemopen((void *)tsv[i], strlen(tsv[i]), "r");
+    rec_tsv_opts to = {i == 1, i == 1 ? "sw" : NULL};
+    int rc = rec_tsv_to_text(in, "t.tsv", &to, w, err, sizeof err);
+    fclose(in);
+    if (rc == 0) {
+      rec_writer_close(w);
+      got = dump_text(out);
+      CHECK(!strcmp(got, expect[i]), "from TSV %d: %zu bytes of JSON as expected", i, strlen(got));
+    } else {
+      rec_writer_abort(w);
+      CHECK(i >= 2 && strstr(err, expect[i]), "from TSV %d: %s", i, err);
+    }
+  }
+  rec_schema_free(ts);
+
+  /* two streams' schemas compared */
+  rec_schema *a = rec_schema_builtin("text"), *c = rec_schema_builtin("text"), *v = rec_schema_builtin("run");
+  rec_meta_set(c, "model", "x");
+  char why[200];
+  CHECK(rec_schema_compare(a, v, true, why, sizeof why) == -1 && !strcmp(why, "record type 'text' vs 'run'"),
+        "compare: %s", why);
+  CHECK(rec_schema_compare(a, c, true, why, sizeof why) == -1 && !strcmp(why, "metadata differs: 0 vs 1 entries"),
+        "compare with metadata: %s", why);
+  CHECK(rec_schema_compare(a, c, false, why, sizeof why) == 0 && rec_layout_equal(a, c),
+        "compare without metadata: the same layout");
+  rec_schema_free(a);
+  rec_schema_free(c);
+  rec_schema_free(v);
+}
+
 int main(void) {
   otc_init("test_rec");
   if (!mkdtemp(tmpdir)) return 1;
@@ -585,6 +1117,11 @@ int main(void) {
   pipe_tests();
   corruption_tests();
   writer_error_tests();
+  library_error_tests();
+  duplicate_meta_tests();
+  hostile_size_tests();
+  stale_tmp_tests();
+  json_ops_tests();
   char cmd[600];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
   if (system(cmd) != 0) return 1;
