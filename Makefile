@@ -136,13 +136,16 @@ uninstall:
 bench: progs
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
-# ---- fuzzing (not in CI): libFuzzer on the frame reader, fixed budget ----
+# ---- fuzzing (not in CI): libFuzzer on the frame reader and on score's ----
+# ---- TREC readers and evaluator (fuzz_trec), fixed budget each        ----
 FUZZ_SECONDS ?= 300
 fuzz:
 	$(MAKE) VARIANT=fuzz CC=clang CXX=clang++ CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzz/libotclir.a
-	@mkdir -p build/fuzz/corpus
+	@mkdir -p build/fuzz/corpus build/fuzz/corpus-trec
 	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/gen -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_rec tests/fuzz/fuzz_rec.c build/fuzz/libotclir.a $(LDLIBS)
 	build/fuzz/fuzz_rec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus tests/fuzz/seeds
+	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/gen -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_trec tests/fuzz/fuzz_trec.c build/fuzz/libotclir.a $(LDLIBS)
+	build/fuzz/fuzz_trec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus-trec tests/fuzz/seeds-trec
 
 clean:
 	rm -rf build $(PROGS)

@@ -14,13 +14,20 @@
  * (best of REPEATS passes over all batches), tokens_per_s, gflops (useful
  * FLOPs: no padding; backward counted as 2x forward), and a checksum of the
  * outputs. `sgemm` mode measures cblas_sgemm on an [N x 768] x [768 x 3072]
- * product (the shape of the intermediate dense layer) for the peak. */
+ * product (the shape of the intermediate dense layer) for the peak;
+ * bench_bf16_peak the same product through kernels/bf16.h (our bf16
+ * product: Debian's OpenBLAS has no cblas_sbgemm). dtype 1 = bfloat16
+ * dense layers (bert_set_dtype; inference only); bench_cosine compares the
+ * float32 and bfloat16 outputs token by token. */
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/bf16.h"
+#include "kernels/blas.h"
+#include "kernels/cpu.h"
 #include "model/bert.h"
 #include "base/rng.h"
 #include "base/util.h"
@@ -84,8 +91,8 @@ typedef struct {
   long tokens;
 } bench;
 
-void *bench_open(const char *model, const char *batches, int threads, int train) {
-  otc_set_threads(threads);
+void *bench_open(const char *model, const char *batches, int threads, int train, int dtype) {
+  kern_set_threads(threads);
   char err[1024];
   bench *b = xcalloc(1, sizeof *b);
   b->m = bert_load(model, err, sizeof err);
@@ -104,6 +111,7 @@ void *bench_open(const char *model, const char *batches, int threads, int train)
   rng_t r;
   rng_seed(&r, 1);
   for (long i = 0; i < (long)maxN * d; i++) b->R[i] = (float)(rng_uniform(&r) * 2 - 1);
+  if (dtype) bert_set_dtype(b->m, BERT_BF16);
   b->a = bert_acts_new(b->m, train);
   if (train) bert_alloc_grads(b->m);
   return b;
@@ -128,8 +136,69 @@ double bench_pass(void *h) {
 double bench_flops(void *h) { return ((bench *)h)->flops; }
 long bench_tokens(void *h) { return ((bench *)h)->tokens; }
 
+const char *bench_cpu(void) { return kern_cpu_name(kern_cpu_level()); }
+
+/* Smallest and mean cosine between the float32 and bfloat16 output vectors
+ * of every token of every batch (out: [2]). */
+void bench_cosine(const char *model, const char *batches, int threads, double *out) {
+  kern_set_threads(threads);
+  char err[1024];
+  bert_model *m = bert_load(model, err, sizeof err);
+  if (!m) die("%s", err);
+  batch *bs;
+  int nb = read_batches(batches, &bs), d = m->cfg.hidden;
+  bert_acts *a = bert_acts_new(m, 0);
+  double worst = 1, sum = 0;
+  long n = 0;
+  for (int i = 0; i < nb; i++) {
+    bert_input in = {.B = bs[i].B, .len = bs[i].len, .ids = bs[i].ids};
+    bert_set_dtype(m, BERT_F32);
+    if (bert_forward(m, a, &in, -1, err, sizeof err)) die("%s", err);
+    float *f = xmalloc((size_t)bs[i].N * d * sizeof(float));
+    memcpy(f, bert_output(a), (size_t)bs[i].N * d * sizeof(float));
+    bert_set_dtype(m, BERT_BF16);
+    if (bert_forward(m, a, &in, -1, err, sizeof err)) die("%s", err);
+    const float *h = bert_output(a);
+    for (int t = 0; t < bs[i].N; t++) {
+      double ab = 0, aa = 0, bb = 0;
+      for (int k = 0; k < d; k++) {
+        double x = f[(size_t)t * d + k], y = h[(size_t)t * d + k];
+        ab += x * y, aa += x * x, bb += y * y;
+      }
+      double c = ab / sqrt(aa * bb);
+      worst = c < worst ? c : worst;
+      sum += c, n++;
+    }
+    free(f);
+  }
+  out[0] = worst;
+  out[1] = sum / n;
+  bert_acts_free(a);
+  bert_free(m);
+}
+
+double bench_bf16_peak(int threads) {
+  kern_set_threads(threads);
+  int M = 2048, K = 768, N = 3072;
+  float *a = xmalloc((size_t)M * K * 4), *bm = xmalloc((size_t)N * K * 4), *c = xmalloc((size_t)M * N * 4);
+  for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
+  for (size_t i = 0; i < (size_t)N * K; i++) bm[i] = (float)(i % 5) * 0.1f;
+  kern_bf16_mat *w = kern_bf16_pack(bm, N, K);
+  void *scr = xmalloc(kern_bf16_scratch_bytes(w, M));
+  double best = 1e30;
+  for (int r = 0; r < 3; r++) {
+    double t0 = now_seconds();
+    kern_bf16_gemm(c, a, w, NULL, M, scr);
+    double t = now_seconds() - t0;
+    if (t < best) best = t;
+  }
+  kern_bf16_free(w);
+  free(a), free(bm), free(c), free(scr);
+  return 2.0 * M * N * K / best / 1e9;
+}
+
 double bench_sgemm(int threads) {
-  otc_set_threads(threads);
+  kern_set_threads(threads);
   int M = 2048, K = 768, N = 3072;
   float *a = xmalloc((size_t)M * K * 4), *bm = xmalloc((size_t)N * K * 4), *c = xmalloc((size_t)M * N * 4);
   for (size_t i = 0; i < (size_t)M * K; i++) a[i] = (float)(i % 7) * 0.1f;
@@ -155,7 +224,7 @@ int main(int argc, char **argv) {
   }
   if (argc != 6) die("usage: embed_bench MODEL BATCHES THREADS infer|train REPEATS | sgemm THREADS REPEATS");
   int threads = atoi(argv[3]), train = strcmp(argv[4], "train") == 0, reps = atoi(argv[5]);
-  otc_set_threads(threads);
+  kern_set_threads(threads);
   char err[1024];
   bert_model *m = bert_load(argv[1], err, sizeof err);
   if (!m) die("%s", err);

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """embed_torch.py: the PyTorch peer of the C encoder (bench/embed.sh).
 
-    embed_torch.py MODEL_DIR BATCHES_FILE THREADS infer|train ROUNDS [--c-lib LIB]
+    embed_torch.py MODEL_DIR BATCHES_FILE THREADS infer|infer-bf16|train ROUNDS [--c-lib LIB]
 
 Builds Hugging Face's BertModel computation in plain PyTorch (transformers is
 not installed here; the module below is the eager BertModel path: Linear,
@@ -16,7 +16,11 @@ With --c-lib (bench/embed_bench.c built as a shared library) every round runs
 one pass of the C encoder, then one of each PyTorch variant, in this process,
 so that both see the same machine load; the report has the best pass of each
 and the median over rounds of the per-round speed ratios. Prints key=value
-lines.
+lines. infer-bf16: the C encoder with bfloat16 dense layers (bert_set_dtype),
+PyTorch in float32 as in infer (the peer of the goal), plus PyTorch's own
+bfloat16 (the model cast with .to(torch.bfloat16), length-sorted batches) for
+reference; also the cosine of the C bf16 outputs to the C float32 outputs and
+the peak of the C bf16 product.
 """
 import json
 import math
@@ -93,7 +97,7 @@ class Bert(nn.Module):
         T = ids.shape[1]
         x = self.word(ids) + self.tok_type(torch.zeros_like(ids)) + self.pos(torch.arange(T))[None]
         x = self.ln(x)
-        mask = (1.0 - attn[:, None, None, :].float()) * torch.finfo(torch.float32).min
+        mask = (1.0 - attn[:, None, None, :].to(x.dtype)) * torch.finfo(x.dtype).min
         for layer in self.layers:
             x = layer(x, mask)
         return x
@@ -143,10 +147,10 @@ def main():
 
     def torch_pass(ts):
         t0 = time.perf_counter()
-        if mode == "infer":
+        if mode != "train":
             with torch.inference_mode():
                 for ids, attn, _ in ts:
-                    m(ids, attn)
+                    (mb if ts is bf16_batches else m)(ids, attn)
         else:
             for ids, attn, R in ts:
                 m.zero_grad(set_to_none=False)
@@ -154,12 +158,18 @@ def main():
         return time.perf_counter() - t0
 
     variants = {"torch-padded": tensors(batches), "torch-sorted": tensors(sorted_batches)}
+    bf16_batches = None
+    if mode == "infer-bf16":  # padded batches left out: the float32 run has them
+        import copy
+        del variants["torch-padded"]
+        mb = copy.deepcopy(m).to(torch.bfloat16)
+        bf16_batches = variants["torch-sorted-bf16"] = tensors(sorted_batches)
     tokens = sum(len(s) for b in batches for s in b)
     d, L, I = cfg["hidden_size"], cfg["num_hidden_layers"], cfg["intermediate_size"]
     flops = sum(L * (2.0 * len(s) * (4 * d * d + 2 * d * I) + 4.0 * len(s) ** 2 * d) for b in batches for s in b)
     if mode == "train":
         flops *= 3
-    passes = {"c": [], "torch-padded": [], "torch-sorted": []}
+    passes = {"c": [], **{name: [] for name in variants}}
     lib = h = None
     if clib:
         import ctypes
@@ -170,8 +180,18 @@ def main():
         lib.bench_pass.argtypes = [ctypes.c_void_p]
         lib.bench_sgemm.restype = ctypes.c_double
         lib.bench_sgemm.argtypes = [ctypes.c_int]
-        h = lib.bench_open(model_dir.encode(), path.encode(), threads, 1 if mode == "train" else 0)
+        lib.bench_bf16_peak.restype = ctypes.c_double
+        lib.bench_bf16_peak.argtypes = [ctypes.c_int]
+        lib.bench_cpu.restype = ctypes.c_char_p
+        h = lib.bench_open(model_dir.encode(), path.encode(), threads, 1 if mode == "train" else 0,
+                           1 if mode == "infer-bf16" else 0)
         peak = lib.bench_sgemm(threads)
+        if mode == "infer-bf16":
+            bpeak = lib.bench_bf16_peak(threads)
+            cos = (ctypes.c_double * 2)()
+            lib.bench_cosine.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_int, ctypes.c_void_p]
+            lib.bench_cosine(model_dir.encode(), path.encode(), threads, cos)
+            print("cosine_bf16_vs_f32 min=%.6f mean=%.6f" % (cos[0], cos[1]))
     for _ in range(rounds):
         if h:
             passes["c"].append(lib.bench_pass(h))
@@ -180,13 +200,16 @@ def main():
     if h:
         peak = max(peak, lib.bench_sgemm(threads))
         print("peak sgemm_gflops=%.2f" % peak)
+        if mode == "infer-bf16":
+            bpeak = max(bpeak, lib.bench_bf16_peak(threads))
+            print("peak bf16_gflops=%.2f level=%s" % (bpeak, lib.bench_cpu().decode()))
     for name, ts in passes.items():
         if ts:
             best = min(ts)
             print("system=%s mode=%s threads=%d tokens=%d best_s=%.4f tokens_per_s=%.1f gflops=%.2f" %
                   (name, mode, threads, tokens, best, tokens / best, flops / best / 1e9))
     if h:
-        for name in ("torch-padded", "torch-sorted"):
+        for name in variants:
             r = sorted(t / c for c, t in zip(passes["c"], passes[name]))
             med = (r[(len(r) - 1) // 2] + r[len(r) // 2]) / 2
             print("ratio vs=%s median=%.2f min=%.2f max=%.2f rounds=%d" % (name, med, r[0], r[-1], len(r)))

@@ -8,6 +8,13 @@
  *        time per iteration; RULE: pot = POT's stop rule:
  *        L2 column error checked every 10th iteration; l1 = ot.h default: L1 error
  *        of both marginals, every iteration)
+ *   ot_bench gen-copy N D COUNT SEED FILE   N x N problems of random normal vectors but for one
+ *        target token that equals a source token (the case that makes Sinkhorn slow in
+ *        training: a plan nearly a matching with unequal masses)
+ *   ot_bench hard N D COUNT FILE MAXIT NEWTON
+ *        solve them one by one (eps 0.05, tol 1e-6, the L1 rule of distill-step) with
+ *        max_iter MAXIT and Newton steps after NEWTON iterations (0 = plain Sinkhorn);
+ *        print "plans_per_cpu_s=C mean_iters=Y max_iters=X unconverged=U mean_cost=Z"
  *   ot_bench limits                         exp throughput, memory bandwidth, matvec rate
  *
  * The data imitate token vectors of a sentence pair: T random normal, each
@@ -121,6 +128,45 @@ int main(int argc, char **argv) {
     }
     if (fclose(f) != 0) die_errno("%s", argv[7]);
     free(S), free(T);
+    return 0;
+  }
+  if (argc == 7 && strcmp(argv[1], "gen-copy") == 0) {
+    int n = atoi(argv[2]), d = atoi(argv[3]), count = atoi(argv[4]);
+    rng_t g;
+    rng_seed(&g, strtoull(argv[5], NULL, 10));
+    FILE *f = fopen(argv[6], "wb");
+    if (!f) die_errno("%s", argv[6]);
+    float *S = xmalloc(sizeof(float) * n * d), *T = xmalloc(sizeof(float) * n * d);
+    for (int c = 0; c < count; c++) {
+      for (int k = 0; k < n * d; k++) S[k] = (float)rng_normal(&g);
+      for (int k = 0; k < n * d; k++) T[k] = k < d ? S[k] : (float)rng_normal(&g);
+      fwrite(S, sizeof(float), (size_t)n * d, f);
+      fwrite(T, sizeof(float), (size_t)n * d, f);
+    }
+    if (fclose(f) != 0) die_errno("%s", argv[6]);
+    free(S), free(T);
+    return 0;
+  }
+  if (argc == 8 && strcmp(argv[1], "hard") == 0) {
+    int n = atoi(argv[2]), d = atoi(argv[3]), count = atoi(argv[4]);
+    size_t per = (size_t)2 * n * d;
+    float *x = load(argv[5], per * count);
+    ot_options o;
+    ot_options_default(&o);
+    o.max_iter = atoi(argv[6]), o.newton = atoi(argv[7]);
+    double iters = 0, cost = 0, c0 = cpu_seconds();
+    int maxit = 0, unconv = 0;
+    for (int c = 0; c < count; c++) {
+      ot_problem p = {.S = x + per * c, .T = x + per * c + (size_t)n * d, .n = n, .m = n, .ds = d, .dt = d};
+      ot_result r = {0};
+      ot_solve(&p, &o, &r, NULL, 0);
+      iters += r.iters, cost += r.cost, unconv += !r.converged;
+      if (r.iters > maxit) maxit = r.iters;
+    }
+    double cpu = cpu_seconds() - c0;
+    printf("plans_per_cpu_s=%.2f mean_iters=%.1f max_iters=%d unconverged=%d mean_cost=%.12f\n", count / cpu,
+           iters / count, maxit, unconv, cost / count);
+    free(x);
     return 0;
   }
   if (argc == 11 && strcmp(argv[1], "run") == 0) {

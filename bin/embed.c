@@ -22,7 +22,7 @@ static const char usage[] =
     "usage: embed --model DIR [--layer L] [--pool mean|cls] [--normalize] [--truncate]\n"
     "             [--colbert query|doc [--query-len N] [--doc-len N]] [--side src|tgt]\n"
     "             [--allow-vocab-mismatch] [--batch-tokens N] [--window-tokens N] [--threads N]\n"
-    "             [--zstd[=LEVEL]] [--progress] [FILE]\n"
+    "             [--dtype f32|bf16] [--zstd[=LEVEL]] [--progress] [FILE]\n"
     "       embed --init CONFIG --out DIR [--seed S] [--vocab VOCAB] [--init-from TEACHER_DIR]\n"
     "             [--no-positions]\n";
 
@@ -125,6 +125,12 @@ static const char manual[] =
     "  --threads N         threads for OpenBLAS and the model's loops (default: all\n"
     "                      cores). Output is bit-identical for equal input, batch\n"
     "                      options and thread count.\n"
+    "  --dtype f32|bf16    precision of the dense layers (default f32). bf16 rounds\n"
+    "                      their inputs and weights to bfloat16 and accumulates in\n"
+    "                      float32: AMX or AVX512_BF16 where the CPU has them\n"
+    "                      (3-7x faster at BERT-base size with AMX), float32 speed\n"
+    "                      elsewhere; output vectors within a cosine of 0.9999 of\n"
+    "                      f32. Inference only.\n"
     "  --zstd[=LEVEL]      compress the output stream (default level 3)\n"
     "  --progress          report progress on stderr even when it is not a terminal\n"
     "\n"
@@ -352,7 +358,7 @@ static rec_schema *output_schema(ctx *c, const bert_model *m, const char *model,
 int main(int argc, char **argv) {
   cli_init(&prog, argv[0]);
   enum { O_MODEL = 256, O_LAYER, O_POOL, O_NORMALIZE, O_TRUNCATE, O_SIDE, O_BATCH, O_WINDOW, O_THREADS, O_ZSTD,
-         O_PROGRESS, O_INIT, O_OUT, O_SEED, O_VOCAB, O_FROM, O_NOPOS, O_ALLOW_VOCAB, O_COLBERT, O_QLEN, O_DLEN };
+         O_PROGRESS, O_INIT, O_OUT, O_SEED, O_VOCAB, O_FROM, O_NOPOS, O_ALLOW_VOCAB, O_COLBERT, O_QLEN, O_DLEN, O_DTYPE };
   static const struct option longopts[] = {
       {"model", required_argument, 0, O_MODEL}, {"layer", required_argument, 0, O_LAYER},
       {"pool", required_argument, 0, O_POOL}, {"normalize", no_argument, 0, O_NORMALIZE},
@@ -364,9 +370,11 @@ int main(int argc, char **argv) {
       {"vocab", required_argument, 0, O_VOCAB}, {"init-from", required_argument, 0, O_FROM},
       {"no-positions", no_argument, 0, O_NOPOS}, {"allow-vocab-mismatch", no_argument, 0, O_ALLOW_VOCAB},
       {"colbert", required_argument, 0, O_COLBERT}, {"query-len", required_argument, 0, O_QLEN},
-      {"doc-len", required_argument, 0, O_DLEN}, CLI_OPTIONS_COMMON, {0, 0, 0, 0}};
+      {"doc-len", required_argument, 0, O_DLEN}, {"dtype", required_argument, 0, O_DTYPE}, CLI_OPTIONS_COMMON,
+      {0, 0, 0, 0}};
   static const char *const pools[] = {"none", "mean", "cls", NULL}, *const sides[] = {"src", "tgt", NULL};
-  static const char *const cbs[] = {"none", "query", "doc", NULL};
+  static const char *const cbs[] = {"none", "query", "doc", NULL}, *const dtypes[] = {"f32", "bf16", NULL};
+  int dtype = BERT_F32;
   const char *model = NULL, *side = NULL, *init = NULL, *out = NULL, *vocab = NULL, *from = NULL;
   long layer = -1, window_tokens = 65536, qlen = 0, dlen = -1;
   uint64_t seed = 0;
@@ -396,6 +404,7 @@ int main(int argc, char **argv) {
     case O_COLBERT: cx.o.colbert = cli_choice("--colbert", optarg, cbs + 1) + 1; break;
     case O_QLEN: qlen = parse_long("--query-len", optarg, 3, 1 << 20); break;
     case O_DLEN: dlen = parse_long("--doc-len", optarg, 3, 1 << 20); break;
+    case O_DTYPE: dtype = cli_choice("--dtype", optarg, dtypes) ? BERT_BF16 : BERT_F32; break;
     CLI_CASES_COMMON;
     }
   }
@@ -418,6 +427,7 @@ int main(int argc, char **argv) {
   bert_model *m = bert_load(model, err, sizeof err);
   if (!m) die("%s", err);
   if (layer > m->cfg.layers) die("--layer %ld: the model has %d layers", layer, m->cfg.layers);
+  bert_set_dtype(m, dtype);
   colbert_config cb = {0};
   if (cx.o.colbert) {
     if (colbert_config_load(&cb, m, model, err, sizeof err) != 0) die("%s", err);

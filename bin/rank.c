@@ -1,6 +1,7 @@
 /*
  * rank: exact dense, late-interaction (MaxSim), OT and BM25 retrieval of queries against a document collection
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -293,6 +294,7 @@ int main(int argc, char **argv) {
                               k_given ? o->k : 0, out, &st, err, sizeof err)
                  : rank_run(docs, queries, &ro, out, &st, err, sizeof err);
   rank_docs_close(docs);
+  if (rc != 0 && rank_out_errno(out) == EPIPE) return OTC_EXIT_OK; /* the reader stopped: not our error */
   if (rc != 0) die("%s", err);
   progress_end(&pr, st.queries);
   if (st.empty_docs)
@@ -301,7 +303,10 @@ int main(int argc, char **argv) {
   if (st.empty_queries)
     warnx_("%llu of %llu queries got no hits (no tokens to compare after skipping, or no documents)",
            (unsigned long long)st.empty_queries, (unsigned long long)st.queries);
-  if (rank_out_close(out, err, sizeof err) != 0) die("%s", err);
+  if (rank_out_close(out, err, sizeof err) != 0) {
+    if (rec_writer_errno(NULL) == EPIPE) return OTC_EXIT_OK;
+    die("%s", err);
+  }
   otc_close_stdout();
   rec_close(queries);
   free(skip);

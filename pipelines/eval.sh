@@ -61,8 +61,8 @@ x_text() {
 x_attacked() {
   x_text clean | paste - <(cut -f2 "$D.e.tsv") | f_tok_eval_pair "$M/vocab.txt" "$T/vocab.txt" |
     f_embed "$T" --side tgt |
-    perturb --attack pgd --model "$M" --ot-eps "$OT_EPS" --eps "$(awk -v r="$1" -v n="$norm" 'BEGIN { print r * n }')" \
-      --steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS"
+    perturb --attack pgd --model "$M" --ot-eps "$OT_EPS" --adv-eps "$(awk -v r="$1" -v n="$norm" 'BEGIN { print r * n }')" \
+      --adv-steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS"
 }
 # search QUERIES DOCS: the run of this system's retrieval ([CLS]/[SEP] left
 # out: named by the streams' special_ids metadata, or by id after the attack,

@@ -8,4 +8,11 @@
  * n < 1: all cores. */
 void kern_set_threads(int n);
 
+/* Around a parallel loop (base/pool.h) whose items call cblas themselves:
+ * OpenBLAS runs each call on the calling thread (its own workers would
+ * fight ours for the cores), then gets its count back. Returns what
+ * kern_blas_serial_end needs. */
+int kern_blas_serial_begin(void);
+void kern_blas_serial_end(int saved);
+
 #endif

@@ -15,6 +15,9 @@
 
 #include "base/json.h"
 #include "base/pool.h"
+#include "kernels/bf16.h"
+#include "kernels/blas.h"
+#include "kernels/vec.h"
 #include "base/rng.h"
 #include "model/safetensors.h"
 #include "base/util.h"
@@ -27,7 +30,9 @@
 #define GEMM cblas_sgemm
 #define KERF erff
 #define KEXP expf
+#define KF32 1
 #include "model/bert_kernels.h"
+#undef KF32
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -39,7 +44,9 @@
 #define GEMM cblas_dgemm
 #define KERF erf
 #define KEXP exp
+#define KF32 0
 #include "model/bert_kernels.h"
+#undef KF32
 #undef REAL
 #undef SFX
 #undef GEMM
@@ -63,52 +70,142 @@ double bert_forward_flops(const bert_config *c, int B, const int *len) {
 
 /* ------------------------------------------------------- parallel loops */
 
-/* [0, n) in contiguous chunks on the pool (base/pool.h). Each item is
- * computed the same way whatever the split, so results do not depend on the
- * thread count. */
-static void parallel_for(size_t n, size_t min_chunk, void (*fn)(void *, size_t, size_t), void *ctx) {
-  pool_for(n, min_chunk, 0, fn, ctx);
-}
+/* Every loop below runs on the pool (base/pool.h) in contiguous chunks of
+ * rows, columns or elements, and each item is computed the same way
+ * whatever the split, so results do not depend on the thread count. */
 
 typedef struct {
-  float *out, *mean, *rstd;
-  const float *inp, *w, *b, *dout;
-  int C;
+  float *out, *pre, *mean, *rstd, *x, *dw, *db;
+  const float *inp, *bias, *res, *w, *b, *dout;
+  const float *cmean, *crstd;
+  size_t C, N;
   double eps;
+  int acc;
 } ew_ctx;
 
 static void ln_rows(void *p, size_t b, size_t e) {
   ew_ctx *c = p;
-  size_t C = (size_t)c->C;
-  bert_layernorm_forward(c->out + b * C, c->mean + b, c->rstd + b, c->inp + b * C, c->w, c->b, (int)(e - b), c->C,
-                         c->eps);
+  kern_layernorm(c->out + b * c->C, c->mean + b, c->rstd + b, c->x + b * c->C, c->bias,
+                 c->res ? c->res + b * c->C : NULL, c->w, c->b, e - b, c->C, c->eps);
 }
 
-static void layernorm_forward_mt(float *out, float *mean, float *rstd, const float *inp, const float *w,
-                                 const float *b, int N, int C, double eps) {
-  ew_ctx c = {.out = out, .mean = mean, .rstd = rstd, .inp = inp, .w = w, .b = b, .C = C, .eps = eps};
-  parallel_for((size_t)N, 64, ln_rows, &c);
+/* y = LayerNorm(x + bias + res) over rows; x is updated to the sum when
+ * bias or res is given (the residual connection, fused). */
+static void layernorm_mt(float *y, float *mean, float *rstd, float *x, const float *bias, const float *res,
+                         const float *w, const float *b, int N, int C, double eps) {
+  ew_ctx c = {.out = y, .mean = mean, .rstd = rstd, .x = x, .bias = bias, .res = res, .w = w, .b = b,
+              .C = (size_t)C, .eps = eps};
+  pool_for((size_t)N, 16, 0, ln_rows, &c);
 }
 
-static void gelu_range(void *p, size_t b, size_t e) {
+static void ln_back_rows(void *p, size_t b, size_t e) {
   ew_ctx *c = p;
-  bert_gelu_forward(c->out + b, c->inp + b, e - b);
+  kern_layernorm_backward(c->out + b * c->C, c->dout + b * c->C, c->inp + b * c->C, c->w, c->cmean + b,
+                          c->crstd + b, e - b, c->C, c->acc);
+}
+
+static void ln_back_cols(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  kern_layernorm_param_grads(c->dw, c->db, c->dout, c->inp, c->cmean, c->crstd, c->N, c->C, b, e);
+}
+
+/* dx (+)= LayerNorm backward (rows split), dw/db += parameter gradients
+ * (columns split; either NULL to skip). */
+static void layernorm_backward_mt(float *dx, float *dw, float *db, const float *dout, const float *x,
+                                  const float *w, const float *mean, const float *rstd, int N, int C, int acc) {
+  ew_ctx c = {.out = dx, .dw = dw, .db = db, .dout = dout, .inp = x, .w = w, .cmean = mean, .crstd = rstd,
+              .C = (size_t)C, .acc = acc, .N = (size_t)N};
+  pool_for((size_t)N, 16, 0, ln_back_rows, &c);
+  if (dw || db) pool_for((size_t)C, 64, 0, ln_back_cols, &c);
+}
+
+static void gelu_rows(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  kern_bias_gelu(c->out + b * c->C, c->pre ? c->pre + b * c->C : NULL, c->inp + b * c->C, c->bias, e - b, c->C);
+}
+
+/* out = GELU(x + bias) over rows of C; pre (NULL: not kept) = x + bias. */
+static void bias_gelu_mt(float *out, float *pre, const float *x, const float *bias, int N, int C) {
+  ew_ctx c = {.out = out, .pre = pre, .inp = x, .bias = bias, .C = (size_t)C};
+  pool_for((size_t)N, 8, 0, gelu_rows, &c);
 }
 
 static void gelu_back_range(void *p, size_t b, size_t e) {
   ew_ctx *c = p;
-  bert_gelu_backward(c->out + b, c->inp + b, c->dout + b, e - b);
+  kern_gelu_backward(c->out + b, c->inp + b, c->dout + b, e - b, c->acc);
 }
 
-static void gelu_forward_mt(float *out, const float *inp, size_t n) {
-  ew_ctx c = {.out = out, .inp = inp};
-  parallel_for(n, 16384, gelu_range, &c);
+static void gelu_backward_mt(float *dinp, const float *inp, const float *dout, size_t n, int acc) {
+  ew_ctx c = {.out = dinp, .inp = inp, .dout = dout, .acc = acc};
+  pool_for(n, 16384, 0, gelu_back_range, &c);
 }
 
-static void gelu_backward_mt(float *dinp, const float *inp, const float *dout, size_t n) {
-  ew_ctx c = {.out = dinp, .inp = inp, .dout = dout};
-  parallel_for(n, 16384, gelu_back_range, &c);
+static void colsum_cols(void *p, size_t b, size_t e) {
+  ew_ctx *c = p;
+  kern_colsum(c->db, c->dout, c->N, c->C, b, e);
 }
+
+/* A dense layer's backward: dinp = (beta 0) or += (beta 1) dout W; dw += dout^T inp; db += column sums. */
+static void linear_backward_mt(float *dinp, int beta, float *dw, float *db, const float *dout, const float *inp,
+                               const float *w, int N, int C, int OC) {
+  if (N == 0) return;
+  if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1, dout, OC, w, C, beta, dinp, C);
+  if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1, dout, OC, inp, C, 1, dw, C);
+  if (db) {
+    ew_ctx c = {.db = db, .dout = dout, .C = (size_t)OC, .N = (size_t)N};
+    pool_for((size_t)OC, 64, 0, colsum_cols, &c);
+  }
+}
+
+/* Attention, one (sequence, head) per pool item; OpenBLAS serial inside. */
+typedef struct {
+  float *out, *probs, *dqkv, *dprobs;
+  const float *qkv, *dout, *cprobs;
+  const int *len, *start;
+  const size_t *poff;
+  int H, d;
+} att_ctx;
+
+static void att_fwd_item(void *p, size_t i, int worker) {
+  att_ctx *c = p;
+  int b = (int)(i / (size_t)c->H), h = (int)(i % (size_t)c->H), T = c->len[b], d = c->d;
+  size_t row = (size_t)c->start[b];
+  attention_head_forward(c->out + row * d, c->probs + c->poff[b] + (size_t)h * T * T, c->qkv + row * 3 * d, T, d,
+                         d / c->H, h);
+}
+
+static void att_bwd_item(void *p, size_t i, int worker) {
+  att_ctx *c = p;
+  int b = (int)(i / (size_t)c->H), h = (int)(i % (size_t)c->H), T = c->len[b], d = c->d;
+  size_t row = (size_t)c->start[b], o = c->poff[b] + (size_t)h * T * T;
+  attention_head_backward(c->dqkv + row * 3 * d, c->dprobs + o, c->dout + row * d, c->qkv + row * 3 * d,
+                          c->cprobs + o, T, d, d / c->H, h);
+}
+
+static void attention_mt(att_ctx *c, int B, void (*item)(void *, size_t, int)) {
+  if (otc_threads() <= 1) {
+    for (size_t i = 0; i < (size_t)B * c->H; i++) item(c, i, 0);
+    return;
+  }
+  int saved = kern_blas_serial_begin();
+  pool_each((size_t)B * c->H, 0, item, c);
+  kern_blas_serial_end(saved);
+}
+
+struct bert_lowp {
+  kern_bf16_mat **w; /* [layers][4]: qkv, attention output, intermediate, output */
+  int n;
+};
+
+static void lowp_free(struct bert_lowp *lp) {
+  if (!lp) return;
+  for (int i = 0; i < lp->n; i++) kern_bf16_free(lp->w[i]);
+  free(lp->w);
+  free(lp);
+}
+
+static void memset_range(void *p, size_t b, size_t e) { memset((float *)p + b, 0, (e - b) * sizeof(float)); }
+static void zero_mt(float *p, size_t n) { pool_for(n, 1 << 16, 0, memset_range, p); }
 
 /* --------------------------------------------------------------- layout */
 
@@ -244,6 +341,7 @@ void bert_free(bert_model *m) {
   free(m->linear_w);
   free(m->linear_b);
   free(m->trainable);
+  lowp_free(m->lowp);
   free(m);
 }
 
@@ -272,9 +370,12 @@ struct bert_acts {
   float *emb_sum, *emb_mean, *emb_rstd, *x0;
   layer_acts *layer; /* [L] in train mode, [1] (shared) otherwise */
   float *block;      /* one allocation for all the float buffers above */
+  size_t *poff;      /* [B]: offset of sequence b's attention probabilities */
   /* backward scratch */
   float *scratch;
   size_t cap_scratch_tokens, cap_scratch_probs;
+  void *lp_scratch;  /* bf16 products: rounded inputs */
+  size_t cap_lp;
 };
 
 bert_acts *bert_acts_new(const bert_model *m, int train) {
@@ -298,6 +399,8 @@ void bert_acts_free(bert_acts *a) {
   free(a->layer);
   free(a->block);
   free(a->scratch);
+  free(a->poff);
+  free(a->lp_scratch);
   free(a);
 }
 
@@ -362,14 +465,19 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
     a->len = xrealloc(a->len, (size_t)B * sizeof *a->len);
     a->start = xrealloc(a->start, (size_t)B * sizeof *a->start);
     a->given = xrealloc(a->given, (size_t)B);
+    a->poff = xrealloc(a->poff, (size_t)B * sizeof *a->poff);
   }
-  size_t N = 0;
+  if (m->lowp && a->train)
+    return set_err(err, errlen, "a bfloat16 model (bert_set_dtype) runs inference only, not training");
+  size_t N = 0, P = 0;
   for (int b = 0; b < B; b++) {
     if (in->len[b] < 1 || in->len[b] > bert_max_tokens(c))
       return set_err(err, errlen, "sequence %d: length %d outside 1..%d (max_position_embeddings%s)", b, in->len[b],
                     bert_max_tokens(c), c->pos_offset ? " - position offset" : "");
     a->len[b] = in->len[b];
     a->start[b] = (int)N;
+    a->poff[b] = P;
+    P += (size_t)H * in->len[b] * in->len[b];
     a->given[b] = in->embeds && in->embeds[b];
     for (int t = 0; t < in->len[b]; t++) {
       size_t row = N + t;
@@ -405,29 +513,78 @@ int bert_forward(bert_model *m, bert_acts *a, const bert_input *in, int nlayers,
 
   bert_embeddings_forward(a->emb_sum, B, a->len, a->ids, in->embeds, in->delta, in->type_ids, m->p.word_emb,
                           m->p.pos_emb + (size_t)c->pos_offset * d, m->p.type_emb, d);
-  layernorm_forward_mt(a->x0, a->emb_mean, a->emb_rstd, a->emb_sum, m->p.emb_ln_w, m->p.emb_ln_b, (int)N, d,
-                         c->ln_eps);
-  const float *x = a->x0;
+  layernorm_mt(a->x0, a->emb_mean, a->emb_rstd, a->emb_sum, NULL, NULL, m->p.emb_ln_w, m->p.emb_ln_b, (int)N, d,
+               c->ln_eps);
+  if (m->lowp) {
+    size_t need = 0;
+    for (int k = 0; k < 4 && nlayers > 0; k++) {
+      size_t s = kern_bf16_scratch_bytes(m->lowp->w[k], (int)N);
+      if (s > need) need = s;
+    }
+    if (need > a->cap_lp) {
+      free(a->lp_scratch);
+      a->lp_scratch = xmalloc(need);
+      a->cap_lp = need;
+    }
+  }
+  att_ctx att = {.len = a->len, .start = a->start, .poff = a->poff, .H = H, .d = d};
+  float *x = a->x0;
   for (int l = 0; l < nlayers; l++) {
     layer_acts *A = &a->layer[a->train ? l : 0];
     const bert_layer_view *W = &m->p.layer[l];
+    kern_bf16_mat *const *lw = m->lowp ? m->lowp->w + 4 * l : NULL;
     int n = (int)N;
-    bert_linear_forward(A->qkv, x, W->qkv_w, W->qkv_b, n, d, 3 * d);
-    bert_attention_forward(A->ctx, A->probs, A->qkv, B, a->len, H, d);
-    bert_linear_forward(A->att_res, A->ctx, W->ao_w, W->ao_b, n, d, d);
-    bert_residual_forward(A->att_res, A->att_res, x, N * d);
-    layernorm_forward_mt(A->ln1_out, A->ln1_mean, A->ln1_rstd, A->att_res, W->ln1_w, W->ln1_b, n, d, c->ln_eps);
-    bert_linear_forward(A->fc, A->ln1_out, W->fc_w, W->fc_b, n, d, I);
-    gelu_forward_mt(A->gelu, A->fc, N * I);
-    bert_linear_forward(A->ffn_res, A->gelu, W->proj_w, W->proj_b, n, I, d);
-    bert_residual_forward(A->ffn_res, A->ffn_res, A->ln1_out, N * d);
+    /* dense layers: bias of ao and proj fused into the LayerNorm that follows, of fc into GELU */
+    if (lw)
+      kern_bf16_gemm(A->qkv, x, lw[0], W->qkv_b, n, a->lp_scratch);
+    else
+      bert_linear_forward(A->qkv, x, W->qkv_w, W->qkv_b, n, d, 3 * d);
+    att.out = A->ctx, att.probs = A->probs, att.qkv = A->qkv;
+    attention_mt(&att, B, att_fwd_item);
+    if (lw)
+      kern_bf16_gemm(A->att_res, A->ctx, lw[1], NULL, n, a->lp_scratch);
+    else
+      bert_linear_forward(A->att_res, A->ctx, W->ao_w, NULL, n, d, d);
+    layernorm_mt(A->ln1_out, A->ln1_mean, A->ln1_rstd, A->att_res, W->ao_b, x, W->ln1_w, W->ln1_b, n, d, c->ln_eps);
+    if (lw)
+      kern_bf16_gemm(A->fc, A->ln1_out, lw[2], NULL, n, a->lp_scratch);
+    else
+      bert_linear_forward(A->fc, A->ln1_out, W->fc_w, NULL, n, d, I);
+    bias_gelu_mt(A->gelu, a->train ? A->fc : NULL, A->fc, W->fc_b, n, I);
+    if (lw)
+      kern_bf16_gemm(A->ffn_res, A->gelu, lw[3], NULL, n, a->lp_scratch);
+    else
+      bert_linear_forward(A->ffn_res, A->gelu, W->proj_w, NULL, n, I, d);
     /* In inference mode ln2_out is also this layer's input x: x is no
      * longer read once ffn_res exists. */
-    layernorm_forward_mt(A->ln2_out, A->ln2_mean, A->ln2_rstd, A->ffn_res, W->ln2_w, W->ln2_b, n, d, c->ln_eps);
+    layernorm_mt(A->ln2_out, A->ln2_mean, A->ln2_rstd, A->ffn_res, W->proj_b, A->ln1_out, W->ln2_w, W->ln2_b, n, d,
+                 c->ln_eps);
     x = A->ln2_out;
   }
   return 0;
 }
+
+/* ------------------------------------------------------------ bfloat16 */
+
+void bert_set_dtype(bert_model *m, int dtype) {
+  lowp_free(m->lowp);
+  m->lowp = NULL;
+  if (dtype != BERT_BF16) return;
+  int L = m->cfg.layers, d = m->cfg.hidden, I = m->cfg.intermediate;
+  struct bert_lowp *lp = xcalloc(1, sizeof *lp);
+  lp->n = 4 * L;
+  lp->w = xcalloc((size_t)lp->n, sizeof *lp->w);
+  for (int l = 0; l < L; l++) {
+    const bert_layer_view *W = &m->p.layer[l];
+    lp->w[4 * l + 0] = kern_bf16_pack(W->qkv_w, 3 * d, d);
+    lp->w[4 * l + 1] = kern_bf16_pack(W->ao_w, d, d);
+    lp->w[4 * l + 2] = kern_bf16_pack(W->fc_w, I, d);
+    lp->w[4 * l + 3] = kern_bf16_pack(W->proj_w, d, I);
+  }
+  m->lowp = lp;
+}
+
+int bert_dtype(const bert_model *m) { return m->lowp ? BERT_BF16 : BERT_F32; }
 
 /* ------------------------------------------------------------- backward */
 
@@ -438,7 +595,7 @@ void bert_alloc_grads(bert_model *m) {
 }
 
 void bert_zero_grads(bert_model *m) {
-  if (m->grads) memset(m->grads, 0, m->nparams * sizeof(float));
+  if (m->grads) zero_mt(m->grads, m->nparams);
 }
 
 static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *d_input, int params) {
@@ -459,33 +616,30 @@ static void backward(bert_model *m, bert_acts *a, const float *d_hidden, float *
   float *dx = a->scratch, *dres = dx + cN * d, *dln1 = dres + cN * d, *dctx = dln1 + cN * d;
   float *dqkv = dctx + cN * d, *dgelu = dqkv + cN * 3 * d, *dfc = dgelu + cN * I, *dprobs = dfc + cN * I;
   memcpy(dx, d_hidden, N * d * sizeof(float));
+  att_ctx att = {.len = a->len, .start = a->start, .poff = a->poff, .H = H, .d = id, .dprobs = dprobs, .dqkv = dqkv,
+                 .dout = dctx};
   for (int l = a->L - 1; l >= 0; l--) {
     const layer_acts *A = &a->layer[l];
     const bert_layer_view *W = &m->p.layer[l];
     bert_layer_view G0 = {0}, *G = params ? &m->g.layer[l] : &G0; /* NULL gradients: skipped */
     const float *x = l == 0 ? a->x0 : a->layer[l - 1].ln2_out;
     /* x_out = LN2(ffn_res), ffn_res = ln1_out + proj(gelu(fc(ln1_out))) */
-    memset(dres, 0, N * d * sizeof(float));
-    bert_layernorm_backward(dres, G->ln2_w, G->ln2_b, dx, A->ffn_res, W->ln2_w, A->ln2_mean, A->ln2_rstd, n, id);
+    layernorm_backward_mt(dres, G->ln2_w, G->ln2_b, dx, A->ffn_res, W->ln2_w, A->ln2_mean, A->ln2_rstd, n, id, 0);
     memcpy(dln1, dres, N * d * sizeof(float));
-    memset(dgelu, 0, N * I * sizeof(float));
-    bert_linear_backward(dgelu, G->proj_w, G->proj_b, dres, A->gelu, W->proj_w, n, iI, id);
-    memset(dfc, 0, N * I * sizeof(float));
-    gelu_backward_mt(dfc, A->fc, dgelu, N * I);
-    bert_linear_backward(dln1, G->fc_w, G->fc_b, dfc, A->ln1_out, W->fc_w, n, id, iI);
+    linear_backward_mt(dgelu, 0, G->proj_w, G->proj_b, dres, A->gelu, W->proj_w, n, iI, id);
+    gelu_backward_mt(dfc, A->fc, dgelu, N * I, 0);
+    linear_backward_mt(dln1, 1, G->fc_w, G->fc_b, dfc, A->ln1_out, W->fc_w, n, id, iI);
     /* ln1_out = LN1(att_res), att_res = x + ao(attention(qkv(x))) */
-    memset(dres, 0, N * d * sizeof(float));
-    bert_layernorm_backward(dres, G->ln1_w, G->ln1_b, dln1, A->att_res, W->ln1_w, A->ln1_mean, A->ln1_rstd, n, id);
+    layernorm_backward_mt(dres, G->ln1_w, G->ln1_b, dln1, A->att_res, W->ln1_w, A->ln1_mean, A->ln1_rstd, n, id, 0);
     memcpy(dx, dres, N * d * sizeof(float));
-    memset(dctx, 0, N * d * sizeof(float));
-    bert_linear_backward(dctx, G->ao_w, G->ao_b, dres, A->ctx, W->ao_w, n, id, id);
-    memset(dqkv, 0, N * 3 * d * sizeof(float));
-    bert_attention_backward(dqkv, dprobs, dctx, A->qkv, A->probs, a->B, a->len, H, id);
-    bert_linear_backward(dx, G->qkv_w, G->qkv_b, dqkv, x, W->qkv_w, n, id, 3 * id);
+    linear_backward_mt(dctx, 0, G->ao_w, G->ao_b, dres, A->ctx, W->ao_w, n, id, id);
+    zero_mt(dqkv, N * 3 * d);
+    att.qkv = A->qkv, att.cprobs = A->probs;
+    attention_mt(&att, a->B, att_bwd_item);
+    linear_backward_mt(dx, 1, G->qkv_w, G->qkv_b, dqkv, x, W->qkv_w, n, id, 3 * id);
   }
-  memset(dres, 0, N * d * sizeof(float));
-  bert_layernorm_backward(dres, params ? m->g.emb_ln_w : NULL, params ? m->g.emb_ln_b : NULL, dx, a->emb_sum,
-                          m->p.emb_ln_w, a->emb_mean, a->emb_rstd, n, id);
+  layernorm_backward_mt(dres, params ? m->g.emb_ln_w : NULL, params ? m->g.emb_ln_b : NULL, dx, a->emb_sum,
+                        m->p.emb_ln_w, a->emb_mean, a->emb_rstd, n, id, 0);
   /* sequences given as embeds get no word-embedding gradient */
   const float *const *given_marks = NULL;
   const float **marks = NULL;
@@ -518,7 +672,11 @@ void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, flo
 void bert_freeze(bert_model *m, int embeddings, int first_layers) {
   for (int i = 0; i < m->ntensors; i++) {
     int g = m->tensors[i].group;
-    m->trainable[i] = !((g == -1 && embeddings) || (g >= 0 && g < first_layers && g < m->cfg.layers));
+    const char *n = m->tensors[i].name;
+    int position = strstr(n, "position_embeddings") || strstr(n, "token_type_embeddings");
+    m->trainable[i] = !((g == -1 && (embeddings & BERT_FREEZE_EMBEDDINGS)) ||
+                        (g == -1 && position && (embeddings & BERT_FREEZE_POSITIONS)) ||
+                        (g >= 0 && g < first_layers && g < m->cfg.layers));
   }
 }
 
@@ -544,40 +702,101 @@ void adamw_free(adamw_state *s) {
   free(s);
 }
 
-double bert_grad_norm(const bert_model *m) {
-  if (!m->grads) return 0;
-  double s = 0;
+/* The trainable tensors cut into chunks of at most CHUNK floats: the unit of
+ * the parallel loops below. The chunks depend on the model only, so the
+ * gradient norm (per-chunk double sums added in chunk order) is the same
+ * for every thread count. */
+#define CHUNK 65536
+typedef struct {
+  int tensor;
+  size_t begin, end;
+} chunk_t;
+
+typedef struct {
+  bert_model *m;
+  adamw_state *s;
+  chunk_t *ch;
+  double *part;
+  float gscale, step_size, inv_sqrt_bc2, b1, b2, eps, lr_wd;
+} adam_ctx;
+
+static size_t make_chunks(const bert_model *m, chunk_t **out) {
+  size_t n = 0, cap = 0;
+  chunk_t *ch = NULL;
   for (int i = 0; i < m->ntensors; i++) {
     if (!m->trainable[i]) continue;
-    const float *g = m->grads + m->tensors[i].offset;
-    for (size_t k = 0; k < m->tensors[i].size; k++) s += (double)g[k] * g[k];
+    for (size_t b = 0; b < m->tensors[i].size; b += CHUNK) {
+      if (n == cap) ch = xrealloc(ch, (cap = cap ? 2 * cap : 256) * sizeof *ch);
+      size_t e = b + CHUNK < m->tensors[i].size ? b + CHUNK : m->tensors[i].size;
+      ch[n++] = (chunk_t){i, b, e};
+    }
   }
+  *out = ch;
+  return n;
+}
+
+static void norm_chunks(void *p, size_t b, size_t e) {
+  adam_ctx *c = p;
+  for (size_t k = b; k < e; k++) {
+    const float *g = c->m->grads + c->m->tensors[c->ch[k].tensor].offset;
+    double s = 0;
+    for (size_t i = c->ch[k].begin; i < c->ch[k].end; i++) s += (double)g[i] * g[i];
+    c->part[k] = s;
+  }
+}
+
+static double grad_norm_chunks(adam_ctx *c, size_t n) {
+  c->part = xmalloc((n ? n : 1) * sizeof *c->part);
+  pool_for(n, 4, 0, norm_chunks, c);
+  double s = 0;
+  for (size_t k = 0; k < n; k++) s += c->part[k];
+  free(c->part);
   return sqrt(s);
+}
+
+double bert_grad_norm(const bert_model *m) {
+  if (!m->grads) return 0;
+  adam_ctx c = {.m = (bert_model *)m};
+  size_t n = make_chunks(m, &c.ch);
+  double norm = grad_norm_chunks(&c, n);
+  free(c.ch);
+  return norm;
+}
+
+static void adam_chunks(void *p, size_t b, size_t e) {
+  adam_ctx *c = p;
+  float gscale = c->gscale, b1 = c->b1, b2 = c->b2, eps = c->eps, step_size = c->step_size;
+  float inv_sqrt_bc2 = c->inv_sqrt_bc2;
+  for (size_t k = b; k < e; k++) {
+    const bert_tensor *t = &c->m->tensors[c->ch[k].tensor];
+    float *p = c->m->params + t->offset, *g = c->m->grads + t->offset, *mm = c->s->m + t->offset;
+    float *vv = c->s->v + t->offset;
+    float decay = t->decay ? 1.0f - c->lr_wd : 1.0f;
+    for (size_t i = c->ch[k].begin; i < c->ch[k].end; i++) {
+      float gk = g[i] * gscale;
+      p[i] *= decay;
+      mm[i] = b1 * mm[i] + (1 - b1) * gk;
+      vv[i] = b2 * vv[i] + (1 - b2) * gk * gk;
+      p[i] -= step_size * mm[i] / (sqrtf(vv[i]) * inv_sqrt_bc2 + eps);
+    }
+  }
 }
 
 double bert_adamw_step(bert_model *m, adamw_state *s, const adamw_config *c) {
   if (!m->grads) bert_alloc_grads(m);
   if (s->n != m->nparams) die("bert_adamw_step: optimizer state does not match the model");
-  double norm = bert_grad_norm(m);
+  adam_ctx a = {.m = m, .s = s};
+  size_t n = make_chunks(m, &a.ch);
+  double norm = grad_norm_chunks(&a, n);
   float gscale = 1.0f;
   if (c->clip_norm > 0 && norm > c->clip_norm) gscale = (float)(c->clip_norm / (norm + 1e-6));
   s->step++;
   double bc1 = 1.0 - pow(c->beta1, (double)s->step), bc2 = 1.0 - pow(c->beta2, (double)s->step);
-  float step_size = (float)(c->lr / bc1), inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
-  float b1 = c->beta1, b2 = c->beta2, eps = c->eps;
-  for (int i = 0; i < m->ntensors; i++) {
-    if (!m->trainable[i]) continue;
-    const bert_tensor *t = &m->tensors[i];
-    float *p = m->params + t->offset, *g = m->grads + t->offset, *mm = s->m + t->offset, *vv = s->v + t->offset;
-    float decay = t->decay ? 1.0f - c->lr * c->weight_decay : 1.0f;
-    for (size_t k = 0; k < t->size; k++) {
-      float gk = g[k] * gscale;
-      p[k] *= decay;
-      mm[k] = b1 * mm[k] + (1 - b1) * gk;
-      vv[k] = b2 * vv[k] + (1 - b2) * gk * gk;
-      p[k] -= step_size * mm[k] / (sqrtf(vv[k]) * inv_sqrt_bc2 + eps);
-    }
-  }
+  a.gscale = gscale;
+  a.step_size = (float)(c->lr / bc1), a.inv_sqrt_bc2 = (float)(1.0 / sqrt(bc2));
+  a.b1 = c->beta1, a.b2 = c->beta2, a.eps = c->eps, a.lr_wd = c->lr * c->weight_decay;
+  pool_for(n, 2, 0, adam_chunks, &a);
+  free(a.ch);
   return norm;
 }
 

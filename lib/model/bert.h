@@ -49,14 +49,17 @@
  * naming the file, tensor or sequence into err (errlen bytes); they never
  * exit. Allocation failure dies (util.h).
  *
- * Threads: matrix products (the dense layers, ~95% of the FLOPs, and the
- * per-head attention products) use OpenBLAS (cblas_sgemm) with the thread
- * count set by otc_set_threads(); GELU and the LayerNorm forward are split
- * by rows over otc_threads() threads (each row computed the same way
- * whatever the split); softmax and the LayerNorm backward run on the calling
- * thread. Output is bit-identical for the same input, batch composition and
- * thread count. Calls sharing one bert_acts or one model's gradients must
- * not run concurrently; separate (model, acts) pairs may.
+ * Threads: the dense layers (~95% of the FLOPs) use OpenBLAS (cblas_sgemm)
+ * with the thread count set by otc_set_threads() (or kernels/bf16.h's
+ * products on the pool); attention runs one (sequence, head) per pool item,
+ * each calling OpenBLAS on its own thread; GELU, LayerNorm (forward and
+ * backward), bias gradients and AdamW are split by rows, columns or
+ * elements over the pool (base/pool.h), each item computed the same way
+ * whatever the split. The element-wise kernels are kernels/vec.h's, chosen
+ * by CPU at run time. Output is bit-identical for the same input, batch
+ * composition, thread count and CPU level. Calls sharing one bert_acts or
+ * one model's gradients must not run concurrently; separate (model, acts)
+ * pairs may.
  */
 #ifndef OTC_BERT_H
 #define OTC_BERT_H
@@ -159,6 +162,7 @@ typedef struct {
    * NULL / 0 in a plain encoder. */
   float *linear_w, *linear_b;
   int linear_out;
+  struct bert_lowp *lowp;   /* bfloat16 copies of the dense weights (bert_set_dtype); NULL: float32 */
 } bert_model;
 
 /* Allocate a model for a config (parameters zero). */
@@ -230,6 +234,21 @@ int bert_copy_rows_by_piece(bert_model *dst, const char *const *dst_pieces, size
  * the whole encoder. Returns the number of tensors copied. */
 int bert_copy_matching(bert_model *dst, const bert_model *src);
 
+/* Precision of the dense layers in bert_forward. BERT_F32 (the default):
+ * float32 throughout. BERT_BF16: inference only (frozen models, e.g. the
+ * teacher); the four dense products of each layer take their input and
+ * weights rounded to bfloat16 and accumulate in float32 (kernels/bf16.h:
+ * AMX or AVX512_BF16 where the CPU has them, float32 sgemm on the rounded
+ * values otherwise); attention, GELU and LayerNorm stay float32. The
+ * weights are copied and rounded by this call: a model whose parameters
+ * change afterwards needs the call again. Output vectors stay close to
+ * float32: smallest cosine 0.99999 over 1548 tokens of a random BERT-base
+ * (bench/results/embed.md), >= 0.999 checked by tests/unit/test_bert_par.c.
+ * A forward with train acts on a BF16 model is refused. */
+enum { BERT_F32, BERT_BF16 };
+void bert_set_dtype(bert_model *m, int dtype);
+int bert_dtype(const bert_model *m);
+
 /* ----------------------------------------------------------- activations */
 
 typedef struct bert_acts bert_acts;
@@ -291,9 +310,14 @@ void bert_backward_input(bert_model *m, bert_acts *a, const float *d_hidden, flo
 
 /* Freezing: frozen tensors keep their gradient but are not updated by
  * bert_adamw_step and do not count in the clipping norm.
- * embeddings = 1 freezes the word/position/token-type embeddings and the
- * embedding LayerNorm; first_layers freezes encoder layers 0..first_layers-1.
+ * embeddings, flags: BERT_FREEZE_EMBEDDINGS freezes the word/position/
+ * token-type embeddings and the embedding LayerNorm; BERT_FREEZE_POSITIONS
+ * the position and token-type embeddings only (a 0-layer model whose
+ * positions start at zero then stays one vector per token id);
+ * first_layers freezes encoder layers 0..first_layers-1.
  * Calling again replaces the previous setting. */
+#define BERT_FREEZE_EMBEDDINGS 1
+#define BERT_FREEZE_POSITIONS 2
 void bert_freeze(bert_model *m, int embeddings, int first_layers);
 
 /* ---------------------------------------------------------------- AdamW */

@@ -3,6 +3,10 @@
  * tests). Include with REAL, SFX (function-name suffix, may be empty) and
  * GEMM (cblas_sgemm or cblas_dgemm) defined. No include guard on purpose.
  *
+ * KF32 is 1 for the float instantiation: its element-wise and row kernels
+ * are kernels/vec.h's, dispatched by CPU (portable, AVX2, AVX-512); the
+ * double instantiation keeps the plain loops below as the reference.
+ *
  * Arithmetic notes: LayerNorm statistics are accumulated in double in both
  * instantiations (a float sum over 768 values loses ~1e-6 relative, the size
  * of the fixture tolerance); softmax subtracts the row maximum.
@@ -24,15 +28,24 @@ void KFN(bert_linear_backward)(REAL *dinp, REAL *dw, REAL *db, const REAL *dout,
   if (N == 0) return;
   if (dinp) GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1, dout, OC, w, C, 1, dinp, C);
   if (dw) GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1, dout, OC, inp, C, 1, dw, C);
-  if (db)
+  if (db) {
+#if KF32
+    kern_colsum(db, dout, (size_t)N, (size_t)OC, 0, (size_t)OC);
+#else
     for (int n = 0; n < N; n++) {
       const REAL *g = dout + (size_t)n * OC;
       for (int o = 0; o < OC; o++) db[o] += g[o];
     }
+#endif
+  }
 }
 
 void KFN(bert_layernorm_forward)(REAL *out, REAL *mean, REAL *rstd, const REAL *inp, const REAL *w,
                                  const REAL *b, int N, int C, double eps) {
+#if KF32
+  kern_layernorm(out, mean, rstd, (REAL *)inp, NULL, NULL, w, b, (size_t)N, (size_t)C, eps);
+  return;
+#endif
   for (int n = 0; n < N; n++) {
     const REAL *x = inp + (size_t)n * C;
     double s = 0;
@@ -53,6 +66,11 @@ void KFN(bert_layernorm_forward)(REAL *out, REAL *mean, REAL *rstd, const REAL *
 
 void KFN(bert_layernorm_backward)(REAL *dinp, REAL *dw, REAL *db, const REAL *dout, const REAL *inp,
                                   const REAL *w, const REAL *mean, const REAL *rstd, int N, int C) {
+#if KF32
+  kern_layernorm_backward(dinp, dout, inp, w, mean, rstd, (size_t)N, (size_t)C, 1);
+  kern_layernorm_param_grads(dw, db, dout, inp, mean, rstd, (size_t)N, (size_t)C, 0, (size_t)C);
+  return;
+#endif
   for (int n = 0; n < N; n++) {
     const REAL *x = inp + (size_t)n * C, *g = dout + (size_t)n * C;
     REAL m = mean[n], rs = rstd[n];
@@ -77,6 +95,10 @@ void KFN(bert_layernorm_backward)(REAL *dinp, REAL *dw, REAL *db, const REAL *do
 #define KINV_SQRT_2PI 0.39894228040143267794
 
 void KFN(bert_gelu_forward)(REAL *out, const REAL *inp, size_t n) {
+#if KF32
+  kern_bias_gelu(out, NULL, inp, NULL, 1, n);
+  return;
+#endif
   for (size_t i = 0; i < n; i++) {
     REAL x = inp[i];
     out[i] = (REAL)0.5 * x * ((REAL)1 + KERF(x * (REAL)KSQRT1_2));
@@ -84,6 +106,10 @@ void KFN(bert_gelu_forward)(REAL *out, const REAL *inp, size_t n) {
 }
 
 void KFN(bert_gelu_backward)(REAL *dinp, const REAL *inp, const REAL *dout, size_t n) {
+#if KF32
+  kern_gelu_backward(dinp, inp, dout, n, 1);
+  return;
+#endif
   for (size_t i = 0; i < n; i++) {
     REAL x = inp[i];
     REAL cdf = (REAL)0.5 * ((REAL)1 + KERF(x * (REAL)KSQRT1_2));
@@ -101,6 +127,10 @@ void KFN(bert_residual_forward)(REAL *out, const REAL *a, const REAL *b, size_t 
 static void KFN(attention_head_forward)(REAL *out, REAL *P, const REAL *qkv, int T, int d, int dh, int h) {
   const REAL *Q = qkv + h * dh, *K = qkv + d + h * dh, *V = qkv + 2 * d + h * dh;
   REAL scale = (REAL)(1.0 / sqrt((double)dh));
+#if KF32
+  GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1, Q, 3 * d, K, 3 * d, 0, P, T);
+  kern_softmax_rows(P, (size_t)T, (size_t)T, (size_t)T, scale);
+#else
   GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, scale, Q, 3 * d, K, 3 * d, 0, P, T);
   for (int i = 0; i < T; i++) {
     REAL *row = P + (size_t)i * T, mx = row[0];
@@ -114,6 +144,7 @@ static void KFN(attention_head_forward)(REAL *out, REAL *P, const REAL *qkv, int
     REAL inv = (REAL)1 / s;
     for (int j = 0; j < T; j++) row[j] *= inv;
   }
+#endif
   GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1, P, T, V, 3 * d, 0, out + h * dh, d);
 }
 
@@ -127,12 +158,16 @@ static void KFN(attention_head_backward)(REAL *dqkv, REAL *dP, const REAL *dout,
   GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, dh, 1, dO, d, V, 3 * d, 0, dP, T);
   GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, 1, P, T, dO, d, 1, dV, 3 * d);
   /* softmax backward: dS = P * (dP - sum_j dP P), times the score scale */
+#if KF32
+  kern_softmax_backward_rows(dP, P, (size_t)T, (size_t)T, (size_t)T, scale);
+#else
   for (int i = 0; i < T; i++) {
     const REAL *p = P + (size_t)i * T;
     REAL *g = dP + (size_t)i * T, dot = 0;
     for (int j = 0; j < T; j++) dot += g[j] * p[j];
     for (int j = 0; j < T; j++) g[j] = p[j] * (g[j] - dot) * scale;
   }
+#endif
   /* dQ += dS K; dK += dS^T Q */
   GEMM(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, dh, T, 1, dP, T, K, 3 * d, 1, dQ, 3 * d);
   GEMM(CblasRowMajor, CblasTrans, CblasNoTrans, T, dh, T, 1, dP, T, Q, 3 * d, 1, dK, 3 * d);

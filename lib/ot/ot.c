@@ -17,12 +17,13 @@
 
 #include <cblas.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/pool.h"
 #include "base/util.h"
+#include "kernels/vec.h"
 
 #define KERNEL_FLOOR (-600.0)
 /* e^-50 and e^50: the range a residual scaling may take before absorption. */
@@ -40,6 +41,7 @@ void ot_options_default(ot_options *o) {
   o->err_norm = OT_NORM_L1_BOTH;
   o->cost = OT_COST_COSINE;
   o->eps_start = 0;
+  o->newton = 0;
   o->threads = 0;
 }
 
@@ -55,6 +57,7 @@ const char *ot_strerror(ot_status s) {
   case OT_ERR_WORKSPACE: return "workspace too small";
   case OT_ERR_NOMEM: return "out of memory";
   case OT_ERR_NUMERIC: return "non-finite value during Sinkhorn iterations";
+  case OT_ERR_SIZE: return "problem too large (n * m tokens above OT_MAX_CELLS = 16777216)";
   }
   return "unknown OT error";
 }
@@ -72,6 +75,9 @@ typedef struct {
   double *C, *K;      /* cost; kernel, overwritten by the plan at the end */
   double *GS, *GT;    /* P T and P^T S for the gradients */
   double *tmp;        /* tentative scalings (max(n, m)) */
+  double *H;          /* Newton: the reduced Hessian, min(n, m)^2 (only with o->newton) */
+  double *da, *db;    /* Newton: the step in the potentials */
+  double *ea, *eb;    /* Newton: exp(t da), exp(t db) of a trial step */
 } ot_ws;
 
 static size_t ws_doubles(size_t n, size_t m, size_t d) {
@@ -79,13 +85,20 @@ static size_t ws_doubles(size_t n, size_t m, size_t d) {
   return (n + m) + 6 * (n + m) + 2 * (n + m) * d + 2 * n * m + 8;
 }
 
-size_t ot_workspace_size(int n, int m, int d, const ot_options *o) {
-  (void)o;
-  if (n < 0 || m < 0 || d < 0) return 0;
-  return ws_doubles((size_t)n, (size_t)m, (size_t)d) * sizeof(double);
+/* The Newton phase's arrays, after the rest. */
+static size_t ws_newton_doubles(size_t n, size_t m) {
+  size_t k = n < m ? n : m;
+  return (n > m ? n : m) + k * k + 2 * (n + m) + 8;
 }
 
-static void ws_layout(ot_ws *w, void *base, size_t n, size_t m, size_t d) {
+size_t ot_workspace_size(int n, int m, int d, const ot_options *o) {
+  if (n < 0 || m < 0 || d < 0 || (long)n * m > OT_MAX_CELLS) return 0;
+  size_t x = ws_doubles((size_t)n, (size_t)m, (size_t)d);
+  if (o && o->newton > 0) x += ws_newton_doubles((size_t)n, (size_t)m);
+  return x * sizeof(double);
+}
+
+static void ws_layout(ot_ws *w, void *base, size_t n, size_t m, size_t d, int newton) {
   double *p = base;
   w->is = (int *)p;
   w->it = w->is + n;
@@ -107,6 +120,14 @@ static void ws_layout(ot_ws *w, void *base, size_t n, size_t m, size_t d) {
   w->GS = p, p += n * d;
   w->GT = p, p += m * d;
   w->tmp = p;
+  w->H = w->da = w->db = w->ea = w->eb = NULL;
+  if (!newton) return;
+  p = (double *)base + ws_doubles(n, m, d) + (n > m ? n : m);
+  w->H = p, p += (n < m ? n : m) * (n < m ? n : m);
+  w->da = p, p += n;
+  w->db = p, p += m;
+  w->ea = p, p += n;
+  w->eb = p;
 }
 
 /* ---- kernels (fixed summation order: results do not depend on the ISA clone) ---- */
@@ -282,14 +303,8 @@ static void exact_column(ot_ws *w, int n, int m, int j, double ieps) {
 
 static void exact_row(ot_ws *w, int m, int i, double ieps) {
   const double *c = w->C + (size_t)i * m;
-  double mx = -INFINITY;
-  for (int j = 0; j < m; j++) {
-    double x = w->g[j] - c[j] * ieps;
-    if (x > mx) mx = x;
-  }
-  double s = 0;
-  for (int j = 0; j < m; j++) s += exp(w->g[j] - c[j] * ieps - mx);
-  w->f[i] = log(w->a[i]) - (mx + log(s));
+  /* max-shifted log-sum-exp, dispatched by CPU (kernels/vec.h) */
+  w->f[i] = log(w->a[i]) - kern_logsumexp_d(w->g, c, ieps, (size_t)m);
   w->u[i] = 1;
   double *k = w->K + (size_t)i * m;
   for (int j = 0; j < m; j++) k[j] = kernel_entry(w->f[i] + w->g[j] - c[j] * ieps);
@@ -314,6 +329,22 @@ static double marginal_error(ot_ws *w, int n, int m, ot_norm norm) {
   return norm == OT_NORM_L2_COL ? sqrt(col2) : col1 + row1;
 }
 
+/* rows: u = a / K v, fused with w = K^T u for the error and the next column step */
+static void row_step(ot_ws *w, int n, int m, double ieps) {
+  if (row_pass(w->K, w->v, w->a, w->r, w->tmp, w->w, n, m)) {
+    memcpy(w->u, w->tmp, sizeof(double) * n);
+  } else {
+    absorb(w, n, m, ieps);
+    k_times(w->K, w->v, w->r, n, m);
+    for (int i = 0; i < n; i++) {
+      double x = w->a[i] / w->r[i];
+      if (scaling_ok(x)) w->u[i] = x;
+      else exact_row(w, m, i, ieps), w->r[i] = w->a[i];
+    }
+    kt_times(w->K, w->u, w->w, n, m);
+  }
+}
+
 static int sinkhorn(ot_ws *w, int n, int m, double eps, double tol, int max_iter, int check_every, ot_norm norm,
                     run_state *st) {
   double ieps = 1.0 / eps;
@@ -331,19 +362,7 @@ static int sinkhorn(ot_ws *w, int n, int m, double eps, double tol, int max_iter
         else exact_column(w, n, m, j, ieps);
       }
     }
-    /* rows: u = a / K v, fused with w = K^T u for the error and the next column step */
-    if (row_pass(w->K, w->v, w->a, w->r, w->tmp, w->w, n, m)) {
-      memcpy(w->u, w->tmp, sizeof(double) * n);
-    } else {
-      absorb(w, n, m, ieps);
-      k_times(w->K, w->v, w->r, n, m);
-      for (int i = 0; i < n; i++) {
-        double x = w->a[i] / w->r[i];
-        if (scaling_ok(x)) w->u[i] = x;
-        else exact_row(w, m, i, ieps), w->r[i] = w->a[i];
-      }
-      kt_times(w->K, w->u, w->w, n, m);
-    }
+    row_step(w, n, m, ieps);
     /* the error costs O(n + m): measure it where the rule looks, and at the end */
     int check = (st->iters + it - 1) % check_every == 0;
     if (!check && it < max_iter - st->iters) continue;
@@ -360,6 +379,193 @@ static int sinkhorn(ot_ws *w, int n, int m, double eps, double tol, int max_iter
   }
   st->iters += it - 1;
   st->converged = 0;
+  return 0;
+}
+
+/* ---- Newton steps on the dual (o->newton) ----
+ *
+ * Sinkhorn is coordinate ascent on the concave dual
+ *     Phi(al, be) = sum_i a_i al_i + sum_j b_j be_j - sum_ij exp(al_i + be_j - C_ij/eps)
+ * (al = f + log u, be = g + log v; P_ij = exp(al_i + be_j - C_ij/eps)); on
+ * problems whose plan is nearly a matching (a token with several exact
+ * copies on the other side) its linear rate gets arbitrarily close to 1. A
+ * Newton step solves
+ *     [ diag(P 1)   P          ] [dal]   [a - P 1  ]
+ *     [ P^T         diag(P^T 1)] [dbe] = [b - P^T 1]
+ * (the Hessian is singular along (1, -1): the last potential of the smaller
+ * side is held fixed) by the Schur complement on the smaller side and a
+ * Cholesky factorisation, with a backtracking (Armijo) line search on Phi;
+ * then a Sinkhorn row update. Convergence is quadratic near the optimum. A
+ * step that cannot be taken (a non-positive pivot, no ascent) ends the
+ * Newton phase and plain Sinkhorn iterations continue. */
+
+/* Cholesky of the k x k matrix H (lower triangle, in place); 0 if a pivot is
+ * not clearly positive. */
+static int cholesky(double *H, int k) {
+  double dmax = 0;
+  for (int i = 0; i < k; i++) dmax = fmax(dmax, H[(size_t)i * k + i]);
+  for (int j = 0; j < k; j++) {
+    double *hj = H + (size_t)j * k;
+    double x = hj[j];
+    for (int l = 0; l < j; l++) x -= hj[l] * hj[l];
+    if (!(x > 1e-13 * dmax)) return 0;
+    hj[j] = sqrt(x);
+    for (int i = j + 1; i < k; i++) {
+      double *hi = H + (size_t)i * k, y = hi[j];
+      for (int l = 0; l < j; l++) y -= hi[l] * hj[l];
+      hi[j] = y / hj[j];
+    }
+  }
+  return 1;
+}
+
+/* Solve L L^T x = x in place. */
+static void cholesky_solve(const double *L, int k, double *x) {
+  for (int i = 0; i < k; i++) {
+    const double *li = L + (size_t)i * k;
+    double y = x[i];
+    for (int l = 0; l < i; l++) y -= li[l] * x[l];
+    x[i] = y / li[i];
+  }
+  for (int i = k - 1; i >= 0; i--) {
+    double y = x[i];
+    for (int l = i + 1; l < k; l++) y -= L[(size_t)l * k + i] * x[l];
+    x[i] = y / L[(size_t)i * k + i];
+  }
+}
+
+/* The Newton direction into w->da, w->db. The plan is P_ij = u_i K_ij v_j;
+ * row sums u_i r_i, column sums v_j w_j (r = K v and w = K^T u are current).
+ * Returns 0 if the system cannot be solved. */
+static int newton_direction(ot_ws *w, int n, int m) {
+  const double *K = w->K, *u = w->u, *v = w->v;
+  double *da = w->da, *db = w->db, *H = w->H;
+  for (int i = 0; i < n; i++) {
+    double d1 = u[i] * w->r[i];
+    if (!(d1 > 0) || !isfinite(d1)) return 0;
+    da[i] = w->a[i] - d1; /* the gradient first, the step after */
+  }
+  for (int j = 0; j < m; j++) {
+    double d2 = v[j] * w->w[j];
+    if (!(d2 > 0) || !isfinite(d2)) return 0;
+    db[j] = w->b[j] - d2;
+  }
+  if (m <= n) {
+    /* H = diag(D2) - P^T diag(1/D1) P over columns 0..m-2; rhs = gb - P^T (ga / D1) */
+    int k = m - 1;
+    for (int j = 0; j < k; j++)
+      for (int l = 0; l <= j; l++) H[(size_t)j * k + l] = j == l ? v[j] * w->w[j] : 0;
+    double *rhs = w->eb, *p = w->tmp; /* p: row i of the plan */
+    for (int j = 0; j < m; j++) rhs[j] = db[j];
+    for (int i = 0; i < n; i++) {
+      const double *ki = K + (size_t)i * m;
+      double inv = 1.0 / (u[i] * w->r[i]), gi = da[i] * inv;
+      for (int j = 0; j < m; j++) p[j] = u[i] * ki[j] * v[j];
+      for (int j = 0; j < m; j++) rhs[j] -= p[j] * gi;
+      for (int j = 0; j < k; j++) {
+        double pj = p[j] * inv;
+        double *hj = H + (size_t)j * k;
+        for (int l = 0; l <= j; l++) hj[l] -= pj * p[l];
+      }
+    }
+    if (k > 0 && !cholesky(H, k)) return 0;
+    if (k > 0) cholesky_solve(H, k, rhs);
+    /* da = (ga - P db) / D1, with db_{m-1} = 0 */
+    for (int i = 0; i < n; i++) {
+      const double *ki = K + (size_t)i * m;
+      double x = da[i];
+      for (int j = 0; j < k; j++) x -= u[i] * ki[j] * v[j] * rhs[j];
+      da[i] = x / (u[i] * w->r[i]);
+    }
+    for (int j = 0; j < k; j++) db[j] = rhs[j];
+    db[m - 1] = 0;
+  } else {
+    /* H = diag(D1) - P diag(1/D2) P^T over rows 0..n-2; rhs = ga - P (gb / D2) */
+    int k = n - 1;
+    double *rhs = w->ea, *q = w->eb; /* q_j = gb_j / D2_j, then 1 / D2_j */
+    for (int j = 0; j < m; j++) q[j] = db[j] / (v[j] * w->w[j]);
+    for (int i = 0; i < n; i++) {
+      const double *ki = K + (size_t)i * m;
+      double x = da[i];
+      for (int j = 0; j < m; j++) x -= u[i] * ki[j] * v[j] * q[j];
+      rhs[i] = x;
+    }
+    for (int j = 0; j < m; j++) q[j] = 1.0 / (v[j] * w->w[j]);
+    for (int i = 0; i < k; i++) {
+      const double *ki = K + (size_t)i * m;
+      double *hi = H + (size_t)i * k;
+      for (int l = 0; l <= i; l++) {
+        const double *kl = K + (size_t)l * m;
+        double x = 0;
+        for (int j = 0; j < m; j++) x += ki[j] * kl[j] * v[j] * v[j] * q[j];
+        x *= u[i] * u[l];
+        hi[l] = (i == l ? u[i] * w->r[i] : 0) - x;
+      }
+    }
+    if (k > 0 && !cholesky(H, k)) return 0;
+    if (k > 0) cholesky_solve(H, k, rhs);
+    /* db = (gb - P^T da) / D2, with da_{n-1} = 0 */
+    for (int j = 0; j < m; j++) {
+      double x = db[j];
+      for (int i = 0; i < k; i++) x -= u[i] * K[(size_t)i * m + j] * v[j] * rhs[i];
+      db[j] = x * q[j];
+    }
+    for (int i = 0; i < k; i++) da[i] = rhs[i];
+    da[n - 1] = 0;
+  }
+  for (int i = 0; i < n; i++)
+    if (!isfinite(da[i])) return 0;
+  for (int j = 0; j < m; j++)
+    if (!isfinite(db[j])) return 0;
+  return 1;
+}
+
+/* Phi(al + t da, be + t db) - Phi(al, be), from the current plan. */
+static double newton_gain(ot_ws *w, int n, int m, double t) {
+  double lin = 0, mass1 = 0;
+  for (int i = 0; i < n; i++) w->ea[i] = exp(t * w->da[i]), lin += w->a[i] * w->da[i];
+  for (int j = 0; j < m; j++) w->eb[j] = exp(t * w->db[j]), lin += w->b[j] * w->db[j];
+  /* sum_ij P_ij (ea_i eb_j - 1) = sum_i u_i ea_i (K (v eb))_i - sum_i u_i r_i */
+  for (int i = 0; i < n; i++) {
+    const double *ki = w->K + (size_t)i * m;
+    double x = 0;
+    for (int j = 0; j < m; j++) x += ki[j] * w->v[j] * w->eb[j];
+    mass1 += w->u[i] * (w->ea[i] * x - w->r[i]);
+  }
+  return t * lin - mass1;
+}
+
+/* Newton iterations until the error is below tol or max_iter runs out; 0,
+ * or -1 on a non-finite error. */
+static int newton_phase(ot_ws *w, int n, int m, double eps, double tol, int max_iter, ot_norm norm, run_state *st) {
+  double ieps = 1.0 / eps;
+  while (st->iters < max_iter) {
+    if (!newton_direction(w, n, m)) return 0;
+    double slope = 0;
+    for (int i = 0; i < n; i++) slope += (w->a[i] - w->u[i] * w->r[i]) * w->da[i];
+    for (int j = 0; j < m; j++) slope += (w->b[j] - w->v[j] * w->w[j]) * w->db[j];
+    if (!(slope > 0)) return 0;
+    /* backtracking; the accepted step's factors exp(t da), exp(t db) stay in ea, eb */
+    double t = 1;
+    int ok = 0;
+    for (int k = 0; k < 40 && !ok; k++) {
+      ok = newton_gain(w, n, m, t) >= 1e-4 * t * slope;
+      if (!ok) t *= 0.5;
+    }
+    if (!ok) return 0;
+    int absorb_needed = 0;
+    for (int i = 0; i < n; i++) w->u[i] *= w->ea[i], absorb_needed |= !scaling_ok(w->u[i]);
+    for (int j = 0; j < m; j++) w->v[j] *= w->eb[j], absorb_needed |= !scaling_ok(w->v[j]);
+    if (absorb_needed) absorb(w, n, m, ieps);
+    row_step(w, n, m, ieps);
+    st->iters++;
+    st->err = marginal_error(w, n, m, norm);
+    if (!isfinite(st->err)) return -1;
+    if (st->err < tol) {
+      st->converged = 1;
+      return 0;
+    }
+  }
   return 0;
 }
 
@@ -525,7 +731,7 @@ static int options_ok(const ot_options *o) {
   return o->eps > 0 && isfinite(o->eps) && o->tol >= 0 && !isnan(o->tol) && o->max_iter >= 1 &&
          o->check_every >= 1 && (o->err_norm == OT_NORM_L1_BOTH || o->err_norm == OT_NORM_L2_COL) &&
          (o->cost == OT_COST_COSINE || o->cost == OT_COST_SQEUCLID) && o->eps_start >= 0 &&
-         isfinite(o->eps_start);
+         isfinite(o->eps_start) && o->newton >= 0;
 }
 
 ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void *work, size_t work_size) {
@@ -536,6 +742,7 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
   if (!options_ok(o)) return r->status = OT_ERR_OPTIONS;
   if (p->n < 0 || p->m < 0 || p->ds <= 0 || p->ds != p->dt) return r->status = OT_ERR_DIM;
   if (p->n == 0 || p->m == 0) return r->bad_side = p->n != 0, r->status = OT_ERR_EMPTY;
+  if ((long)p->n * p->m > OT_MAX_CELLS) return r->status = OT_ERR_SIZE;
   int d = p->ds, bad;
   if (!finite_rows(p->S, p->n, d, &bad)) return r->bad_side = 0, r->bad_index = bad, r->status = OT_ERR_NONFINITE;
   if (!finite_rows(p->T, p->m, d, &bad)) return r->bad_side = 1, r->bad_index = bad, r->status = OT_ERR_NONFINITE;
@@ -549,7 +756,7 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
     return r->status = OT_ERR_WORKSPACE;
   }
   ot_ws w;
-  ws_layout(&w, work, (size_t)p->n, (size_t)p->m, (size_t)d);
+  ws_layout(&w, work, (size_t)p->n, (size_t)p->m, (size_t)d, o->newton > 0);
   int n, m;
   ot_status s = gather_side(p->a, p->mask_s, p->n, w.is, w.a, &n, &bad);
   if (s != OT_OK) {
@@ -590,7 +797,17 @@ ot_status ot_solve(const ot_problem *p, const ot_options *o, ot_result *r, void 
   for (;;) {
     int final = eps <= o->eps;
     double tol = final ? o->tol : fmax(o->tol, STAGE_TOL);
-    if (sinkhorn(&w, n, m, eps, tol, o->max_iter, o->check_every, o->err_norm, &st) < 0) {
+    /* with o->newton, the final stage switches to Newton steps after that many
+       Sinkhorn iterations, and back to Sinkhorn if a Newton step fails */
+    int cap = o->max_iter, stage0 = st.iters;
+    if (final && o->newton > 0 && stage0 + o->newton < cap) cap = stage0 + o->newton;
+    int rc = sinkhorn(&w, n, m, eps, tol, cap, o->check_every, o->err_norm, &st);
+    if (rc == 0 && cap < o->max_iter && !st.converged) {
+      rc = newton_phase(&w, n, m, eps, tol, o->max_iter, o->err_norm, &st);
+      if (rc == 0 && !st.converged)
+        rc = sinkhorn(&w, n, m, eps, tol, o->max_iter, o->check_every, o->err_norm, &st);
+    }
+    if (rc < 0) {
       s = OT_ERR_NUMERIC;
       goto out;
     }
@@ -652,32 +869,17 @@ size_t ot_batch_workspace_size(const ot_problem *p, size_t count, const ot_optio
 typedef struct {
   const ot_problem *p;
   ot_result *r;
-  size_t count;
   const ot_options *o;
   char *work;
   size_t slot;
-  size_t next; /* atomic */
-  size_t failed;
-  pthread_mutex_t lock;
+  size_t failed; /* atomic */
 } batch_job;
 
-typedef struct {
-  batch_job *job;
-  int id;
-} batch_arg;
-
-static void *batch_worker(void *arg) {
-  batch_arg *ba = arg;
-  batch_job *job = ba->job;
-  void *work = job->work + job->slot * (size_t)ba->id;
-  size_t failed = 0;
-  for (;;) {
-    size_t i = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED);
-    if (i >= job->count) break;
-    if (ot_solve(&job->p[i], job->o, &job->r[i], work, job->slot) != OT_OK) failed++;
-  }
-  __atomic_fetch_add(&job->failed, failed, __ATOMIC_RELAXED);
-  return NULL;
+/* One problem on worker w's slot of the workspace (pool_each). */
+static void batch_item(void *ctx, size_t i, int w) {
+  batch_job *job = ctx;
+  if (ot_solve(&job->p[i], job->o, &job->r[i], job->work + job->slot * (size_t)w, job->slot) != OT_OK)
+    __atomic_fetch_add(&job->failed, 1, __ATOMIC_RELAXED);
 }
 
 size_t ot_solve_batch(const ot_problem *p, ot_result *r, size_t count, const ot_options *o, void *work,
@@ -697,18 +899,8 @@ size_t ot_solve_batch(const ot_problem *p, ot_result *r, size_t count, const ot_
     }
     own = work = xmalloc(need ? need : 1);
   }
-  batch_job job = {.p = p, .r = r, .count = count, .o = o, .work = work, .slot = need / (size_t)threads};
-  batch_arg args[threads];
-  pthread_t tid[threads];
-  int started = 0;
-  for (int t = 1; t < threads; t++) {
-    args[t] = (batch_arg){&job, t};
-    if (pthread_create(&tid[t], NULL, batch_worker, &args[t]) != 0) break;
-    started = t;
-  }
-  args[0] = (batch_arg){&job, 0};
-  batch_worker(&args[0]);
-  for (int t = 1; t <= started; t++) pthread_join(tid[t], NULL);
+  batch_job job = {.p = p, .r = r, .o = o, .work = work, .slot = need / (size_t)threads};
+  pool_each(count, threads, batch_item, &job);
   free(own);
   return job.failed;
 }

@@ -130,6 +130,8 @@ static bool trec_word(const char *s, size_t n) {
   return true;
 }
 
+int rank_out_errno(const rank_out *o) { return o->w ? rec_writer_errno(o->w) : 0; }
+
 int rank_out_check_docs(const rank_out *o, const rank_docs *docs, char *err, size_t errlen) {
   if (!o->trec) return 0;
   for (size_t i = 0; i < docs->n; i++)

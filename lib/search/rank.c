@@ -15,6 +15,7 @@
 #include "search/hits.h"
 #include "base/pool.h"
 #include "base/util.h"
+#include "kernels/vec.h"
 
 /* Rows of one document block and of one query tile. Large enough that each
  * sgemm call is a few GFLOP at d = 768 (near the kernel's peak), small enough
@@ -414,31 +415,10 @@ static void consume(search_ctx *cx, thread_state *t, size_t qb, size_t doc, doub
   rank_heap_push(t->hits + qb * cx->cap, &t->nhits[qb], cx->cap, h, cx->ix->order);
 }
 
-/* The max of p[0..n), n >= 1. Max is exact, so any order gives the same
- * value; eight independent lanes let the compiler use packed max
- * instructions and break the dependency chain of a scalar loop. */
-static inline float span_max(const float *restrict p, size_t n) {
-  size_t x = 1;
-  float r = p[0];
-  if (n >= 16) {
-    float m[8];
-    for (int u = 0; u < 8; u++) m[u] = p[u];
-    for (x = 8; x + 8 <= n; x += 8)
-      for (int u = 0; u < 8; u++) m[u] = p[x + u] > m[u] ? p[x + u] : m[u];
-    r = m[0];
-    for (int u = 1; u < 8; u++) r = m[u] > r ? m[u] : r;
-  }
-  for (; x < n; x++) r = p[x] > r ? p[x] : r;
-  return r;
-}
-
-/* cm[x] = max(cm[x], row[x]) for x < n. */
-static inline void max_into(float *restrict cm, const float *restrict row, size_t n) {
-  size_t x = 0;
-  for (; x + 8 <= n; x += 8)
-    for (int u = 0; u < 8; u++) cm[x + u] = row[x + u] > cm[x + u] ? row[x + u] : cm[x + u];
-  for (; x < n; x++) cm[x] = row[x] > cm[x] ? row[x] : cm[x];
-}
+/* The max of p[0..n), n >= 1, and cm[x] = max(cm[x], row[x]): exact, so
+ * every CPU variant of kernels/vec.h gives the same value. */
+static inline float span_max(const float *restrict p, size_t n) { return kern_max(p, n); }
+static inline void max_into(float *restrict cm, const float *restrict row, size_t n) { kern_max_into(cm, row, n); }
 
 /* Scores independent of which documents share a product. OpenBLAS computes
  * an entry of C the same way wherever it sits in a matrix product, except in

@@ -75,6 +75,9 @@ int rank_out_query(rank_out *o, const char *qid, size_t qidlen, uint64_t qrec, c
 int rank_out_check_docs(const rank_out *o, const rank_docs *docs, char *err, size_t errlen);
 /* Finish (the end frame of a run stream) and free. 0, or -1 + message. */
 int rank_out_close(rank_out *o, char *err, size_t errlen);
+/* The system error behind a failed write of the run stream (EPIPE: the
+ * reader went away, which the program treats as a quiet end), or 0. */
+int rank_out_errno(const rank_out *o);
 void rank_out_abort(rank_out *o);
 
 /* ---- one search ---- */

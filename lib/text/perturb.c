@@ -2,53 +2,26 @@
 #include "text/perturb.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/json.h"
-#include "stream/rec.h"
 #include "base/rng.h"
 #include "base/util.h"
-#include "cli/cli.h"
+#include "text/unicode.h"
 
-/* ---------------- UTF-8 ---------------- */
+/* ---------------- output buffer ---------------- */
 
-int32_t perturb_utf8_decode(const char *str, size_t len, size_t *i) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t p = *i;
-  unsigned c = s[p];
-  if (c < 0x80) {
-    *i = p + 1;
-    return (int32_t)c;
-  }
-  int n;
-  uint32_t cp, min;
-  if (c >= 0xC2 && c <= 0xDF) n = 1, cp = c & 0x1F, min = 0x80;
-  else if (c >= 0xE0 && c <= 0xEF) n = 2, cp = c & 0x0F, min = 0x800;
-  else if (c >= 0xF0 && c <= 0xF4) n = 3, cp = c & 0x07, min = 0x10000;
-  else return -1;
-  if (p + (size_t)n >= len) return -1;
-  for (int k = 1; k <= n; k++) {
-    unsigned b = s[p + (size_t)k];
-    if ((b & 0xC0) != 0x80) return -1;
-    cp = (cp << 6) | (b & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return -1;
-  *i = p + (size_t)n + 1;
+/* One code point of a valid UTF-8 string s[0..len) at *i (advancing it);
+ * -1 if the bytes there are not valid UTF-8. */
+static int32_t next_cp(const char *s, size_t len, size_t *i) {
+  uint32_t cp;
+  size_t bad, k = uc_utf8_decode((const unsigned char *)s + *i, len - *i, &cp, &bad);
+  if (!k) return -1;
+  *i += k;
   return (int32_t)cp;
-}
-
-size_t perturb_utf8_check(const char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    size_t at = i;
-    if (perturb_utf8_decode(s, len, &i) < 0) return at;
-  }
-  return len;
 }
 
 static void buf_reserve(perturb_buf *b, size_t extra) {
@@ -62,26 +35,7 @@ static void buf_reserve(perturb_buf *b, size_t extra) {
 
 static void buf_put_cp(perturb_buf *b, uint32_t cp) {
   buf_reserve(b, 4);
-  unsigned char *o = (unsigned char *)b->buf + b->len;
-  if (cp < 0x80) {
-    o[0] = (unsigned char)cp;
-    b->len += 1;
-  } else if (cp < 0x800) {
-    o[0] = (unsigned char)(0xC0 | (cp >> 6));
-    o[1] = (unsigned char)(0x80 | (cp & 0x3F));
-    b->len += 2;
-  } else if (cp < 0x10000) {
-    o[0] = (unsigned char)(0xE0 | (cp >> 12));
-    o[1] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[2] = (unsigned char)(0x80 | (cp & 0x3F));
-    b->len += 3;
-  } else {
-    o[0] = (unsigned char)(0xF0 | (cp >> 18));
-    o[1] = (unsigned char)(0x80 | ((cp >> 12) & 0x3F));
-    o[2] = (unsigned char)(0x80 | ((cp >> 6) & 0x3F));
-    o[3] = (unsigned char)(0x80 | (cp & 0x3F));
-    b->len += 4;
-  }
+  b->len += uc_utf8_encode(cp, (unsigned char *)b->buf + b->len);
   b->buf[b->len] = 0;
 }
 
@@ -259,7 +213,7 @@ perturb_dict *perturb_dict_load(const char *path, bool reverse, char *err, size_
     const char *nl = memchr(line, '\n', len - p);
     size_t n = nl ? (size_t)(nl - line) : len - p;
     p += n + (nl != NULL);
-    size_t bad = perturb_utf8_check(line, n);
+    size_t bad = uc_utf8_first_invalid((const unsigned char *)line, n);
     if (bad < n) {
       snprintf(err, errlen, "%s: line %zu: invalid UTF-8 at byte %zu of the line", path, lineno, bad + 1);
       free(text);
@@ -463,7 +417,7 @@ int perturb_text(const perturb_opts *o, uint64_t key, const char *text, size_t l
   out->buf[0] = 0;
   for (size_t i = 0; i < len;) {
     size_t at = i;
-    int32_t c = perturb_utf8_decode(text, len, &i);
+    int32_t c = next_cp(text, len, &i);
     if (c < 0) {
       if (bad) *bad = at;
       free(cps.v);
@@ -521,7 +475,7 @@ int perturb_text(const perturb_opts *o, uint64_t key, const char *text, size_t l
       const char *s = tr[ntr == 1 ? 0 : rng_below(&r, ntr)];
       size_t sl = strlen(s);
       w[k].cstart = pool.n;
-      for (size_t i = 0; i < sl;) cp_push(&pool, (uint32_t)perturb_utf8_decode(s, sl, &i));
+      for (size_t i = 0; i < sl;) cp_push(&pool, (uint32_t)next_cp(s, sl, &i));
       w[k].clen = pool.n - w[k].cstart;
       /* "Haus" found as "haus": keep the capital on the translation */
       if (lowered && w[k].clen) pool.v[w[k].cstart] = upper_cp(pool.v[w[k].cstart]);
@@ -600,68 +554,51 @@ int perturb_text(const perturb_opts *o, uint64_t key, const char *text, size_t l
   return 0;
 }
 
-/* ---------------- input detection ---------------- */
+/* ---------------- TSV lines ---------------- */
 
-typedef struct {
-  int in, out;
-  unsigned char head[8];
-  size_t nhead;
-} feeder_arg;
-
-static void *feeder(void *p) {
-  feeder_arg *a = p;
-  char buf[1 << 16];
-  ssize_t n;
-  size_t off = 0;
-  while (off < a->nhead) {
-    n = write(a->out, a->head + off, a->nhead - off);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      goto done; /* the reader went away */
-    }
-    off += (size_t)n;
+int perturb_tsv_line(const perturb_opts *o, const perturb_tsv *t, const char *line, size_t len, uint64_t lineno,
+                     perturb_buf *out, perturb_stats *stats, char *err, size_t errlen) {
+  /* every output line ends with LF, and with CRLF when the input line did */
+  const char *eol = "\n";
+  if (len && line[len - 1] == '\n') len--;
+  if (len && line[len - 1] == '\r') len--, eol = "\r\n";
+  int want = t->fields;
+  const char *f[4];
+  size_t fl[4];
+  int nf = 0;
+  const char *p = line, *end = line + len;
+  while (nf < 4) {
+    const char *tab = memchr(p, '\t', (size_t)(end - p));
+    f[nf] = p;
+    fl[nf] = (size_t)((tab ? tab : end) - p);
+    nf++;
+    if (!tab) break;
+    p = tab + 1;
   }
-  for (;;) {
-    n = read(a->in, buf, sizeof buf);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break; /* a read error shows up as truncated input downstream */
-    for (off = 0; off < (size_t)n;) {
-      ssize_t w = write(a->out, buf + off, (size_t)n - off);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        goto done;
-      }
-      off += (size_t)w;
-    }
+  if (nf != want)
+    return set_err(err, errlen, "line %" PRIu64 ": expected %d tab-separated fields (%s), got %s%d", lineno, want,
+                   t->names, nf > 3 ? "more than " : "", nf > 3 ? 3 : nf);
+  if (fl[0] == 0) return set_err(err, errlen, "line %" PRIu64 ": empty id", lineno);
+  size_t bad = uc_utf8_first_invalid((const unsigned char *)line, len);
+  if (bad < len) return set_err(err, errlen, "line %" PRIu64 ": invalid UTF-8 at byte %zu", lineno, bad + 1);
+  uint64_t key = t->key_by_index ? lineno - 1 : perturb_key_of_id(f[0], fl[0]);
+  perturb_buf noisy = {0};
+  if (perturb_text(o, key, f[t->text_field], fl[t->text_field], &noisy, stats, &bad) != 0) {
+    perturb_buf_free(&noisy);
+    return set_err(err, errlen, "line %" PRIu64 ": invalid UTF-8 at byte %zu of the text", lineno, bad + 1);
   }
-done:
-  close(a->out);
-  free(a);
-  return NULL;
-}
-
-int perturb_peek_input(int fd, const char *name, bool *is_records) {
-  unsigned char head[8];
-  size_t got = 0;
-  while (got < sizeof head) {
-    ssize_t n = read(fd, head + got, sizeof head - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) die_errno("%s: read", name);
-    if (n == 0) break;
-    got += (size_t)n;
+  out->len = 0;
+  for (int k = 0; k < nf; k++) {
+    const char *x = k == t->text_field ? noisy.buf : f[k];
+    size_t xl = k == t->text_field ? noisy.len : fl[k];
+    buf_reserve(out, xl + 3);
+    if (k) out->buf[out->len++] = '\t';
+    memcpy(out->buf + out->len, x, xl);
+    out->len += xl;
   }
-  static const unsigned char zstd_magic[4] = {0x28, 0xB5, 0x2F, 0xFD};
-  *is_records = (got >= 7 && memcmp(head, REC_MAGIC, 7) == 0) || (got >= 4 && !memcmp(head, zstd_magic, 4));
-  if (lseek(fd, -(off_t)got, SEEK_CUR) >= 0) return fd;
-  int p[2];
-  if (pipe(p) < 0) die_errno("pipe");
-  feeder_arg *a = xmalloc(sizeof *a);
-  a->in = fd;
-  a->out = p[1];
-  memcpy(a->head, head, got);
-  a->nhead = got;
-  pthread_t th;
-  if (pthread_create(&th, NULL, feeder, a) != 0) die("cannot start the input thread");
-  pthread_detach(th);
-  return p[0];
+  buf_reserve(out, 2);
+  memcpy(out->buf + out->len, eol, strlen(eol) + 1);
+  out->len += strlen(eol);
+  perturb_buf_free(&noisy);
+  return 0;
 }

@@ -89,16 +89,20 @@ int perturb_parse_kinds(const char *s);
  * NUL-terminated string; "" for other bytes. */
 const char *perturb_keyboard_neighbours(int c);
 
-/* UTF-8 helpers shared with distill's readers. Decode one code point at
- * s[*i] (advancing *i); returns -1 on malformed input (overlong, surrogate,
- * above U+10FFFF, truncated). */
-int32_t perturb_utf8_decode(const char *s, size_t len, size_t *i);
-/* Byte offset of the first invalid byte, or len. */
-size_t perturb_utf8_check(const char *s, size_t len);
+/* One TSV line: id<TAB>text (fields = 2, text_field = 1), id<TAB>lang<TAB>text
+ * (3, 2) or id<TAB>src<TAB>tgt (3, 1); `names` says them in messages ("id,
+ * text"). The key is the id's (or, with key_by_index, lineno - 1). */
+typedef struct {
+  int fields, text_field, key_by_index;
+  const char *names;
+} perturb_tsv;
 
-/* Input that may be a record stream or TSV: read the first bytes of fd,
- * decide, and return a descriptor that yields the whole input again (a pipe
- * fed by a thread, or the same fd rewound when it is seekable). */
-int perturb_peek_input(int fd, const char *name, bool *is_records);
+/* Perturb the text field of line[0..len) (its line ending included: the
+ * output line ends with CRLF when the input's did, else with LF) into out,
+ * the other fields as they are.
+ * lineno counts from 1. -1 + "line N: ..." on a wrong field count, an
+ * empty id or invalid UTF-8. */
+int perturb_tsv_line(const perturb_opts *o, const perturb_tsv *t, const char *line, size_t len, uint64_t lineno,
+                     perturb_buf *out, perturb_stats *stats, char *err, size_t errlen);
 
 #endif

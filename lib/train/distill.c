@@ -1,15 +1,11 @@
 /* distill.c: losses, adversarial objectives and the training step of distill.h. */
 #include "train/distill.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "base/rng.h"
 #include "base/util.h"
@@ -21,6 +17,7 @@ void distill_loss_defaults(distill_loss_cfg *c) {
   c->w_ot = 1;
   ot_options_default(&c->ot);
   c->ot.max_iter = 1000;
+  c->ot.newton = DISTILL_OT_NEWTON;
 }
 
 int distill_parse_losses(const char *s, distill_loss_cfg *c) {
@@ -286,6 +283,7 @@ struct distill_trainer {
   distill_ws *ws;
   float *dH, *dinp, *delta, *gsave;
   size_t cap_n;
+  int ot_problems, ot_unconverged; /* since the last distill_compute_grads */
 };
 
 distill_trainer *distill_trainer_new(bert_model *m, const distill_cfg *c) {
@@ -346,9 +344,13 @@ static int fwd_loss_bwd(distill_trainer *t, const distill_batch *b, const float 
   if (bert_forward(t->m, t->acts, &in, -1, err, errlen) != 0) return -1;
   int d = t->m->cfg.hidden;
   bool back = grad_scale != 0;
+  distill_parts own;
+  if (!parts) parts = &own;
   if (distill_loss(&t->cfg.loss, b, bert_output(t->acts), d, back ? t->dH : NULL, grad_scale, parts, per_pair, t->ws,
                    err, errlen) != 0)
     return -1;
+  t->ot_problems += b->B;
+  t->ot_unconverged += parts->ot_unconverged;
   if (back && input_only) bert_backward_input(t->m, t->acts, t->dH, d_input);
   else if (back) bert_backward(t->m, t->acts, t->dH, d_input);
   return 0;
@@ -395,6 +397,7 @@ int distill_compute_grads(distill_trainer *t, const distill_batch *b, uint64_t s
   ensure_bufs(t, N);
   memset(r, 0, sizeof *r);
   r->tokens = (int)N;
+  t->ot_problems = t->ot_unconverged = 0;
   float w = (float)c->adv_weight;
   distill_parts ap;
   bert_zero_grads(t->m);
@@ -434,6 +437,8 @@ int distill_compute_grads(distill_trainer *t, const distill_batch *b, uint64_t s
   }
   }
   r->loss = r->clean.loss + (c->adv != DISTILL_ADV_NONE ? c->adv_weight * r->adv : 0);
+  r->ot_problems = t->ot_problems;
+  r->ot_unconverged = t->ot_unconverged;
   return 0;
 }
 
@@ -462,85 +467,3 @@ double distill_lr_at(distill_sched s, double lr, uint64_t step, uint64_t warmup,
   return lr * 0.5 * (1 + cos(3.141592653589793 * p));
 }
 
-/* ---------------------------------------------------------------- folders */
-
-void distill_remove_dir(const char *dir) {
-  DIR *dh = opendir(dir);
-  if (!dh) return;
-  struct dirent *e;
-  char path[4096];
-  while ((e = readdir(dh))) {
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-    unlink(path);
-  }
-  closedir(dh);
-  rmdir(dir);
-}
-
-static void fsync_path(const char *path) {
-  int fd = open(path, O_RDONLY);
-  if (fd >= 0) {
-    fsync(fd);
-    close(fd);
-  }
-}
-
-int distill_swap_dir(const char *src, const char *dst, char *err, size_t errlen) {
-  /* make the new folder's files durable before it becomes visible */
-  DIR *dh = opendir(src);
-  if (dh) {
-    struct dirent *e;
-    char path[4096];
-    while ((e = readdir(dh))) {
-      if (e->d_name[0] == '.') continue;
-      snprintf(path, sizeof path, "%s/%s", src, e->d_name);
-      fsync_path(path);
-    }
-    closedir(dh);
-    fsync_path(src);
-  }
-  struct stat st;
-  if (stat(dst, &st) != 0) {
-    if (rename(src, dst) != 0) {
-      snprintf(err, errlen, "%s: rename to %s: %s", src, dst, strerror(errno));
-      return -1;
-    }
-  } else {
-    if (renameat2(AT_FDCWD, src, AT_FDCWD, dst, RENAME_EXCHANGE) != 0) {
-      snprintf(err, errlen, "%s: exchange with %s: %s", src, dst, strerror(errno));
-      return -1;
-    }
-    distill_remove_dir(src); /* now the old folder */
-  }
-  char parent[4096];
-  snprintf(parent, sizeof parent, "%s", dst);
-  char *slash = strrchr(parent, '/');
-  if (slash) *slash = 0;
-  else snprintf(parent, sizeof parent, ".");
-  fsync_path(parent[0] ? parent : "/");
-  return 0;
-}
-
-int distill_checkpoint_save(const bert_model *m, const adamw_state *opt, const char *state_json, const char *dir,
-                            char *err, size_t errlen) {
-  char tmp[4096], path[4200];
-  size_t dl = strlen(dir);
-  while (dl > 1 && dir[dl - 1] == '/') dl--;
-  snprintf(tmp, sizeof tmp, "%.*s.ckpt.%ld", (int)dl, dir, (long)getpid());
-  distill_remove_dir(tmp);
-  if (bert_save(m, tmp, err, errlen) != 0) return -1;
-  snprintf(path, sizeof path, "%s/optimizer.safetensors", tmp);
-  if (adamw_save(opt, m, path, err, errlen) != 0) goto fail;
-  snprintf(path, sizeof path, "%s/trainer_state.json", tmp);
-  FILE *f = fopen(path, "w");
-  if (!f || fputs(state_json, f) < 0 || fclose(f) != 0) {
-    snprintf(err, errlen, "%s: %s", path, strerror(errno));
-    goto fail;
-  }
-  if (distill_swap_dir(tmp, dir, err, errlen) != 0) goto fail;
-  return 0;
-fail:
-  distill_remove_dir(tmp);
-  return -1;
-}

@@ -43,7 +43,9 @@ typedef struct {
   int keep_special;          /* 1: [CLS]/[SEP] take part in the losses */
 } distill_loss_cfg;
 
-/* Defaults: ot = 1, others 0; ot eps 0.05, tol 1e-6, max_iter 1000. */
+/* Defaults: ot = 1, others 0; ot eps 0.05, tol 1e-6, max_iter 1000, Newton
+ * steps after 300 Sinkhorn iterations (DISTILL_OT_NEWTON; ot.h). */
+#define DISTILL_OT_NEWTON 300
 void distill_loss_defaults(distill_loss_cfg *c);
 /* Parse "ot=1,cos=0.5" (a bare name means weight 1) into the weights;
  * -1 on a syntax error or unknown loss. */
@@ -102,6 +104,8 @@ typedef struct {
   double loss;         /* clean.loss + adv_weight * adv */
   double grad_norm;    /* before clipping (0 from distill_compute_grads) */
   int tokens;          /* student tokens of the batch */
+  int ot_problems;     /* Sinkhorn problems solved in the step (every forward pass) */
+  int ot_unconverged;  /* of those, stopped at max_iter */
 } distill_step_result;
 
 /* Zero the gradients and accumulate those of the total loss into m->grads.
@@ -135,19 +139,5 @@ void distill_random_ball(float *x, size_t N, int d, double eps, uint64_t seed); 
  * step counts from 0 (the first update uses step 0). */
 typedef enum { DISTILL_SCHED_CONSTANT = 0, DISTILL_SCHED_LINEAR, DISTILL_SCHED_COSINE } distill_sched;
 double distill_lr_at(distill_sched s, double lr, uint64_t step, uint64_t warmup, uint64_t total);
-
-/* Atomically replace directory `dst` by directory `src` (renameat2
- * RENAME_EXCHANGE, then removal of the old one), so a reader, or a run
- * killed at any instant, sees either the old or the new folder complete. */
-int distill_swap_dir(const char *src, const char *dst, char *err, size_t errlen);
-/* rm -r of a directory we wrote (regular files only, one level). */
-void distill_remove_dir(const char *dir);
-
-/* A training checkpoint: the model folder (config.json, model.safetensors,
- * vocab.txt) plus optimizer.safetensors (AdamW m, v, step) and
- * trainer_state.json (state_json, written as given), built in DIR.ckpt.PID and
- * swapped in with distill_swap_dir. */
-int distill_checkpoint_save(const bert_model *m, const adamw_state *opt, const char *state_json, const char *dir,
-                            char *err, size_t errlen);
 
 #endif

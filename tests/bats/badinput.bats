@@ -235,9 +235,9 @@ stream_only_cases() { # PROG KIND WRONG GOT -- CMD...
   bad perturb text stream "$T/plain.txt" "line 1" -- "${cmd[@]}"
   frame_cases perturb stream pair -- "${cmd[@]}" --model "$T/model"
   frame_cases perturb stream pair -- perturb --worst-of 2 --typo 0.3 --model "$T/model" --threads 1
-  frame_cases perturb stream pair -- perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1
-  bad perturb attack-wrong-type stream "$T/t.rec" "(stdin|-): .*'text'" -- perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1
-  bad perturb attack-no-vecs stream "$T/pair.novecs" "record 0|tgt_vecs" -- perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1
+  frame_cases perturb stream pair -- perturb --attack fgsm --adv-eps 0.5 --model "$T/model" --threads 1
+  bad perturb attack-wrong-type stream "$T/t.rec" "(stdin|-): .*'text'" -- perturb --attack fgsm --adv-eps 0.5 --model "$T/model" --threads 1
+  bad perturb attack-no-vecs stream "$T/pair.novecs" "record 0|tgt_vecs" -- perturb --attack fgsm --adv-eps 0.5 --model "$T/model" --threads 1
   verdict
 }
 
@@ -391,7 +391,7 @@ perturb "$D/m.t" perturb --typo 0.5
 embed "$D/m.tok" embed --model "$T/model" --threads 1
 embed "$D/m.pair" embed --model "$T/model" --side src --threads 1
 ot-align "$D/m.pair" ot-align --threads 1 --align
-perturb "$D/m.pair" perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1
+perturb "$D/m.pair" perturb --attack fgsm --adv-eps 0.5 --model "$T/model" --threads 1
 distill-step "$D/m.pair" distill-step --init "$T/model" --out "$D/st" --threads 1
 rank "$D/m.vec" rank --docs "$T/vec.rec" --threads 1 --allow-model-mismatch
 rank "$T/vec.rec" rank --docs "$D/m.vec" --threads 1 --allow-model-mismatch --mode maxsim

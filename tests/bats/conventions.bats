@@ -287,7 +287,7 @@ embed pair /dev/null embed --model "$T/model" --side src --threads 1 "$T/pair.re
 ot-align plan /dev/null ot-align --threads 1 --plan --align "$T/pair.rec"
 perturb text /dev/null perturb --typo 0.5 "$T/t.rec"
 perturb pair /dev/null perturb --typo 0.5 --model "$T/model" "$T/pair.rec"
-perturb tokens /dev/null perturb --attack fgsm --eps 0.5 --model "$T/model" --threads 1 "$T/pair.rec"
+perturb tokens /dev/null perturb --attack fgsm --adv-eps 0.5 --model "$T/model" --threads 1 "$T/pair.rec"
 distill-step trainlog /dev/null distill-step --init "$T/model" --out "$D/student" --input "$T/pair.rec" --lr 1e-3 --threads 1
 rank run "$T/vec.rec" rank --docs "$T/vec.rec" --threads 1
 embed vectors /dev/null embed --model "$T/model" --threads 1 --progress "$T/tok.rec"
@@ -311,7 +311,7 @@ same_bytes() {
     perturb --typo 0.3 --drop 0.1 --swap 0.1 --seed 7 "$T/text.txt" >"$D/p$i.tsv"
     perturb --typo 0.3 --drop 0.1 --swap 0.1 --seed 7 "$T/t.rec" >"$D/p$i.rec"
     perturb --typo 0.3 --seed 7 --model "$T/model" "$T/pair.rec" >"$D/pp$i.rec"
-    perturb --attack pgd --eps 0.5 --steps 2 --seed 4 --model "$T/model" --threads 1 "$T/pair.rec" >"$D/pa$i.rec"
+    perturb --attack pgd --adv-eps 0.5 --adv-steps 2 --seed 4 --model "$T/model" --threads 1 "$T/pair.rec" >"$D/pa$i.rec"
     perturb --worst-of 2 --typo 0.3 --seed 4 --model "$T/model" --threads 1 "$T/pair.rec" >"$D/pw$i.rec"
     rec shuffle --seed 5 "$T/pair.rec" >"$D/s$i.rec"
     rank --docs "$T/vec.rec" --mode maxsim-sym -k 10 <"$T/vec.rec" >"$D/r$i.rec"

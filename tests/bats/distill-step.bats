@@ -119,21 +119,34 @@ assert steps[0]["lr"] > steps[-1]["lr"]  # linear decay
 @test "a SIGKILLed run leaves a complete checkpoint that resumes to the uninterrupted result" {
   local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
   opts=(--input "$T/pairs.rec" --epochs 12 --lr 3e-3 --batch-tokens 300 --threads 1 --save-every 1)
-  distill-step --init "$T/student0" --out "$D/full" "${opts[@]}" >/dev/null
-  distill-step --init "$T/student0" --out "$D/k" "${opts[@]}" >/dev/null &
+  distill-step --init "$T/student0" --out "$D/full" "${opts[@]}" >"$D/full.rec" 2>/dev/null
+  total=$(rec count "$D/full.rec")
+  distill-step --init "$T/student0" --out "$D/k" "${opts[@]}" >/dev/null 2>&1 &
   pid=$!
-  sleep 0.4
+  # the kill lands after a checkpoint of step >= 3 exists: wait for it, freeze
+  # the run (SIGSTOP), then SIGKILL it
+  step=0
+  for _ in $(seq 6000); do
+    step=$(sed -n 's/^ *"step": \([0-9]*\),$/\1/p' "$D/k/trainer_state.json" 2>/dev/null || true)
+    [ "${step:-0}" -ge 3 ] && break
+    sleep 0.01
+  done
+  kill -STOP $pid 2>/dev/null || true
   kill -9 $pid 2>/dev/null || true
   wait $pid || true
-  if [ -d "$D/k" ]; then
-    for f in config.json model.safetensors vocab.txt optimizer.safetensors trainer_state.json; do
-      [ -s "$D/k/$f" ]
-    done
-    distill-step --out "$D/k" "${opts[@]}" --resume >/dev/null
-  else
-    distill-step --init "$T/student0" --out "$D/k" "${opts[@]}" >/dev/null
-  fi
+  for f in config.json model.safetensors vocab.txt optimizer.safetensors trainer_state.json; do
+    [ -s "$D/k/$f" ] || fail "the checkpoint lacks $f"
+  done
+  killed_at=$(sed -n 's/^ *"step": \([0-9]*\),$/\1/p' "$D/k/trainer_state.json")
+  echo "killed after the checkpoint of step $killed_at of $total"
+  [ "$killed_at" -ge 3 ] && [ "$killed_at" -lt "$total" ] || fail "no checkpoint from inside the run (step $killed_at of $total)"
+  grep -q '"finished": false' "$D/k/trainer_state.json"
+  # the resumed run starts after the checkpoint's step and ends as the full run
+  distill-step --out "$D/k" "${opts[@]}" --resume >"$D/rest.rec"
+  [ "$(rec dump "$D/rest.rec" | head -1 | sed -n 's/.*"step":\([0-9]*\),.*/\1/p')" -eq $((killed_at + 1)) ]
+  [ "$(rec count "$D/rest.rec")" -eq $((total - killed_at)) ]
   cmp "$D/full/model.safetensors" "$D/k/model.safetensors"
+  cmp "$D/full/optimizer.safetensors" "$D/k/optimizer.safetensors"
   # no temporary folder is left behind
   run compgen -G "$D/k.ckpt.*"
   assert_failure
@@ -195,4 +208,97 @@ for l in sys.stdin:
   run distill-step --init "$D/nonexistent" --out "$D/x" --input "$T/pairs.rec"
   assert_failure 1
   assert_output --partial "nonexistent"
+}
+
+@test "--out refuses a folder distill-step did not write, and a file; nothing of theirs is touched" {
+  local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
+  opts=(--init "$T/student0" --input "$T/pairs.rec" --batch-tokens 4000 --threads 1)
+  mkdir "$D/notes" && echo keep >"$D/notes/notes.txt"
+  run distill-step "${opts[@]}" --out "$D/notes"
+  assert_failure 1
+  assert_output --partial "notes.txt"
+  [ "$(cat "$D/notes/notes.txt")" = keep ] && [ "$(ls "$D/notes")" = notes.txt ]
+  echo data >"$D/plain"
+  run distill-step "${opts[@]}" --out "$D/plain"
+  assert_failure 1
+  assert_output --partial "not a folder"
+  [ -f "$D/plain" ] && [ "$(cat "$D/plain")" = data ]
+  # a model folder of embed --init is not a checkpoint either
+  run distill-step "${opts[@]}" --out "$T/student0"
+  assert_failure 1
+  assert_output --partial "trainer_state.json"
+  # an empty folder, or a previous checkpoint, is replaced
+  mkdir "$D/empty"
+  distill-step "${opts[@]}" --out "$D/empty" >/dev/null 2>&1
+  distill-step "${opts[@]}" --out "$D/empty" >/dev/null 2>&1
+  [ -f "$D/empty/trainer_state.json" ]
+  # a checkpoint folder that gained a file of someone else's is refused
+  echo mine >"$D/empty/README"
+  run distill-step "${opts[@]}" --out "$D/empty"
+  assert_failure 1
+  [ -f "$D/empty/README" ]
+}
+
+@test "the input belongs to the student: its vocabulary, the teacher of a continued run, the input of a resumed run" {
+  local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
+  # a vocabulary of the same size with two pieces exchanged: other ids, other hash
+  awk 'NR == 200 { a = $0; next } NR == 201 { print; print a; next } { print }' "$T/voc/vocab.txt" >"$D/v2.txt"
+  [ "$(wc -l <"$D/v2.txt")" -eq "$(wc -l <"$T/voc/vocab.txt")" ]
+  tokenize --pair --src-vocab "$D/v2.txt" --tgt-vocab "$T/voc/vocab.txt" --max-len 64 "$T/bi.tsv" |
+    embed --model "$T/teacher" --side tgt --normalize >"$D/v2.rec"
+  run distill-step --init "$T/student0" --out "$D/x" --input "$D/v2.rec" --threads 1
+  assert_failure 1
+  assert_output --partial "another vocabulary"
+  assert_output --partial "$(sha256sum "$D/v2.txt" | cut -c1-64)"
+  [ ! -e "$D/x" ]
+  run distill-step --init "$T/student0" --out "$D/x" --input "$D/v2.rec" --threads 1 --allow-vocab-mismatch
+  assert_success
+  # the teacher: pairs embedded by another teacher do not continue a run
+  embed --init "$T/teacher.json" --vocab "$T/voc/vocab.txt" --no-positions --seed 9 --out "$D/teacher2"
+  tokenize --pair --vocab "$T/voc/vocab.txt" --max-len 64 "$T/bi.tsv" |
+    embed --model "$D/teacher2" --side tgt --normalize >"$D/t2.rec"
+  opts=(--batch-tokens 500 --threads 1 --total-steps 40)
+  distill-step --init "$T/student0" --out "$D/e1" --input "$T/pairs.rec" "${opts[@]}" >/dev/null 2>&1
+  run distill-step --continue "$D/e1" --out "$D/e2" --input "$D/t2.rec" "${opts[@]}"
+  assert_failure 1
+  assert_output --partial "trained against"
+  run distill-step --continue "$D/e1" --out "$D/e2" --input "$D/t2.rec" "${opts[@]}" --allow-model-mismatch
+  assert_success
+  # a resumed run on another input of the same length (the same pairs in
+  # another order) is refused: a file
+  rec shuffle --seed 3 "$T/pairs.rec" >"$D/sh.rec"
+  [ "$(rec count "$D/sh.rec")" -eq "$(rec count "$T/pairs.rec")" ]
+  opts=(--epochs 2 --batch-tokens 500 --threads 1 --save-every 2)
+  distill-step --init "$T/student0" --out "$D/r" --input "$T/pairs.rec" "${opts[@]}" --stop-after 3 >/dev/null 2>&1
+  run distill-step --out "$D/r" --input "$D/sh.rec" "${opts[@]}" --resume
+  assert_failure 1
+  assert_output --partial "not the input of the checkpoint"
+  # ... and a pipe (only the records consumed before the checkpoint can be compared)
+  opts=(--batch-tokens 500 --threads 1 --schedule constant --save-every 1)
+  cat "$T/pairs.rec" | distill-step --init "$T/student0" --out "$D/p" "${opts[@]}" --stop-after 3 >/dev/null 2>&1
+  run bash -c "cat '$D/sh.rec' | distill-step --out '$D/p' ${opts[*]} --resume"
+  assert_failure 1
+  assert_output --partial "are not those the checkpoint"
+  # the same input resumes
+  cat "$T/pairs.rec" | distill-step --out "$D/p" "${opts[@]}" --resume | rec count
+}
+
+@test "Sinkhorn: every problem is counted in the log (ot_unconverged) and the summary; Newton steps converge" {
+  local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
+  opts=(--init "$T/student0" --input "$T/pairs.rec" --batch-tokens 800 --threads 1 --adv pgd --adv-steps 2)
+  unconverged() { rec dump "$1" | python3 -c 'import json,sys; print(sum(json.loads(l)["ot_unconverged"] for l in sys.stdin))'; }
+  # a cap of 20 plain iterations leaves problems unconverged, and says so
+  distill-step "${opts[@]}" --out "$D/a" --ot-iters 20 --ot-newton 0 >"$D/a.rec" 2>"$D/a.err"
+  n=$(unconverged "$D/a.rec")
+  echo "unconverged: $n; $(cat "$D/a.err")"
+  [ "$n" -gt 0 ]
+  grep -q "problems, $n stopped at --ot-iters 20" "$D/a.err"
+  # every forward pass counts: pgd with 2 steps solves 4 batches of problems per step
+  pairs=$(rec count "$T/pairs.rec")
+  grep -q "Sinkhorn: $((4 * pairs)) problems" "$D/a.err"
+  # Newton steps after 10 iterations: all converge within the same cap
+  distill-step "${opts[@]}" --out "$D/b" --ot-iters 20 --ot-newton 10 >"$D/b.rec" 2>"$D/b.err"
+  cat "$D/b.err"
+  grep -q "problems, 0 stopped at --ot-iters 20" "$D/b.err"
+  [ "$(unconverged "$D/b.rec")" -eq 0 ]
 }

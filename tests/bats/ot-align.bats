@@ -40,10 +40,14 @@ EOF
   assert_success
   run ot-align --no-such-option
   assert_failure 2
-  run ot-align --eps 0 "$T/pairs.rec"
+  run ot-align --ot-eps 0 "$T/pairs.rec"
   assert_failure 2
   run ot-align --cost manhattan "$T/pairs.rec"
   assert_failure 2
+  # the bad value is named, with the choices
+  run ot-align --cost l1 "$T/pairs.rec"
+  assert_failure 2
+  assert_output --partial "--cost: unknown value 'l1' (expected one of: cosine, sqeuclid)"
 }
 
 @test "plan records: one per pair with cost, iters, err; --plan rows sum to 1/n" {
@@ -99,12 +103,12 @@ EOF
 }
 
 @test "non-convergence: err in the record and one summary warning naming the first ids" {
-  run --separate-stderr ot-align --max-iter 1 --tol 1e-12 "$T/pairs.rec"
+  run --separate-stderr ot-align --ot-iters 1 --ot-tol 1e-12 "$T/pairs.rec"
   assert_success
   [[ "$stderr" == *"2 of 2 pairs did not converge"* ]]
   [[ "$stderr" == *"'p1', 'p2'"* ]]
   [ "$(grep -c . <<<"$stderr")" -eq 1 ]
-  ot-align --max-iter 1 --tol 1e-12 "$T/pairs.rec" 2>/dev/null | rec dump >"$T/nc.jsonl"
+  ot-align --ot-iters 1 --ot-tol 1e-12 "$T/pairs.rec" 2>/dev/null | rec dump >"$T/nc.jsonl"
   run python3 -c "import json,sys; print(all(json.loads(l)['err'] > 1e-12 and json.loads(l)['iters'] == 1 for l in open(sys.argv[1])))" "$T/nc.jsonl"
   assert_output "True"
 }
@@ -158,4 +162,63 @@ EOF
   head -c 300 "$T/pairs.rec" >"$T/trunc.rec"
   run ot-align "$T/trunc.rec"
   assert_failure 1
+}
+
+@test "old option names (--eps, --tol, --max-iter, --eps-scaling) work with a warning naming the new ones" {
+  ot-align --ot-eps 0.1 --ot-tol 1e-9 --ot-iters 500 --ot-eps-scaling 1 --plan "$T/pairs.rec" >"$T/new.rec"
+  ot-align --eps 0.1 --tol 1e-9 --max-iter 500 --eps-scaling 1 --plan "$T/pairs.rec" >"$T/old.rec" 2>"$T/err"
+  cmp "$T/new.rec" "$T/old.rec"
+  for o in eps:ot-eps tol:ot-tol max-iter:ot-iters eps-scaling:ot-eps-scaling; do
+    grep -q -- "--${o%%:*} is now --${o#*:}" "$T/err"
+  done
+}
+
+@test "--ot-newton: problems that plain Sinkhorn leaves unconverged at the cap converge within it" {
+  random_pairs 40 30 16 3 | rec encode --schema pair >"$T/r.rec"
+  run --separate-stderr ot-align --ot-eps 0.01 --ot-iters 30 "$T/r.rec"
+  [[ "$stderr" == *"pairs did not converge within 30 iterations"* ]]
+  run --separate-stderr ot-align --ot-eps 0.01 --ot-iters 30 --ot-newton 10 --plan "$T/r.rec"
+  [ -z "$stderr" ]
+  ot-align --ot-eps 0.01 --ot-iters 30 --ot-newton 10 --plan "$T/r.rec" >"$T/nw.rec"
+  ot-align --ot-eps 0.01 --ot-iters 100000 --ot-tol 1e-9 --plan "$T/r.rec" >"$T/ref.rec"
+  python3 - "$T/nw.rec" "$T/ref.rec" <<'EOF'
+import json, subprocess, sys
+a = [json.loads(l) for l in subprocess.run(["rec", "dump", sys.argv[1]], capture_output=True, text=True).stdout.splitlines()]
+b = [json.loads(l) for l in subprocess.run(["rec", "dump", sys.argv[2]], capture_output=True, text=True).stdout.splitlines()]
+assert len(a) == len(b) == 40
+assert all(x["err"] < 1e-6 and x["iters"] <= 30 for x in a), [x["iters"] for x in a]
+dev = max(abs(p - q) for x, y in zip(a, b) for rp, rq in zip(x["plan"], y["plan"]) for p, q in zip(rp, rq))
+assert dev < 1e-6, dev
+print("max plan deviation", dev)
+EOF
+  rec schema "$T/nw.rec" | grep -q "ot_newton"
+}
+
+@test "a pair of 40000 x 40000 tokens is refused before its plan is allocated, naming the record" {
+  python3 - >"$T/big.jsonl" <<'EOF'
+import json
+print(json.dumps({"id": "small", "src_lang": "de", "tgt_lang": "en", "src_ids": [1, 2], "tgt_ids": [3, 4],
+                  "src_vecs": [[1.0], [2.0]], "tgt_vecs": [[1.0], [3.0]]}))
+n = 40000
+print(json.dumps({"id": "huge", "src_lang": "de", "tgt_lang": "en", "src_ids": list(range(n)), "tgt_ids": list(range(n)),
+                  "src_vecs": [[1.0 + i % 7] for i in range(n)], "tgt_vecs": [[1.0 + i % 5] for i in range(n)]}))
+EOF
+  rec encode --schema pair "$T/big.jsonl" >"$T/big.rec"
+  # under a 1 GB address-space limit (the 6.4 GB plan could not be had); the
+  # sanitizer build reserves terabytes of shadow memory, so there no limit
+  lim=1000000
+  [ -n "${OTCLIR_SANITIZED:-}" ] && lim=unlimited
+  run bash -c "ulimit -v $lim; ot-align --threads 1 '$T/big.rec'"
+  assert_failure 1
+  assert_output --partial "record 1 (id 'huge'): 40000 x 40000 tokens"
+  assert_output --partial "OT_MAX_CELLS"
+  # 4096 x 4096 is within the limit (sqeuclid: no zero-vector rule for d = 1)
+  python3 -c '
+import json
+n = 4096
+print(json.dumps({"id": "edge", "src_lang": "de", "tgt_lang": "en", "src_ids": list(range(n)), "tgt_ids": list(range(n)),
+                  "src_vecs": [[i / n] for i in range(n)], "tgt_vecs": [[i / n] for i in range(n)]}))' |
+    rec encode --schema pair >"$T/edge.rec"
+  run ot-align --threads 1 --cost sqeuclid --ot-eps 0.5 --ot-iters 3 "$T/edge.rec"
+  assert_success
 }

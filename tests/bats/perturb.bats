@@ -8,6 +8,15 @@ setup_file() {
   head -400 "$SHARED/data/bitext/tatoeba-challenge/deu-eng.tsv" |
     awk -F'\t' '{printf "s%d\t%s\t%s\n", NR, $1, $2}' >"$T/bi.tsv"
   cut -f1,2 "$T/bi.tsv" >"$T/de.tsv"
+  # a small model and pairs with its vocabulary and the teacher side embedded
+  head -120 "$T/bi.tsv" >"$T/b120.tsv"
+  tokenize --prune-vocab "$T/voc" --vocab "$SHARED/data/vocab/mbert-cased/vocab.txt" --pair "$T/bi.tsv" 2>/dev/null
+  local n
+  n=$(wc -l <"$T/voc/vocab.txt")
+  printf '{"vocab_size": %d, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64, "hidden_act": "gelu"}\n' "$n" >"$T/m.json"
+  embed --init "$T/m.json" --vocab "$T/voc/vocab.txt" --seed 1 --out "$T/model"
+  tokenize --pair --keep-text --vocab "$T/voc/vocab.txt" --max-len 64 "$T/b120.tsv" |
+    embed --model "$T/model" --side tgt --normalize >"$T/pairs.rec"
 }
 
 # Words of the text column (whitespace split), per line, as JSON.
@@ -155,13 +164,6 @@ for r, (i, t) in zip(recs, tsv):
 
 @test "pair records: re-tokenized src; worst-of-K keeps the hardest; attack writes embeds embed reads" {
   local T=$BATS_FILE_TMPDIR
-  head -120 "$T/bi.tsv" >"$T/b120.tsv"
-  tokenize --prune-vocab "$T/voc" --vocab "$SHARED/data/vocab/mbert-cased/vocab.txt" --pair "$T/bi.tsv" 2>/dev/null
-  n=$(wc -l <"$T/voc/vocab.txt")
-  printf '{"vocab_size": %d, "hidden_size": 16, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 32, "max_position_embeddings": 64, "hidden_act": "gelu"}\n' "$n" >"$T/m.json"
-  embed --init "$T/m.json" --vocab "$T/voc/vocab.txt" --seed 1 --out "$T/model"
-  tokenize --pair --keep-text --vocab "$T/voc/vocab.txt" --max-len 64 "$T/b120.tsv" |
-    embed --model "$T/model" --side tgt --normalize >"$T/pairs.rec"
   # random noise on pair records, re-tokenized with the model's vocabulary
   perturb --typo 0.5 --model "$T/model" <"$T/pairs.rec" >"$T/rand.rec"
   rec check --expect pair "$T/rand.rec"
@@ -177,11 +179,11 @@ for r, (i, t) in zip(recs, tsv):
   # deterministic
   perturb --worst-of 4 --typo 0.5 --model "$T/model" <"$T/pairs.rec" | cmp - "$T/worst.rec"
   # attack: tokens records with embeds; embed accepts them
-  perturb --attack pgd --model "$T/model" --eps 0.5 --steps 3 <"$T/pairs.rec" >"$T/att.rec"
+  perturb --attack pgd --model "$T/model" --adv-eps 0.5 --adv-steps 3 <"$T/pairs.rec" >"$T/att.rec"
   rec check --expect tokens "$T/att.rec"
   [ "$(embed --model "$T/model" <"$T/att.rec" | rec count)" -eq 120 ]
   # eps 0 reproduces the clean vectors
-  perturb --attack fgsm --model "$T/model" --eps 0 <"$T/pairs.rec" | embed --model "$T/model" | rec dump >"$T/a0.jsonl"
+  perturb --attack fgsm --model "$T/model" --adv-eps 0 <"$T/pairs.rec" | embed --model "$T/model" | rec dump >"$T/a0.jsonl"
   rec dump "$T/pairs.rec" | python3 -c '
 import json, sys
 for l in sys.stdin:
@@ -225,4 +227,53 @@ assert err < 1e-5, err
   run perturb --typo 0.1 "$T/nonexistent"
   assert_failure 1
   assert_output --partial "nonexistent"
+}
+
+@test "CRLF lines keep their CR; a last line without a newline gets one" {
+  printf 'a\tone two three four\r\nb\tfive six seven\r\nc\teight nine ten' >"$BATS_TEST_TMPDIR/crlf.tsv"
+  perturb --typo 0.5 --seed 2 "$BATS_TEST_TMPDIR/crlf.tsv" >"$BATS_TEST_TMPDIR/out.tsv"
+  [ "$(grep -c $'\r$' "$BATS_TEST_TMPDIR/out.tsv")" -eq 2 ]
+  [ "$(wc -l <"$BATS_TEST_TMPDIR/out.tsv")" -eq 3 ]
+  # the CR is not part of the text: the same noise as the LF file
+  diff <(tr -d '\r' <"$BATS_TEST_TMPDIR/out.tsv") <(tr -d '\r' <"$BATS_TEST_TMPDIR/crlf.tsv" | perturb --typo 0.5 --seed 2)
+}
+
+@test "vocabularies: --vocab writes the new vocabulary's hash; --model refuses another vocabulary's ids" {
+  local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
+  head -60 "$T/bi.tsv" >"$D/b.tsv"
+  tokenize --prune-vocab "$D/voc" --vocab "$SHARED/data/vocab/mbert-cased/vocab.txt" --pair "$D/b.tsv" 2>/dev/null
+  V=$SHARED/data/vocab/mbert-cased/vocab.txt
+  tokenize --pair --keep-text --vocab "$V" "$D/b.tsv" >"$D/p.rec"
+  # re-tokenized with the pruned vocabulary: src_vocab and src_special_ids say so
+  perturb --typo 0.3 --vocab "$D/voc/vocab.txt" "$D/p.rec" >"$D/q.rec"
+  rec schema "$D/q.rec" >"$D/q.schema"
+  grep -q "src_vocab.*$(sha256sum "$D/voc/vocab.txt" | cut -c1-64)" "$D/q.schema"
+  grep -q "tgt_vocab.*$(sha256sum "$V" | cut -c1-64)" "$D/q.schema"
+  # the both-sides key of the input no longer holds: it is gone
+  rec schema "$D/p.rec" | grep -qE '^ *vocab'
+  ! grep -qE '^ *vocab' "$D/q.schema"
+  # a model whose vocabulary is not the stream's refuses it (naming both hashes)
+  n=$(wc -l <"$D/voc/vocab.txt")
+  printf '{"vocab_size": %d, "hidden_size": 8, "num_hidden_layers": 0, "num_attention_heads": 2, "intermediate_size": 16, "max_position_embeddings": 64}\n' "$n" >"$D/m.json"
+  embed --init "$D/m.json" --vocab "$D/voc/vocab.txt" --seed 1 --out "$D/model"
+  run perturb --typo 0.3 --model "$D/model" "$D/p.rec"
+  assert_failure 1
+  assert_output --partial "another vocabulary"
+  assert_output --partial "$(sha256sum "$V" | cut -c1-64)"
+  run perturb --attack fgsm --model "$D/model" --threads 1 "$D/p.rec"
+  assert_failure 1
+  assert_output --partial "another vocabulary"
+  perturb --typo 0.3 --model "$D/model" --allow-vocab-mismatch "$D/p.rec" | rec count
+}
+
+@test "old option names: --eps, --alpha, --steps work as --adv-eps, --adv-alpha, --adv-steps, with a warning" {
+  local T=$BATS_FILE_TMPDIR D=$BATS_TEST_TMPDIR
+  perturb --attack pgd --model "$T/model" --adv-eps 0.3 --adv-alpha 0.1 --adv-steps 2 --threads 1 <"$T/pairs.rec" >"$D/new.rec"
+  perturb --attack pgd --model "$T/model" --eps 0.3 --alpha 0.1 --steps 2 --threads 1 <"$T/pairs.rec" >"$D/old.rec" 2>"$D/err"
+  cmp "$D/new.rec" "$D/old.rec"
+  grep -q -- "--eps is now --adv-eps" "$D/err"
+  grep -q -- "--steps is now --adv-steps" "$D/err"
+  run perturb --key sideways --typo 0.1
+  assert_failure 2
+  assert_output --partial "'sideways'"
 }

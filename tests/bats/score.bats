@@ -1,5 +1,6 @@
 #!/usr/bin/env bats
-# score: trec_eval agreement (every row of fixtures/trec_eval/cases.tsv),
+# score: trec_eval agreement (trec_eval 10's own quicktest, byte for byte,
+# against the outputs it ships; every row of fixtures/trec_eval/cases.tsv),
 # input handling, errors, --compare and --groups.
 load common
 
@@ -32,11 +33,38 @@ teardown() { rm -rf "$TMP"; }
   assert_failure 2
 }
 
-@test "score reproduces every row of the trec_eval fixture" {
+@test "score passes trec_eval 10's quicktest byte for byte (its 15 lines, its shipped outputs)" {
+  run "$ROOT/tests/fixtures/score/quicktest.sh" "$BIN/score" "$SHARED/peers/trec_eval"
+  echo "$output" | grep -v '^ok' || true
+  assert_success
+  assert_line "1..15"
+  refute_output --partial "not ok"
+}
+
+@test "the quicktest check fails on a difference, a missing peer or a missing line" {
+  # A score that changes one byte of one output must fail the check.
+  printf '#!/bin/bash\n"%s" "$@" | sed "s/^map  /mAp  /"\n' "$BIN/score" >"$TMP/score-bad"
+  chmod +x "$TMP/score-bad"
+  run "$ROOT/tests/fixtures/score/quicktest.sh" "$TMP/score-bad" "$SHARED/peers/trec_eval"
+  assert_failure
+  assert_output --partial "not ok"
+  run "$ROOT/tests/fixtures/score/quicktest.sh" "$BIN/score" "$TMP/no-such-peer"
+  assert_failure
+  mkdir -p "$TMP/peer" && cp -r "$SHARED/peers/trec_eval/test" "$TMP/peer/"
+  sed '/-R prefs/d' "$SHARED/peers/trec_eval/Makefile" >"$TMP/peer/Makefile"
+  run "$ROOT/tests/fixtures/score/quicktest.sh" "$BIN/score" "$TMP/peer"
+  assert_failure
+  assert_output --partial "expected 15 quicktest lines"
+}
+
+@test "score reproduces every row of the trec_eval fixture; the check fails without it" {
   run "$ROOT/tests/fixtures/score/check-trec-eval-cases.sh" "$BIN/score" "$SHARED/fixtures/trec_eval"
   echo "$output" | grep -v '^ok' || true
   assert_success
   refute_output --partial "not ok"
+  assert_line "1..29"
+  run "$ROOT/tests/fixtures/score/check-trec-eval-cases.sh" "$BIN/score" "$TMP/no-such-fixture"
+  assert_failure
 }
 
 @test "score reads the run from stdin and accepts trec_eval's argument order" {
@@ -71,6 +99,56 @@ teardown() { rm -rf "$TMP"; }
   run score --qrels "$TMP/badq" "$TMP/run"
   assert_failure 1
   assert_output --partial "$TMP/badq: line 2:"
+}
+
+@test "score: empty inputs are refused like trec_eval refuses them, naming the file" {
+  : >"$TMP/empty"
+  run score "$TMP/empty" "$TMP/run"
+  assert_failure 1
+  assert_output --partial "$TMP/empty: cannot read qrels file"
+  refute_output --partial "num_q"
+  printf '# no judgement\n\n' >"$TMP/comments"
+  run score "$TMP/comments" "$TMP/run"
+  assert_failure 1
+  assert_output --partial "$TMP/comments: cannot read qrels file"
+  run score -c "$TMP/qrels" "$TMP/empty"
+  assert_failure 1
+  assert_output --partial "$TMP/empty: cannot read run"
+}
+
+@test "score: nan, inf and 1e999 are one rule: refused; --compat reads them as trec_eval (atof)" {
+  for s in nan inf 1e999 -1e400 1.5abc abc; do
+    printf '1 Q0 r1 1 3.0 t\n1 Q0 n1 2 %s t\n2 Q0 a 1 1 t\n' "$s" >"$TMP/odd"
+    run score -m map "$TMP/qrels" "$TMP/odd"
+    assert_failure 1
+    assert_output --partial "$TMP/odd: line 2: score '$s' is not a finite number"
+  done
+  printf '1 Q0 r1 1 3.0 t\n1 Q0 n1 2 1e999 t\n1 Q0 r2 3 1.5abc t\n2 Q0 a 1 1 t\n' >"$TMP/odd"
+  run score --compat -q -m relstring "$TMP/qrels" "$TMP/odd"
+  assert_success
+  assert_line --regexp "^relstring +	1	'012'$"
+}
+
+@test "score: blank lines in qrels are skipped (trec_eval refuses them)" {
+  printf '1 0 r1 1\n\n1 0 r2 2\n   \n1 0 n1 0\n2 0 a 1\n2 0 b 0\n\n' >"$TMP/qblank"
+  run score -m num_rel "$TMP/qblank" "$TMP/run"
+  assert_success
+  assert_line --regexp '^num_rel +	all	3$'
+}
+
+@test "score: trec_eval's long options, -n, -o, -D and -R/-T values" {
+  run score --measure map --query_eval_wanted --nosummary "$TMP/qrels" "$TMP/run"
+  assert_success
+  assert_line --regexp '^map +	1	0\.8333$'
+  refute_output --partial "all"
+  run score -o -m map -D 0.2 "$TMP/qrels" "$TMP/run"
+  assert_success
+  assert_line --regexp '^map +	all	0\.5000$'
+  run score -R nope "$TMP/qrels" "$TMP/run"
+  assert_failure 2
+  assert_output --partial "-R: unknown value 'nope'"
+  run score -T trec_results -m num_q "$TMP/qrels" "$TMP/run"
+  assert_success
 }
 
 @test "score: a qrels topic missing from the run fails unless -c" {
@@ -116,6 +194,15 @@ teardown() { rm -rf "$TMP"; }
   run score --qrels "$TMP/qrels" -m map "$TMP/run" --groups "$TMP/partial"
   assert_failure 1
   assert_output --partial "topic '2' has no group"
+}
+
+@test "score --groups: a malformed file is refused before anything is written to stdout" {
+  for bad in '1\tde\n2 fr\n' '1\tde\n1\tfr\n2\tde\n' '1\tde\n2\t\n' '1\tde\textra\n2\tfr\n'; do
+    printf "$bad" >"$TMP/groups.bad"
+    score --qrels "$TMP/qrels" -q -m map "$TMP/run" --groups "$TMP/groups.bad" >"$TMP/out" 2>"$TMP/err" && fail "accepted: $bad"
+    [ ! -s "$TMP/out" ] || fail "stdout written before the error: $(head -3 "$TMP/out")"
+    grep -q "groups.bad" "$TMP/err" || fail "the error does not name the file: $(cat "$TMP/err")"
+  done
 }
 
 @test "score: XTREME-R measures" {

@@ -693,6 +693,22 @@ static void test_adamw(void) {
   double n3 = bert_adamw_step(m3, s3, &c);
   CHECK(fabs(n3 - 10 * bert_grad_norm(m2)) < 1e-3 * n3 && max_abs_diff(m2->params, m3->params, m2->nparams) < 1e-6,
         "global-norm clipping: 10x gradients clipped to the same step (norm %.4f)", n3);
+  /* --freeze-positions: position and token-type embeddings only */
+  bert_freeze(m2, BERT_FREEZE_POSITIONS, 0);
+  int pos_frozen = 1, rest_trained = 1;
+  for (int i = 0; i < m2->ntensors; i++) {
+    const char *n = m2->tensors[i].name;
+    int position = !strcmp(n, "embeddings.position_embeddings.weight") || !strcmp(n, "embeddings.token_type_embeddings.weight");
+    if (position) pos_frozen &= !m2->trainable[i];
+    else rest_trained &= m2->trainable[i];
+  }
+  memcpy(before, m2->params, m2->nparams * sizeof(float));
+  bert_adamw_step(m2, s2, &c);
+  const bert_tensor *pe = bert_find_tensor(m2, "embeddings.position_embeddings.weight");
+  const bert_tensor *we = bert_find_tensor(m2, "embeddings.word_embeddings.weight");
+  CHECK(pos_frozen && rest_trained && !memcmp(before + pe->offset, m2->params + pe->offset, pe->size * sizeof(float)) &&
+            memcmp(before + we->offset, m2->params + we->offset, we->size * sizeof(float)),
+        "BERT_FREEZE_POSITIONS: position and token-type embeddings unchanged, the rest (word embeddings too) updated");
   free(before);
   adamw_free(s), adamw_free(s2), adamw_free(s3);
   bert_free(m), bert_free(m2), bert_free(m3);

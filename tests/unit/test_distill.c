@@ -4,11 +4,22 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "train/checkpoint.h"
 #include "train/distill.h"
+#include "train/pairs.h"
+#include "train/session.h"
+#include "train/align.h"
+#include "train/noisy.h"
+#include "stream/rec.h"
+#include "base/sha256.h"
+#include "base/json.h"
 #include "text/perturb.h"
+#include "text/unicode.h"
 #include "base/rng.h"
 #include "base/util.h"
 #include "cli/cli.h"
@@ -254,10 +265,10 @@ static void test_resume(void) {
   bert_model *half = bert_init(&c, 8);
   t = distill_trainer_new(half, &dc);
   for (uint64_t s = 0; s < 4; s++) distill_train_step(t, &b, s, 5e-3f, &r, err, sizeof err);
-  int rc = distill_checkpoint_save(half, distill_trainer_adamw(t), "{}\n", path, err, sizeof err);
+  int rc = train_checkpoint_save(half, distill_trainer_adamw(t), "{}\n", path, err, sizeof err);
   CHECK(rc == 0, "checkpoint written %s", err);
   /* a second save replaces the first (the exchange path) */
-  rc = distill_checkpoint_save(half, distill_trainer_adamw(t), "{\"again\": 1}\n", path, err, sizeof err);
+  rc = train_checkpoint_save(half, distill_trainer_adamw(t), "{\"again\": 1}\n", path, err, sizeof err);
   CHECK(rc == 0, "checkpoint replaced %s", err);
   distill_trainer_free(t);
   bert_free(half);
@@ -279,7 +290,7 @@ static void test_resume(void) {
   }
   bert_free(full);
   snprintf(path, sizeof path, "%s/model", dir);
-  distill_remove_dir(path);
+  train_remove_dir(path);
   rmdir(dir);
 }
 
@@ -318,9 +329,17 @@ static void test_helpers(void) {
 
 /* ---------------------------------------------------------------- perturb */
 
+/* The code point at s[*i] (valid UTF-8), advancing *i. */
+static int32_t cp_at(const char *s, size_t len, size_t *i) {
+  uint32_t cp;
+  size_t bad, k = uc_utf8_decode((const unsigned char *)s + *i, len - *i, &cp, &bad);
+  *i += k ? k : 1;
+  return k ? (int32_t)cp : -1;
+}
+
 static size_t ncp(const char *s) {
   size_t n = 0, i = 0, len = strlen(s);
-  while (i < len) perturb_utf8_decode(s, len, &i), n++;
+  while (i < len) cp_at(s, len, &i), n++;
   return n;
 }
 
@@ -329,9 +348,9 @@ static int edit_distance(const char *a, const char *b) {
   int32_t A[256], Bv[256];
   int na = 0, nb = 0;
   size_t i = 0, la = strlen(a), lb = strlen(b);
-  while (i < la && na < 255) A[na++] = perturb_utf8_decode(a, la, &i);
+  while (i < la && na < 255) A[na++] = cp_at(a, la, &i);
   i = 0;
-  while (i < lb && nb < 255) Bv[nb++] = perturb_utf8_decode(b, lb, &i);
+  while (i < lb && nb < 255) Bv[nb++] = cp_at(b, lb, &i);
   static int D[257][257];
   for (int x = 0; x <= na; x++) D[x][0] = x;
   for (int y = 0; y <= nb; y++) D[0][y] = y;
@@ -460,10 +479,686 @@ static void test_perturb(void) {
   perturb_buf_free(&out2);
 }
 
+
+/* ---------------------------------------------------------------- lib/train: pairs, checkpoint, session */
+
+/* A pair stream of n pairs (d = 8) with ids below 40; pair k has k % 5 + 3
+ * src tokens and k % 3 + 3 tgt tokens; pair `empty` has only [CLS]/[SEP]
+ * on its src side; `flip` changes one teacher value of pair 1. */
+static void write_pairs(const char *path, int npairs, int empty, int flip, const char *src_vocab) {
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_set_dim(s, "d", 8);
+  if (src_vocab) rec_meta_set(s, "src_vocab", src_vocab);
+  rec_meta_set(s, "tgt_model", "teacher-a");
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  int f_id = rec_field_index(ws, "id"), f_sl = rec_field_index(ws, "src_lang"), f_tl = rec_field_index(ws, "tgt_lang"),
+      f_si = rec_field_index(ws, "src_ids"), f_ti = rec_field_index(ws, "tgt_ids"),
+      f_tv = rec_field_index(ws, "tgt_vecs");
+  rng_t r;
+  rng_seed(&r, 77);
+  for (int k = 0; k < npairs; k++) {
+    uint32_t si[8], ti[8];
+    float tv[8 * 8];
+    int n = k == empty ? 2 : k % 5 + 3, m = k % 3 + 3;
+    for (int i = 0; i < n; i++) si[i] = i == 0 ? 1 : i == n - 1 ? 2 : 3 + (uint32_t)rng_below(&r, 37);
+    for (int j = 0; j < m; j++) ti[j] = j == 0 ? 1 : j == m - 1 ? 2 : 3 + (uint32_t)rng_below(&r, 37);
+    for (int q = 0; q < m * 8; q++) tv[q] = (float)rng_normal(&r);
+    if (k == 1 && flip) tv[3] += 0.5f;
+    char id[16];
+    snprintf(id, sizeof id, "p%d", k);
+    rec_put_str(w, f_id, id, strlen(id));
+    rec_put_str(w, f_sl, "deu", 3);
+    rec_put_str(w, f_tl, "eng", 3);
+    uint32_t s1[1] = {(uint32_t)n}, s2[1] = {(uint32_t)m}, s3[2] = {(uint32_t)m, 8};
+    rec_put(w, f_si, si, s1);
+    rec_put(w, f_ti, ti, s2);
+    rec_put(w, f_tv, tv, s3);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+}
+
+static void test_train_pairs(const char *dir) {
+  char path[600], path2[600], err[512];
+  snprintf(path, sizeof path, "%s/pairs.rec", dir);
+  snprintf(path2, sizeof path2, "%s/flip.rec", dir);
+  write_pairs(path, 12, 4, 0, NULL);
+  write_pairs(path2, 12, 4, 1, NULL);
+  train_limits lim = {.d = 8, .vocab_size = 40, .max_pos = 32, .cut = 1};
+  int fd = open(path, O_RDONLY);
+  train_input *in = train_input_open(fd, path, &lim, err, sizeof err);
+  CHECK(in && train_input_seekable(in), "a pair file opens, seekable %s", in ? "" : err);
+  if (!in) return;
+  train_pair p;
+  int got = 0, rc;
+  uint64_t last = 0;
+  while ((rc = train_input_next(in, &p, 1, err, sizeof err)) > 0) got++, last = p.index;
+  CHECK(rc == 0 && got == 11 && train_input_skipped(in) == 1 && train_input_records(in) == 12 && last == 11,
+        "11 usable pairs, the one without content tokens skipped and counted");
+  uint64_t fp = train_input_fingerprint(in);
+  CHECK(train_input_rewind(in, err, sizeof err) == 0 && train_input_next(in, &p, 0, err, sizeof err) == 1 &&
+            p.index == 0 && train_input_records(in) == 1,
+        "rewind starts a new pass at record 0");
+  train_input_free(in);
+  close(fd);
+  fd = open(path2, O_RDONLY);
+  in = train_input_open(fd, path2, &lim, err, sizeof err);
+  while (train_input_next(in, &p, 1, err, sizeof err) > 0) {}
+  CHECK(train_input_fingerprint(in) != fp && fp != 0, "one teacher value changed: another fingerprint (%016llx)",
+        (unsigned long long)fp);
+  train_input_free(in);
+  close(fd);
+  /* a pipe cannot rewind */
+  int pp[2];
+  CHECK(pipe(pp) == 0, "pipe");
+  if (fork() == 0) {
+    int f = open(path, O_RDONLY);
+    char buf[4096];
+    ssize_t k;
+    while ((k = read(f, buf, sizeof buf)) > 0)
+      if (write(pp[1], buf, (size_t)k) != k) break;
+    _exit(0);
+  }
+  close(pp[1]);
+  in = train_input_open(pp[0], "pipe", &lim, err, sizeof err);
+  CHECK(in && !train_input_seekable(in) && train_input_rewind(in, err, sizeof err) != 0 && strstr(err, "not a pipe"),
+        "a pipe is not seekable: %s", err);
+  train_input_free(in);
+  close(pp[0]);
+  /* the student's limits are checked, naming the record */
+  lim.vocab_size = 10;
+  fd = open(path, O_RDONLY);
+  in = train_input_open(fd, path, &lim, err, sizeof err);
+  while ((rc = train_input_next(in, &p, 1, err, sizeof err)) > 0) {}
+  CHECK(rc < 0 && strstr(err, "record 0: src id") && strstr(err, "vocab_size 10"), "src id >= vocab_size: %s", err);
+  train_input_free(in);
+  close(fd);
+  lim.vocab_size = 40, lim.d = 16;
+  fd = open(path, O_RDONLY);
+  CHECK(!train_input_open(fd, path, &lim, err, sizeof err) && strstr(err, "d = 8"), "teacher d differs: %s", err);
+  close(fd);
+  lim.d = 8;
+
+  /* batches: consecutive pairs within the token and pair limits */
+  train_batch b;
+  train_batch_init(&b, 8, 12, 3);
+  fd = open(path, O_RDONLY);
+  in = train_input_open(fd, path, &lim, err, sizeof err);
+  int sizes[12], nb = 0, have = 0;
+  for (;;) {
+    train_batch_clear(&b);
+    for (;;) {
+      if (!have && !(have = train_input_next(in, &p, 0, err, sizeof err) > 0)) break;
+      if (!train_batch_fits(&b, p.n)) break;
+      train_batch_add(&b, &p, NULL);
+      have = 0;
+    }
+    if (!b.B) break;
+    CHECK(b.B <= 3 && (b.B == 1 || b.N <= 12), "batch %d: %d pairs, %zu tokens", nb, b.B, b.N);
+    sizes[nb++] = b.B;
+  }
+  int sum = 0;
+  for (int k = 0; k < nb; k++) sum += sizes[k];
+  distill_batch v = train_batch_view(&b);
+  CHECK(sum == 11 && v.src_w == NULL, "every usable pair in exactly one batch (%d batches), no weights without IDF",
+        nb);
+  train_input_free(in);
+  close(fd);
+
+  /* IDF: ln((1 + P) / (1 + df)) + 1, an id counted once per pair */
+  train_idf x;
+  train_idf_init(&x, 40);
+  uint32_t a[5] = {1, 7, 7, 9, 2}, t1[3] = {1, 5, 2}, c2[3] = {1, 9, 2}, t2[4] = {1, 5, 5, 2};
+  float tv[4 * 8] = {0};
+  train_pair p1 = {.src = a, .n = 5, .tgt = t1, .m = 3, .vecs = tv}, p2 = {.src = c2, .n = 3, .tgt = t2, .m = 4, .vecs = tv};
+  train_idf_add(&x, &p1);
+  train_idf_add(&x, &p2);
+  train_idf_finish(&x);
+  CHECK(fabsf(train_idf_src(&x, 7) - (float)(log(3.0 / 2.0) + 1)) < 1e-6f &&
+            fabsf(train_idf_src(&x, 9) - (float)(log(3.0 / 3.0) + 1)) < 1e-6f &&
+            fabsf(train_idf_tgt(&x, 5) - (float)(log(3.0 / 3.0) + 1)) < 1e-6f && train_idf_tgt(&x, 30) == 1.0f &&
+            fabsf(train_idf_src(&x, 11) - (float)(log(3.0) + 1)) < 1e-6f,
+        "IDF per side: df counts pairs, not occurrences; unseen tgt ids weigh 1");
+  train_batch_clear(&b);
+  train_batch_add(&b, &p1, &x);
+  v = train_batch_view(&b);
+  CHECK(v.src_w && v.tgt_w && v.src_w[1] == train_idf_src(&x, 7) && v.tgt_w[1] == train_idf_tgt(&x, 5),
+        "a batch with IDF carries the weights");
+  train_idf_free(&x);
+  train_batch_free(&b);
+}
+
+static void test_train_checkpoint(const char *dir) {
+  char p[600], f[800], err[512];
+  snprintf(p, sizeof p, "%s/ck", dir);
+  CHECK(train_out_check(p, err, sizeof err) == 0, "an absent --out is fine");
+  mkdir(p, 0777);
+  CHECK(train_out_check(p, err, sizeof err) == 0, "an empty folder is fine");
+  snprintf(f, sizeof f, "%s/notes.txt", p);
+  FILE *fh = fopen(f, "w");
+  fputs("mine\n", fh);
+  fclose(fh);
+  CHECK(train_out_check(p, err, sizeof err) != 0 && strstr(err, "notes.txt"), "a folder with other files: %s", err);
+  train_remove_dir(p);
+  CHECK(access(f, F_OK) == 0, "removing a checkpoint folder leaves other files (and the folder)");
+  unlink(f);
+  snprintf(f, sizeof f, "%s/config.json", p);
+  fh = fopen(f, "w");
+  fputs("{}\n", fh);
+  fclose(fh);
+  CHECK(train_out_check(p, err, sizeof err) != 0 && strstr(err, "trainer_state.json"),
+        "a model folder without trainer_state.json: %s", err);
+  train_remove_dir(p);
+  CHECK(access(p, F_OK) != 0, "a folder of known files only is removed");
+  fh = fopen(p, "w");
+  fclose(fh);
+  CHECK(train_out_check(p, err, sizeof err) != 0 && strstr(err, "not a folder"), "a plain file: %s", err);
+  unlink(p);
+  /* the state round trip */
+  train_state st = {.step = 7, .epoch = 1, .pos = 12, .total = 30, .seed = 5, .options = "a \"b\"",
+                    .input_records = 40, .have_input_fp = 1, .input_fp = 0x0123456789abcdefULL,
+                    .prefix_fp = 42, .teacher = "t-1", .src_vocab = NULL};
+  char *js = train_state_json(&st);
+  mkdir(p, 0777);
+  snprintf(f, sizeof f, "%s/trainer_state.json", p);
+  fh = fopen(f, "w");
+  fputs(js, fh);
+  fclose(fh);
+  free(js);
+  train_state back;
+  int rc = train_state_load(p, &back, err, sizeof err);
+  CHECK(rc == 0 && back.step == 7 && back.epoch == 1 && back.pos == 12 && back.total == 30 &&
+            back.input_records == 40 && back.have_input_fp && back.input_fp == st.input_fp && back.prefix_fp == 42 &&
+            !strcmp(back.options, st.options) && !strcmp(back.teacher, "t-1") && !back.src_vocab,
+        "trainer_state.json round trip %s", rc ? err : "");
+  if (!rc) train_state_free(&back);
+  fh = fopen(f, "w");
+  fputs("{\"format\": \"otclir-distill-state-1\", \"step\": 3}\n", fh);
+  fclose(fh);
+  CHECK(train_state_load(p, &back, err, sizeof err) != 0 && strstr(err, "format"), "an older state: %s", err);
+  train_remove_dir(p);
+  /* stale temporaries of dead runs go, a live run's stay */
+  char stale[700], live[700];
+  snprintf(stale, sizeof stale, "%s.ckpt.999999999", p);
+  snprintf(live, sizeof live, "%s.ckpt.%ld", p, (long)getppid());
+  mkdir(stale, 0777), mkdir(live, 0777);
+  snprintf(f, sizeof f, "%s/optimizer.safetensors.tmp.999999999", stale);
+  fh = fopen(f, "w");
+  fclose(fh);
+  train_remove_stale(p);
+  CHECK(access(stale, F_OK) != 0 && access(live, F_OK) == 0, "stale DIR.ckpt.PID of a dead run removed, a live one kept");
+  rmdir(live);
+}
+
+/* A run of the session: 2 epochs straight, and stopped after 3 steps then
+ * resumed: the same model, optimizer and log (timing aside). */
+static void test_train_session(const char *dir) {
+  char init[600], pairs[600], other[600], a[600], b[600], err[1024];
+  snprintf(init, sizeof init, "%s/init", dir);
+  snprintf(pairs, sizeof pairs, "%s/pairs.rec", dir);
+  snprintf(other, sizeof other, "%s/flip.rec", dir);
+  snprintf(a, sizeof a, "%s/a", dir);
+  snprintf(b, sizeof b, "%s/b", dir);
+  bert_config c = tiny_config(1);
+  bert_model *m0 = bert_init(&c, 3);
+  bert_save(m0, init, err, sizeof err);
+  bert_free(m0);
+  train_opts o;
+  train_opts_defaults(&o);
+  o.epochs = 2, o.batch_tokens = 12, o.threads = 1, o.lr = 1e-2, o.save_every = 2;
+  o.dc.adv = DISTILL_ADV_PGD, o.dc.adv_eps = 0.3, o.dc.adv_steps = 2;
+  double loss_full[32];
+  int nfull = 0;
+  for (int run = 0; run < 3; run++) {
+    /* run 0: straight; run 1: stop after 3; run 2: resume */
+    train_opts oo = o;
+    if (run == 1) oo.stop_after = 3;
+    int fd = open(pairs, O_RDONLY);
+    train_session *s = train_session_open(&oo, run == 2 ? TRAIN_RESUME : TRAIN_INIT, init, run ? b : a, fd, pairs,
+                                          err, sizeof err);
+    CHECK(s != NULL, "session %d opens %s", run, s ? "" : err);
+    if (!s) return;
+    char logp[700];
+    snprintf(logp, sizeof logp, "%s/log%d.rec", dir, run);
+    rec_schema *ls = train_session_log_schema(s);
+    rec_writer *w = rec_writer_path(logp, ls, NULL);
+    rec_schema_free(ls);
+    int rc = train_session_run(s, w, NULL, NULL, err, sizeof err);
+    CHECK(rc == 0, "session %d runs %s", run, rc ? err : "");
+    rec_writer_close(w);
+    train_summary sum;
+    train_session_summary(s, &sum);
+    if (run == 0)
+      CHECK(sum.skipped == 1 && sum.ot_problems == 4 * 11 * 2 && sum.ot_unconverged == 0,
+            "summary: %llu skipped, %llu problems (pgd: 4 passes x 11 pairs x 2 epochs), %llu unconverged",
+            (unsigned long long)sum.skipped, (unsigned long long)sum.ot_problems,
+            (unsigned long long)sum.ot_unconverged);
+    train_session_free(s);
+    close(fd);
+    rec_reader *rr = rec_open_path(logp, err, sizeof err);
+    int fl = rec_field_index(rec_reader_schema(rr), "loss"), fu = rec_field_index(rec_reader_schema(rr), "ot_unconverged");
+    rec_record rec;
+    int ok = 1;
+    while (rec_read(rr, &rec) == 0) {
+      if (run == 0 && nfull < 32) loss_full[nfull++] = rec_f64_scalar(&rec, fl);
+      if (run == 2) ok &= rec.index + 3 < (uint64_t)nfull && rec_f64_scalar(&rec, fl) == loss_full[rec.index + 3];
+      ok &= rec_has(&rec, fu);
+    }
+    rec_close(rr);
+    if (run == 2) CHECK(ok, "the resumed log continues the straight one, loss for loss");
+  }
+  char fa[700], fb[700];
+  for (int k = 0; k < 2; k++) {
+    const char *name = k ? "optimizer.safetensors" : "model.safetensors";
+    snprintf(fa, sizeof fa, "%s/%s", a, name);
+    snprintf(fb, sizeof fb, "%s/%s", b, name);
+    size_t la, lb;
+    char *xa = read_file(fa, &la), *xb = read_file(fb, &lb);
+    CHECK(xa && xb && la == lb && !memcmp(xa, xb, la), "stopped + resumed == straight: %s, bit for bit", name);
+    free(xa), free(xb);
+  }
+  /* resuming with another input of the same length is refused; so are other options */
+  train_opts oo = o;
+  oo.stop_after = 3;
+  int fd = open(pairs, O_RDONLY);
+  train_session *s = train_session_open(&oo, TRAIN_INIT, init, b, fd, pairs, err, sizeof err);
+  char logp[700];
+  snprintf(logp, sizeof logp, "%s/stop.rec", dir); /* a file: rec_writer_path renames into place */
+  rec_schema *ls = train_session_log_schema(s);
+  rec_writer *w = rec_writer_path(logp, ls, NULL);
+  rec_schema_free(ls);
+  train_session_run(s, w, NULL, NULL, err, sizeof err);
+  rec_writer_close(w);
+  train_session_free(s);
+  close(fd);
+  fd = open(other, O_RDONLY);
+  s = train_session_open(&o, TRAIN_RESUME, NULL, b, fd, other, err, sizeof err);
+  CHECK(!s && strstr(err, "not the input of the checkpoint"), "resume on another input: %s", err);
+  train_session_free(s);
+  close(fd);
+  fd = open(pairs, O_RDONLY);
+  oo = o;
+  oo.lr = 2e-2;
+  s = train_session_open(&oo, TRAIN_RESUME, NULL, b, fd, pairs, err, sizeof err);
+  CHECK(!s && strstr(err, "options differ"), "resume with another --lr: refused");
+  close(fd);
+  /* the vocabulary: a stream made with another vocabulary than the student's */
+  bert_model *mv = bert_load(init, err, sizeof err);
+  bert_set_vocab(mv, "[PAD]\n", 6, "vocab.txt");
+  char vdir[600], h[65], sv[700];
+  snprintf(vdir, sizeof vdir, "%s/withvocab", dir);
+  bert_save(mv, vdir, err, sizeof err);
+  bert_free(mv);
+  otc_sha256_hex("[PAD]\n", 6, h);
+  snprintf(sv, sizeof sv, "%s/sv.rec", dir);
+  write_pairs(sv, 6, -1, 0, "0000000000000000000000000000000000000000000000000000000000000000");
+  fd = open(sv, O_RDONLY);
+  snprintf(fa, sizeof fa, "%s/v1", dir);
+  s = train_session_open(&o, TRAIN_INIT, vdir, fa, fd, sv, err, sizeof err);
+  CHECK(!s && strstr(err, "another vocabulary") && strstr(err, h), "another vocabulary: %s", err);
+  close(fd);
+  write_pairs(sv, 6, -1, 0, h);
+  fd = open(sv, O_RDONLY);
+  s = train_session_open(&o, TRAIN_INIT, vdir, fa, fd, sv, err, sizeof err);
+  CHECK(s != NULL, "the student's own vocabulary %s", s ? "" : err);
+  train_session_free(s);
+  close(fd);
+}
+
+/* ---------------------------------------------------------------- perturb's modes (lib/text TSV, lib/train noisy) */
+
+static void test_tsv_lines(void) {
+  perturb_opts o;
+  memset(&o, 0, sizeof o);
+  o.seed = 3, o.typo_rate = 1;
+  perturb_tsv t = {.fields = 2, .text_field = 1, .names = "id, text"};
+  perturb_buf out = {0}, plain = {0};
+  char err[256];
+  size_t bad;
+  const char *crlf = "x1\tthe quick brown fox\r\n";
+  CHECK(perturb_tsv_line(&o, &t, crlf, strlen(crlf), 1, &out, NULL, err, sizeof err) == 0 &&
+            out.len > 4 && !strcmp(out.buf + out.len - 2, "\r\n") && !strncmp(out.buf, "x1\t", 3),
+        "a CRLF line stays CRLF: '%.*s'", (int)out.len - 2, out.buf);
+  perturb_text(&o, perturb_key_of_id("x1", 2), "the quick brown fox", 19, &plain, NULL, &bad);
+  CHECK(out.len == 3 + plain.len + 2 && !memcmp(out.buf + 3, plain.buf, plain.len),
+        "the CR is not part of the text: the same noise as without it");
+  CHECK(perturb_tsv_line(&o, &t, "x1\tabc def", 10, 7, &out, NULL, err, sizeof err) == 0 &&
+            out.buf[out.len - 1] == '\n' && out.buf[out.len - 2] != '\r',
+        "a last line without a newline gets LF");
+  CHECK(perturb_tsv_line(&o, &t, "x1\ta\tb\n", 7, 3, &out, NULL, err, sizeof err) != 0 &&
+            strstr(err, "line 3: expected 2 tab-separated fields (id, text), got 3"),
+        "wrong field count: %s", err);
+  CHECK(perturb_tsv_line(&o, &t, "\tabc\n", 5, 4, &out, NULL, err, sizeof err) != 0 && strstr(err, "line 4: empty id"),
+        "empty id: %s", err);
+  CHECK(perturb_tsv_line(&o, &t, "x\tab\xff\n", 6, 5, &out, NULL, err, sizeof err) != 0 &&
+            strstr(err, "line 5: invalid UTF-8 at byte 5"),
+        "invalid UTF-8: %s", err);
+  perturb_tsv t3 = {.fields = 3, .text_field = 2, .key_by_index = 1, .names = "id, lang, text"};
+  CHECK(perturb_tsv_line(&o, &t3, "x\tdeu\tabc def\n", 14, 1, &out, NULL, err, sizeof err) == 0 &&
+            !strncmp(out.buf, "x\tdeu\t", 6),
+        "--lang-column: the third field is the text");
+  perturb_buf_free(&out);
+  perturb_buf_free(&plain);
+}
+
+/* A model with a 40-piece vocabulary: [PAD] [UNK] [CLS] [SEP] [MASK] and
+ * w0..w34. */
+static const char *model_with_vocab(const char *dir, char *vocab_text, size_t cap) {
+  static char path[700];
+  size_t n = (size_t)snprintf(vocab_text, cap, "[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n");
+  for (int k = 0; k < 35; k++) n += (size_t)snprintf(vocab_text + n, cap - n, "w%d\n", k);
+  bert_config c = tiny_config(1);
+  bert_model *m = bert_init(&c, 11);
+  bert_set_vocab(m, vocab_text, n, "vocab.txt");
+  snprintf(path, sizeof path, "%s/vmodel", dir);
+  char err[256];
+  if (bert_save(m, path, err, sizeof err) != 0) printf("# %s\n", err);
+  bert_free(m);
+  return path;
+}
+
+/* Pairs with src_text over w0..w34 and teacher vectors of d = 8. */
+static void write_text_pairs(const char *path, int npairs, const char *src_vocab, const char *tgt_vocab) {
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_set_dim(s, "d", 8);
+  if (src_vocab) rec_meta_set(s, "src_vocab", src_vocab);
+  if (tgt_vocab) rec_meta_set(s, "tgt_vocab", tgt_vocab);
+  if (src_vocab && tgt_vocab && !strcmp(src_vocab, tgt_vocab)) rec_meta_set(s, "vocab", src_vocab);
+  rec_writer *w = rec_writer_path(path, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  rng_t r;
+  rng_seed(&r, 5);
+  for (int k = 0; k < npairs; k++) {
+    char text[256], id[16];
+    size_t tl = 0;
+    int words = 3 + k % 4;
+    for (int i = 0; i < words; i++) tl += (size_t)snprintf(text + tl, sizeof text - tl, "%sw%d", i ? " " : "", (int)rng_below(&r, 35));
+    uint32_t ids[2] = {2, 3}, ti[5] = {2, 7, 8, 9, 3};
+    float tv[5 * 8];
+    for (int q = 0; q < 40; q++) tv[q] = (float)rng_normal(&r);
+    snprintf(id, sizeof id, "t%d", k);
+    rec_put_str(w, rec_field_index(ws, "id"), id, strlen(id));
+    rec_put_str(w, rec_field_index(ws, "src_lang"), "deu", 3);
+    rec_put_str(w, rec_field_index(ws, "tgt_lang"), "eng", 3);
+    uint32_t s1[1] = {2}, s2[1] = {5}, s3[2] = {5, 8};
+    rec_put(w, rec_field_index(ws, "src_ids"), ids, s1);
+    rec_put(w, rec_field_index(ws, "tgt_ids"), ti, s2);
+    rec_put(w, rec_field_index(ws, "tgt_vecs"), tv, s3);
+    rec_put_str(w, rec_field_index(ws, "src_text"), text, tl);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+}
+
+/* The OT loss of each pair of a pair stream under the model (one batch each). */
+static int pair_losses(const char *path, bert_model *m, double *out, int max) {
+  distill_cfg dc;
+  distill_cfg_defaults(&dc);
+  distill_trainer *t = distill_trainer_new(m, &dc);
+  char err[512];
+  rec_reader *r = rec_open_path(path, err, sizeof err);
+  const rec_schema *s = rec_reader_schema(r);
+  int fs = rec_field_index(s, "src_ids"), ft = rec_field_index(s, "tgt_vecs"), n = 0;
+  rec_record rec;
+  while (n < max && rec_read(r, &rec) == 0) {
+    size_t ns, nv;
+    const uint32_t *ids = rec_u32(&rec, fs, &ns);
+    const float *tv = rec_f32(&rec, ft, &nv);
+    int sl = (int)ns, tl = (int)(nv / 8);
+    distill_batch b = {.B = 1, .src_len = &sl, .src_ids = ids, .tgt_len = &tl, .tgt_vecs = tv};
+    out[n] = -1;
+    if (sl >= 3) distill_eval(t, &b, NULL, NULL, &out[n], NULL, err, sizeof err);
+    n++;
+  }
+  rec_close(r);
+  distill_trainer_free(t);
+  return n;
+}
+
+static void test_noisy(const char *dir) {
+  char vtext[1024], err[1024], in[600], outp[600], out2[600], vpath[800];
+  const char *mdir = model_with_vocab(dir, vtext, sizeof vtext);
+  char h[65];
+  otc_sha256_hex(vtext, strlen(vtext), h);
+  noisy_opts o;
+  memset(&o, 0, sizeof o);
+  o.po.seed = 4, o.po.typo_rate = 0.5, o.po.drop_rate = 0.2, o.max_len = 64, o.batch_tokens = 200;
+  distill_loss_defaults(&o.loss);
+  snprintf(in, sizeof in, "%s/tp.rec", dir);
+  snprintf(outp, sizeof outp, "%s/tp.out.rec", dir);
+  snprintf(out2, sizeof out2, "%s/tp.out2.rec", dir);
+  /* --vocab only: re-tokenized, the new vocabulary's hash in src_vocab, the both-sides key gone */
+  write_text_pairs(in, 30, "1111111111111111111111111111111111111111111111111111111111111111",
+                   "1111111111111111111111111111111111111111111111111111111111111111");
+  snprintf(vpath, sizeof vpath, "%s/vocab.txt", mdir);
+  noisy_model *nv = noisy_model_load(NULL, vpath, 0, 1, err, sizeof err);
+  CHECK(nv != NULL, "a vocabulary alone loads %s", nv ? "" : err);
+  rec_reader *r = rec_open_path(in, err, sizeof err);
+  perturb_stats st = {0};
+  int rc = noisy_pair_records(&o, nv, r, in, outp, &st, err, sizeof err);
+  rec_close(r);
+  CHECK(rc == 0 && st.words > 0, "random noise on pair records %s", rc ? err : "");
+  r = rec_open_path(outp, err, sizeof err);
+  const rec_schema *os = rec_reader_schema(r);
+  const char *sv = rec_meta_get(os, "src_vocab"), *sp = rec_meta_get(os, "src_special_ids");
+  CHECK(sv && !strcmp(sv, h) && sp && !strcmp(sp, "2,3") && !rec_meta_get(os, "vocab") &&
+            rec_meta_get(os, "tgt_vocab")[0] == '1',
+        "src_vocab %s, src_special_ids %s: the vocabulary that re-tokenized; vocab dropped", sv ? sv : "-",
+        sp ? sp : "-");
+  int fs = rec_field_index(os, "src_ids"), fv = rec_field_index(os, "src_vecs"), ok = 1, nrec = 0;
+  rec_record rec;
+  while (rec_read(r, &rec) == 0) {
+    size_t n;
+    const uint32_t *ids = rec_u32(&rec, fs, &n);
+    ok &= n >= 2 && ids[0] == 2 && ids[n - 1] == 3 && !rec_has(&rec, fv);
+    nrec++;
+  }
+  rec_close(r);
+  CHECK(ok && nrec == 30, "re-tokenized: [CLS] ... [SEP], no stale src_vecs, every record");
+  noisy_model_free(nv);
+  /* --model: a stream of another vocabulary is refused, the model's own is fine */
+  noisy_model *nm = noisy_model_load(mdir, NULL, 0, 1, err, sizeof err);
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_pair_records(&o, nm, r, in, outp, &st, err, sizeof err);
+  rec_close(r);
+  CHECK(rc != 0 && strstr(err, "another vocabulary") && strstr(err, h), "--model: another vocabulary refused: %s", err);
+  write_text_pairs(in, 30, h, h);
+  /* worst of 3: deterministic, and never below the random candidate (candidate 0) */
+  double lr[30], lw[30];
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_pair_records(&o, nm, r, in, outp, &st, err, sizeof err); /* random = candidate 0 */
+  rec_close(r);
+  pair_losses(outp, nm->m, lr, 30);
+  o.worst_of = 3;
+  for (int k = 0; k < 2; k++) {
+    r = rec_open_path(in, err, sizeof err);
+    rc |= noisy_pair_records(&o, nm, r, in, k ? out2 : outp, &st, err, sizeof err);
+    rec_close(r);
+  }
+  size_t la, lb;
+  char *xa = read_file(outp, &la), *xb = read_file(out2, &lb);
+  CHECK(rc == 0 && xa && xb && la == lb && !memcmp(xa, xb, la), "worst of 3: the same bytes twice %s", rc ? err : "");
+  free(xa), free(xb);
+  int n = pair_losses(outp, nm->m, lw, 30), higher = 0, never_lower = 1;
+  for (int k = 0; k < n; k++) never_lower &= lw[k] >= lr[k], higher += lw[k] > lr[k];
+  CHECK(n == 30 && never_lower && higher > 5, "the kept candidate's loss >= candidate 0's for every pair (%d higher)",
+        higher);
+  /* the attack at eps 0 writes the word embeddings themselves */
+  o.worst_of = 0, o.attack = DISTILL_ADV_FGSM, o.adv_eps = 0, o.adv_steps = 1;
+  write_pairs(in, 8, -1, 0, h);
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_attack_records(&o, nm, r, in, outp, err, sizeof err);
+  rec_close(r);
+  r = rec_open_path(outp, err, sizeof err);
+  os = rec_reader_schema(r);
+  int fi = rec_field_index(os, "ids"), fe = rec_field_index(os, "embeds");
+  ok = rc == 0 && !strcmp(os->record, "tokens") && rec_meta_get(os, "vocab") && !strcmp(rec_meta_get(os, "vocab"), h);
+  nrec = 0;
+  while (ok && rec_read(r, &rec) == 0) {
+    size_t ni, ne;
+    const uint32_t *ids = rec_u32(&rec, fi, &ni);
+    const float *e = rec_f32(&rec, fe, &ne);
+    ok &= ne == ni * 8;
+    for (size_t i = 0; i < ni && ok; i++) ok &= !memcmp(e + i * 8, nm->m->p.word_emb + (size_t)ids[i] * 8, 8 * sizeof(float));
+    nrec++;
+  }
+  rec_close(r);
+  CHECK(ok && nrec == 8, "--attack fgsm at eps 0: tokens records whose embeds are the word embeddings %s", rc ? err : "");
+  noisy_model_free(nm);
+  /* text records: the same noise as perturb_text, keyed by the id */
+  rec_schema *ts = rec_schema_builtin("text");
+  snprintf(in, sizeof in, "%s/t.rec", dir);
+  rec_writer *w = rec_writer_path(in, ts, NULL);
+  const rec_schema *tws = rec_writer_schema(w);
+  rec_put_str(w, rec_field_index(tws, "id"), "q1", 2);
+  rec_put_str(w, rec_field_index(tws, "text"), "alpha beta gamma delta", 22);
+  rec_write(w);
+  rec_writer_close(w);
+  rec_schema_free(ts);
+  o.attack = DISTILL_ADV_NONE;
+  r = rec_open_path(in, err, sizeof err);
+  rc = noisy_text_records(&o, r, in, outp, &st, err, sizeof err);
+  rec_close(r);
+  perturb_buf pb = {0};
+  size_t bad;
+  perturb_text(&o.po, perturb_key_of_id("q1", 2), "alpha beta gamma delta", 22, &pb, NULL, &bad);
+  r = rec_open_path(outp, err, sizeof err);
+  size_t tl = 0;
+  const char *got = rec_read(r, &rec) == 0 ? rec_str(&rec, rec_field_index(rec_reader_schema(r), "text"), &tl) : "";
+  CHECK(rc == 0 && tl == pb.len && !memcmp(got, pb.buf, tl), "text records: '%s'", pb.buf);
+  rec_close(r);
+  perturb_buf_free(&pb);
+}
+
+/* ot-align's job on a pair stream: one plan record per pair, batches by
+ * plan entries, records named in errors, the size limit. */
+static void emit_count(void *ctx, const char *line, size_t len) {
+  (void)line, (void)len;
+  (*(int *)ctx)++;
+}
+
+static void test_align_job(const char *dir) {
+  char in[600], outp[600], err[1024];
+  snprintf(in, sizeof in, "%s/av.rec", dir);
+  snprintf(outp, sizeof outp, "%s/av.plan.rec", dir);
+  /* 300 pairs of 1..40 tokens a side, d = 4, src/tgt vectors random */
+  rec_schema *s = rec_schema_builtin("pair");
+  rec_meta_set(s, "src_model", "m1");
+  rec_meta_set(s, "tgt_model", "m1");
+  rec_writer *w = rec_writer_path(in, s, NULL);
+  const rec_schema *ws = rec_writer_schema(w);
+  rng_t r;
+  rng_seed(&r, 9);
+  for (int k = 0; k < 300; k++) {
+    int n = 1 + (int)rng_below(&r, 40), m = 1 + (int)rng_below(&r, 40);
+    float S[160], T[160];
+    for (int q = 0; q < 4 * n; q++) S[q] = (float)rng_normal(&r);
+    for (int q = 0; q < 4 * m; q++) T[q] = (float)rng_normal(&r);
+    char id[16];
+    snprintf(id, sizeof id, "a%d", k);
+    rec_put_str(w, rec_field_index(ws, "id"), id, strlen(id));
+    rec_put_str(w, rec_field_index(ws, "src_lang"), "de", 2);
+    rec_put_str(w, rec_field_index(ws, "tgt_lang"), "en", 2);
+    uint32_t ids[40] = {0}, s1[1] = {(uint32_t)n}, s2[1] = {(uint32_t)m}, s3[2] = {(uint32_t)n, 4}, s4[2] = {(uint32_t)m, 4};
+    rec_put(w, rec_field_index(ws, "src_ids"), ids, s1);
+    rec_put(w, rec_field_index(ws, "tgt_ids"), ids, s2);
+    rec_put(w, rec_field_index(ws, "src_vecs"), S, s3);
+    rec_put(w, rec_field_index(ws, "tgt_vecs"), T, s4);
+    rec_write(w);
+  }
+  rec_writer_close(w);
+  rec_schema_free(s);
+  align_opts o;
+  memset(&o, 0, sizeof o);
+  ot_options_default(&o.ot);
+  o.ot.threads = 2, o.want_align = true;
+  rec_reader *rd = rec_open_path(in, err, sizeof err);
+  align_job *j = align_open(&o, rd, in, outp, err, sizeof err);
+  int rc = j ? align_run(j, NULL, NULL, NULL, err, sizeof err) : -1;
+  CHECK(rc == 0 && align_job_summary(j)->pairs == 300, "300 pairs aligned in batches of %d %s", ALIGN_BATCH,
+        rc ? err : "");
+  align_free(j);
+  rec_close(rd);
+  /* each record equals a single solve */
+  rd = rec_open_path(outp, err, sizeof err);
+  rec_reader *ri = rec_open_path(in, err, sizeof err);
+  rec_record a, b;
+  int same = 1, cnt = 0;
+  while (rec_read(rd, &a) == 0) {
+    double cost = rec_f64_scalar(&a, rec_field_index(rec_reader_schema(rd), "cost"));
+    if (rec_read(ri, &b) != 0) break;
+    const rec_schema *is = rec_reader_schema(ri);
+    size_t ns, nt;
+    const float *S = rec_f32(&b, rec_field_index(is, "src_vecs"), &ns), *T = rec_f32(&b, rec_field_index(is, "tgt_vecs"), &nt);
+    ot_problem p = {.S = S, .T = T, .n = (int)ns / 4, .m = (int)nt / 4, .ds = 4, .dt = 4};
+    ot_options oo;
+    ot_options_default(&oo);
+    ot_result res = {0};
+    ot_solve(&p, &oo, &res, NULL, 0);
+    same &= res.cost == cost;
+    cnt++;
+  }
+  rec_close(rd), rec_close(ri);
+  CHECK(same && cnt == 300, "every plan record's cost is the single solve's, bit for bit");
+  /* text mode: one line per pair through the callback */
+  int lines = 0;
+  o.text = true;
+  rd = rec_open_path(in, err, sizeof err);
+  j = align_open(&o, rd, in, NULL, err, sizeof err);
+  rc = align_run(j, emit_count, NULL, &lines, err, sizeof err);
+  CHECK(rc == 0 && lines == 300, "--text: %d lines", lines);
+  align_free(j);
+  rec_close(rd);
+  /* different encoders are refused */
+  s = rec_schema_builtin("pair");
+  rec_meta_set(s, "src_model", "student");
+  rec_meta_set(s, "tgt_model", "teacher");
+  snprintf(in, sizeof in, "%s/mm.rec", dir);
+  w = rec_writer_path(in, s, NULL);
+  rec_writer_close(w);
+  rec_schema_free(s);
+  rd = rec_open_path(in, err, sizeof err);
+  o.text = false;
+  j = align_open(&o, rd, in, outp, err, sizeof err);
+  CHECK(!j && strstr(err, "src_model 'student'") && strstr(err, "--allow-model-mismatch"), "model mismatch: %s", err);
+  rec_close(rd);
+  /* 5000 x 4000 tokens: refused by its sizes, named */
+  s = rec_schema_builtin("pair");
+  snprintf(in, sizeof in, "%s/big.rec", dir);
+  w = rec_writer_path(in, s, NULL);
+  ws = rec_writer_schema(w);
+  float *X = xcalloc(5000, sizeof *X);
+  uint32_t *ids = xcalloc(5000, sizeof *ids);
+  for (int i = 0; i < 5000; i++) X[i] = 1.0f + (float)(i % 3);
+  uint32_t sn[1] = {5000}, sm[1] = {4000}, vn[2] = {5000, 1}, vm[2] = {4000, 1};
+  rec_put_str(w, rec_field_index(ws, "id"), "big", 3);
+  rec_put_str(w, rec_field_index(ws, "src_lang"), "de", 2);
+  rec_put_str(w, rec_field_index(ws, "tgt_lang"), "en", 2);
+  rec_put(w, rec_field_index(ws, "src_ids"), ids, sn);
+  rec_put(w, rec_field_index(ws, "tgt_ids"), ids, sm);
+  rec_put(w, rec_field_index(ws, "src_vecs"), X, vn);
+  rec_put(w, rec_field_index(ws, "tgt_vecs"), X, vm);
+  rec_write(w);
+  rec_writer_close(w);
+  rec_schema_free(s);
+  free(X), free(ids);
+  rd = rec_open_path(in, err, sizeof err);
+  j = align_open(&o, rd, in, outp, err, sizeof err);
+  rc = align_run(j, NULL, NULL, NULL, err, sizeof err);
+  CHECK(rc != 0 && strstr(err, "record 0 (id 'big'): 5000 x 4000 tokens") && strstr(err, "OT_MAX_CELLS"),
+        "the size limit: %s", err);
+  align_free(j);
+  rec_close(rd);
+}
+
 int main(void) {
   kern_set_threads(1);
   test_helpers();
   test_perturb();
+  test_tsv_lines();
   test_input_gradient("ot");
   test_input_gradient("mse=1,cos=1");
   test_ot_gradient(0, DISTILL_ADV_NONE);
@@ -472,5 +1167,16 @@ int main(void) {
   test_ot_gradient(1, DISTILL_ADV_PGD);
   test_reproducible();
   test_resume();
+  char dir[] = "/tmp/test_train_XXXXXX";
+  if (mkdtemp(dir)) {
+    test_train_pairs(dir);
+    test_train_checkpoint(dir);
+    test_train_session(dir);
+    test_noisy(dir);
+    test_align_job(dir);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) printf("# could not remove %s\n", dir);
+  }
   return check_done();
 }

@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "base/json.h"
+#include "ot/align.h"
 #include "ot/ot.h"
 #include "base/rng.h"
 #include "base/util.h"
@@ -413,6 +414,102 @@ static void small_eps_and_scaling(void) {
         r.iters);
 }
 
+/* A sentence pair of the kind training meets (one student token equals a
+ * teacher token, every other cost about 1): plain Sinkhorn at eps 0.05 needs
+ * ~45,000 iterations (seed 25); Newton steps after 100 converge in a few. */
+static void newton_steps(void) {
+  int n = 7, m = 7, d = 128;
+  float *S = xmalloc(sizeof(float) * n * d), *T = xmalloc(sizeof(float) * m * d);
+  rng_t r;
+  rng_seed(&r, 25);
+  for (int i = 0; i < n * d; i++) S[i] = (float)rng_normal(&r);
+  for (int j = 0; j < m; j++)
+    for (int k = 0; k < d; k++) T[j * d + k] = j == 0 ? S[k] : (float)rng_normal(&r);
+  ot_problem p = {.S = S, .T = T, .n = n, .m = m, .ds = d, .dt = d};
+  float P1[49], P2[49], P3[49];
+  ot_options o;
+  ot_options_default(&o);
+  ot_result plain = {.plan = P1}, capped = {.plan = P3}, nw = {.plan = P2};
+  o.max_iter = 1000;
+  ot_solve(&p, &o, &capped, NULL, 0);
+  o.max_iter = 1000000, o.tol = 1e-9;
+  ot_solve(&p, &o, &plain, NULL, 0);
+  ot_options_default(&o);
+  o.newton = 100;
+  size_t ws = ot_workspace_size(n, m, d, &o);
+  void *work = xmalloc(ws);
+  ot_solve(&p, &o, &nw, work, ws);
+  double dp = 0;
+  for (int k = 0; k < n * m; k++) dp = fmax(dp, fabs(P1[k] - P2[k]));
+  CHECK(!capped.converged && capped.iters == 1000 && plain.converged && plain.iters > 10000,
+        "plain Sinkhorn: not converged after 1000 iterations (err %.1e); %d iterations to 1e-9", capped.err,
+        plain.iters);
+  CHECK(nw.status == OT_OK && nw.converged && nw.iters > 100 && nw.iters <= 110 && nw.err < 1e-6,
+        "Newton after 100 iterations: converged at %d (err %.1e)", nw.iters, nw.err);
+  CHECK(fabs(nw.cost - plain.cost) < 1e-6 && dp < 1e-6, "the same optimum: cost %.9f vs %.9f, plan %.1e", nw.cost,
+        plain.cost, dp);
+  ot_result small = {0};
+  CHECK(ot_solve(&p, &o, &small, work, ot_workspace_size(n, m, d, NULL)) == OT_ERR_WORKSPACE,
+        "Newton needs the larger workspace of ot_workspace_size(.., o)");
+  /* problems that converge within N iterations are untouched by the option */
+  const ot_case *c = find_case("c14_realistic_32x27_d32");
+  if (c) {
+    ot_problem q = problem_of(c);
+    float A[32 * 27], B[32 * 27];
+    ot_result ra = {.plan = A}, rb = {.plan = B};
+    ot_options_default(&o);
+    ot_solve(&q, &o, &ra, NULL, 0);
+    o.newton = ra.iters;
+    ot_solve(&q, &o, &rb, NULL, 0);
+    CHECK(ra.converged && ra.iters == rb.iters && ra.cost == rb.cost && !memcmp(A, B, sizeof A),
+          "converged within N = %d iterations: bit-identical with and without Newton", ra.iters);
+  }
+  /* both Schur complements (on the smaller side): 7 x 9 and 9 x 7, Newton from iteration 2 */
+  for (int t = 0; t < 2; t++) {
+    int nn = t ? 9 : 7, mm = t ? 7 : 9;
+    float *X = xmalloc(sizeof(float) * nn * d), *Y = xmalloc(sizeof(float) * mm * d), Q1[63], Q2[63];
+    for (int i = 0; i < nn * d; i++) X[i] = (float)rng_normal(&r);
+    for (int i = 0; i < mm * d; i++) Y[i] = i < d ? X[i] : (float)rng_normal(&r);
+    ot_problem q = {.S = X, .T = Y, .n = nn, .m = mm, .ds = d, .dt = d};
+    ot_result ra = {.plan = Q1}, rb = {.plan = Q2};
+    ot_options_default(&o);
+    o.max_iter = 1000000, o.tol = 1e-10;
+    ot_solve(&q, &o, &ra, NULL, 0);
+    ot_options_default(&o);
+    o.newton = 2, o.tol = 1e-9;
+    ot_solve(&q, &o, &rb, NULL, 0);
+    double dq = 0;
+    for (int k = 0; k < nn * mm; k++) dq = fmax(dq, fabs(Q1[k] - Q2[k]));
+    CHECK(ra.converged && rb.converged && rb.iters < 20 && dq < 1e-8, "%d x %d: Newton from iteration 2 converges "
+          "at %d (plain: %d), plan %.1e", nn, mm, rb.iters, ra.iters, dq);
+    free(X), free(Y);
+  }
+  /* a bad option value */
+  ot_options_default(&o);
+  o.newton = -1;
+  CHECK(ot_solve(&p, &o, &small, NULL, 0) == OT_ERR_OPTIONS, "newton < 0 rejected");
+  free(work), free(S), free(T);
+}
+
+static void hard_alignments(void) {
+  /* rows: 0 -> col 2; 1 -> cols 0/1 split 50/50 (tie: smallest j); 2 masked; 3 -> col 1 70%, col 2 30% */
+  float P[4 * 3] = {0.1f, 0.1f, 0.8f, 0.5f, 0.5f, 0.0f, 0.9f, 0.0f, 0.1f, 0.0f, 0.7f, 0.3f};
+  unsigned char ms[4] = {1, 1, 0, 1}, mt[3] = {1, 1, 1};
+  uint32_t out[24];
+  size_t k = ot_hard_alignment(P, 4, 3, ms, mt, 0, out);
+  CHECK(k == 3 && out[0] == 0 && out[1] == 2 && out[2] == 1 && out[3] == 0 && out[4] == 3 && out[5] == 1,
+        "argmax per source row, ties to the smallest j, masked rows skipped");
+  k = ot_hard_alignment(P, 4, 3, ms, mt, 0.25, out);
+  CHECK(k == 5 && out[2] == 1 && out[3] == 0 && out[4] == 1 && out[5] == 1 && out[8] == 3 && out[9] == 2,
+        "threshold 0.25: many-to-many by share of the row's mass (%zu pairs)", k);
+  mt[2] = 0;
+  k = ot_hard_alignment(P, 4, 3, ms, mt, 0, out);
+  CHECK(k == 3 && out[1] == 0 && out[5] == 1, "a masked target column is never chosen");
+  float Z[3] = {0, 0, 0};
+  unsigned char one[1] = {1}, three[3] = {1, 1, 1};
+  CHECK(ot_hard_alignment(Z, 1, 3, one, three, 0, out) == 0, "an all-zero row aligns nothing");
+}
+
 static void bad_input(void) {
   float S[6] = {1, 0, 0, 0, 1, 0}, T[6] = {1, 1, 0, 0, 1, 1};
   ot_options o;
@@ -460,6 +557,23 @@ static void bad_input(void) {
   p.a = NULL;
   char small[16];
   CHECK(ot_solve(&p, &o, &r, small, sizeof small) == OT_ERR_WORKSPACE, "short workspace rejected");
+  /* a hostile size is refused before anything is allocated (the workspace
+     of 40000 x 40000 would be 25 GB): d = 1 keeps the inputs small */
+  int big = 40000;
+  float *X = xmalloc(sizeof(float) * big);
+  for (int i = 0; i < big; i++) X[i] = 1.0f + (float)i;
+  ot_problem pb = {.S = X, .T = X, .n = big, .m = big, .ds = 1, .dt = 1};
+  ot_options_default(&o);
+  CHECK(ot_solve(&pb, &o, &r, NULL, 0) == OT_ERR_SIZE && ot_workspace_size(big, big, 1, &o) == 0,
+        "40000 x 40000 refused: %s", ot_strerror(r.status));
+  pb.n = 4096, pb.m = 4097;
+  CHECK(ot_workspace_size(4096, 4096, 1, &o) > 0 && ot_solve(&pb, &o, &r, NULL, 0) == OT_ERR_SIZE,
+        "the limit is n * m <= OT_MAX_CELLS (4096 x 4096 allowed, 4096 x 4097 not)");
+  ot_result rb[2] = {{0}, {0}};
+  ot_problem pp[2] = {p, pb};
+  CHECK(ot_solve_batch(pp, rb, 2, &o, NULL, 0) == 1 && rb[0].status == OT_OK && rb[1].status == OT_ERR_SIZE,
+        "a batch solves the others and reports the oversized problem");
+  free(X);
 }
 
 static void non_convergence(void) {
@@ -489,6 +603,8 @@ int main(void) {
   batch_determinism();
   small_eps_and_scaling();
   non_convergence();
+  newton_steps();
+  hard_alignments();
   bad_input();
   for (int i = 0; i < ncases; i++) free(cases[i].S), free(cases[i].T);
   return check_done();

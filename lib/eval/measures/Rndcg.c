@@ -1,61 +1,50 @@
 /* Rndcg: ndcg averaged at the R levels, the ranks where the ideal gain
-   drops (after the documents of each grade), and at the end of the ranking.
-   Experimental. */
-#include <math.h>
+   changes, and at the end of the ranking (experimental). */
+#include "eval/measure.h"
 
-#include "eval/score.h"
+typedef struct {
+  double sum, old_gain;
+  long changes;
+} rlevels;
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = 0.0;
-  if (t->num_rel == 0) return;
-  double dcg = 0.0, ideal = 0.0, sum = 0.0;
-  long changes = 0;
+/* At a change of the ideal gain, the ndcg so far counts once. */
+static void at_level(rlevels *s, double gain, double dcg, double ideal) {
+  if (s->old_gain == gain) return;
+  if (ideal > 0.0) s->sum += dcg / ideal, s->changes++;
+  s->old_gain = gain;
+}
+
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  if (r->num_rel == 0) return;
+  score_gains g;
   score_ideal id;
-  score_ideal_init(&id, t);
-  double old_gain = id.gain;
+  score_gains_ideal(&g, &id, r, q);
+  rlevels s = {0.0, id.gain, 0};
+  double dcg = 0.0, ideal = 0.0;
   long i = 0;
-  for (; i < t->num_ret && id.gain > 0.0; i++) {
-    double g = score_gain(t, t->rel[i]);
+  for (; i < r->num_ret && id.gain > 0.0; i++) {
+    double gain = score_gain_of(&g, r->rel[i]);
     score_ideal_next(&id);
-    if (old_gain != id.gain) {
-      if (ideal > 0.0) {
-        sum += dcg / ideal;
-        changes++;
-      }
-      old_gain = id.gain;
-    }
-    if (g != 0) dcg += g / log2((double)(i + 2));
-    if (id.gain > 0.0) ideal += id.gain / log2((double)(i + 2));
+    at_level(&s, id.gain, dcg, ideal);
+    if (gain != 0) dcg += score_discount(gain, i);
+    if (id.gain > 0.0) ideal += score_discount(id.gain, i);
   }
-  if (i < t->num_ret) {
-    for (; i < t->num_ret; i++) {
-      double g = score_gain(t, t->rel[i]);
-      if (g != 0) dcg += g / log2((double)(i + 2));
+  if (i < r->num_ret) { /* the rest of the ranking, and its end counts too */
+    for (; i < r->num_ret; i++) {
+      double gain = score_gain_of(&g, r->rel[i]);
+      if (gain != 0) dcg += score_discount(gain, i);
     }
-    if (ideal > 0.0) {
-      sum += dcg / ideal;
-      changes++;
-    }
+    if (ideal > 0.0) s.sum += dcg / ideal, s.changes++;
   }
   for (; id.gain > 0.0; i++) {
     score_ideal_next(&id);
-    if (old_gain != id.gain) {
-      if (ideal > 0.0) {
-        sum += dcg / ideal;
-        changes++;
-      }
-      old_gain = id.gain;
-    }
-    if (id.gain > 0.0) ideal += id.gain / log2((double)(i + 2));
+    at_level(&s, id.gain, dcg, ideal);
+    if (id.gain > 0.0) ideal += score_discount(id.gain, i);
   }
-  /* No change point happens only when no grade is positive (-l 0); trec_eval
-     divides 0 by 0 there, we report 0. */
-  out[0] = changes ? sum / (double)changes : 0.0;
+  out[0] = s.sum / (double)s.changes; /* 0/0 (NaN) when no gain is positive, as trec_eval */
+  score_gains_free(&g);
 }
 
-const score_measure score_m_Rndcg = {
-    .name = "Rndcg",
-    .help = "ndcg averaged at the R levels of the ideal ranking (experimental).",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(Rndcg, .help = "ndcg averaged at the R levels (experimental).", .form = SF_RR, .params = SP_PAIRS,
+              .calc = calc);

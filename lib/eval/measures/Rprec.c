@@ -1,15 +1,13 @@
-/* Rprec: precision after num_rel documents. */
-#include "eval/score.h"
+/* Rprec: precision after num_rel documents (0 when nothing is retrieved or
+   nothing is relevant). */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long rel_so_far = 0;
-  for (long i = 0; i < t->num_ret && i < t->num_rel; i++) rel_so_far += score_is_rel(t, o, i);
-  out[0] = t->num_rel ? (double)rel_so_far / (double)t->num_rel : 0.0;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  long k = r->num_ret < r->num_rel ? r->num_ret : r->num_rel;
+  double found;
+  score_count_at(r, t->level, 0, &k, 1, &found);
+  if (k) out[0] = found / (double)r->num_rel;
 }
 
-const score_measure score_m_Rprec = {
-    .name = "Rprec",
-    .help = "R-precision: precision after R = num_rel documents.",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(Rprec, .help = "Precision after R (= num_rel) documents.", .form = SF_RR, .calc = calc);

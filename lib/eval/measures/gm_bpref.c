@@ -1,15 +1,9 @@
-/* gm_bpref: geometric mean of bpref (floored at 1e-5). Summary only. */
-#include "eval/score.h"
+/* gm_bpref: bpref combined by the geometric mean over topics; summary only. */
+#include "eval/measure.h"
 
-extern const score_measure score_m_bpref;
-
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  score_m_bpref.calc(t, o, p, np, out);
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  out[0] = score_gm_log(score_bpref(t->rr, t->level));
 }
 
-const score_measure score_m_gm_bpref = {
-    .name = "gm_bpref",
-    .help = "Geometric mean of bpref over topics (each floored at 0.00001).",
-    .agg = SA_GEOMEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(gm_bpref, .help = "Geometric mean of bpref; summary only.", .form = SF_RR, .agg = SA_GEOMEAN,
+              .calc = calc);

@@ -1,16 +1,10 @@
-/* gm_map: geometric mean of average precision (floored at 1e-5), which
-   rewards improving the worst topics. Summary only. */
-#include "eval/score.h"
+/* gm_map: average precision combined by the geometric mean over topics
+   (values below 1e-5 count as 1e-5); summary only. */
+#include "eval/measure.h"
 
-extern const score_measure score_m_map;
-
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  score_m_map.calc(t, o, p, np, out);
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  out[0] = score_gm_log(score_ap(t->rr, t->level));
 }
 
-const score_measure score_m_gm_map = {
-    .name = "gm_map",
-    .help = "Geometric mean of average precision over topics (each floored at 0.00001).",
-    .agg = SA_GEOMEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(gm_map, .help = "Geometric mean of average precision; summary only.", .form = SF_RR, .agg = SA_GEOMEAN,
+              .calc = calc);

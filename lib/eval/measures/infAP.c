@@ -1,42 +1,32 @@
-/* infAP (Yilmaz & Aslam, CIKM 2006): average precision estimated from a
-   sampled pool; documents absent from the pool count as non-relevant,
-   pooled but unjudged ones (negative grades) are assumed relevant in the
-   proportion of the judged ones. */
-#include "eval/score.h"
+/* infAP (Yilmaz & Aslam 2006): average precision estimated from a sampled
+   pool; documents absent from the judgements are skipped, pooled but
+   unjudged ones (negative grades) are assumed relevant in the judged ratio. */
+#include "eval/measure.h"
 
-#define INFAP_EPSILON 0.00001
+#define INFAP_EPSILON .00001
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long nonrel_so_far = 0, rel_so_far = 0, unjudged_so_far = 0;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  long nonrel = 0, rel = 0, unjudged = 0;
   double inf_ap = 0.0;
-  for (long j = 0; j < t->num_ret; j++) {
-    int32_t r = t->rel[j];
-    if (r == TREC_NONPOOL) continue;
-    if (r == TREC_UNJUDGED) {
-      unjudged_so_far++;
-      continue;
-    }
-    if (r >= 0 && r < o->relevance_level) {
-      nonrel_so_far++;
-      continue;
-    }
-    rel_so_far++;
-    if (j == 0) {
+  for (long j = 0; j < r->num_ret; j++) {
+    int32_t g = r->rel[j];
+    if (g == TREC_NONPOOL) continue;
+    if (g == TREC_UNJUDGED) {
+      unjudged++;
+    } else if (g >= 0 && g < t->level) {
+      nonrel++;
+    } else if (++rel, j == 0) {
       inf_ap += 1.0;
     } else {
       double fj = (double)j;
-      inf_ap += 1.0 / (fj + 1.0) +
-                (fj / (fj + 1.0)) * ((rel_so_far - 1 + nonrel_so_far + unjudged_so_far) / fj) *
-                    ((rel_so_far - 1 + INFAP_EPSILON) /
-                     (rel_so_far - 1 + nonrel_so_far + 2 * INFAP_EPSILON));
+      inf_ap += 1.0 / (fj + 1.0) + (fj / (fj + 1.0)) * ((double)(rel - 1 + nonrel + unjudged) / fj) *
+                                       ((rel - 1 + INFAP_EPSILON) / (rel - 1 + nonrel + 2 * INFAP_EPSILON));
     }
   }
-  out[0] = t->num_rel ? inf_ap / (double)t->num_rel : inf_ap;
+  if (r->num_rel) inf_ap /= (double)r->num_rel;
+  out[0] = inf_ap;
 }
 
-const score_measure score_m_infAP = {
-    .name = "infAP",
-    .help = "Inferred average precision for sampled judgements (negative grade = pooled, unjudged).",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(infAP, .help = "Inferred average precision (sampled pools; negative grades = pooled, unjudged).",
+              .form = SF_RR, .calc = calc);

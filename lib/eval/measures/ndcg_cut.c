@@ -1,45 +1,32 @@
-/* ndcg_cut: ndcg of the top k documents against the ideal top k. */
-#include <math.h>
+/* ndcg_cut: ndcg over the top k documents, gains the grades. */
+#include "eval/measure.h"
 
-#include "eval/score.h"
-
-static const double defaults[] = {5, 10, 15, 20, 30, 100, 200, 500, 1000};
-
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  double sum = 0.0;
-  long i = 0;
-  for (int c = 0; c < np; c++) {
-    long k = score_cut(p[c]);
-    for (; i < k && i < t->num_ret; i++) {
-      double g = t->rel[i];
-      if (g > 0) sum += g / log2((double)(i + 2));
-    }
-    out[c] = sum;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  const long *cut = q->lcut;
+  int n = q->nvalues, c = 0;
+  double sum = 0.0, ideal = 0.0;
+  for (long i = 0; i < r->num_ret; i++) {
+    if (i == cut[c] && (out[c] = sum, ++c == n)) break;
+    if (r->rel[i] > 0) sum += score_discount((double)r->rel[i], i);
   }
-  /* The ideal ranking: grades from the highest down to 1. */
-  double ideal = 0.0;
-  long lvl = t->num_rel_levels - 1, used = 0, j = 0;
-  for (int c = 0; c < np; c++) {
-    long k = score_cut(p[c]);
-    for (; j < k && lvl > 0; j++) {
-      used++;
-      while (lvl > 0 && used > t->rel_levels[lvl]) {
-        lvl--;
-        used = 1;
-      }
-      if (lvl <= 0) break;
-      ideal += (double)lvl / log2((double)(j + 2));
+  for (; c < n; c++) out[c] = sum;
+  /* The ideal ranking: grades from the highest down to 1 (trec_eval's walk;
+     without any grade it runs on to the last cutoff). */
+  long lvl = r->num_rel_levels - 1, count = 0;
+  c = 0;
+  for (long i = 0;; i++) {
+    for (count++; lvl > 0 && count > r->rel_levels[lvl]; count = 1) lvl--;
+    if (lvl == 0) break;
+    if (i == cut[c]) {
+      if (ideal > 0.0) out[c] /= ideal;
+      if (++c == n) break;
     }
+    ideal += score_discount((double)lvl, i);
+  }
+  for (; c < n; c++)
     if (ideal > 0.0) out[c] /= ideal;
-  }
 }
 
-const score_measure score_m_ndcg_cut = {
-    .name = "ndcg_cut",
-    .help = "ndcg at cutoffs k (default as P).",
-    .params = SP_LONG_CUTS,
-    .ndefault = 9,
-    .defaults = defaults,
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(ndcg_cut, .help = "ndcg at k, gains = grades (default 5,10,15,20,30,100,200,500,1000).", .form = SF_RR,
+              .params = SP_LONG_CUTS, SCORE_DEFAULTS(5, 10, 15, 20, 30, 100, 200, 500, 1000), .calc = calc);

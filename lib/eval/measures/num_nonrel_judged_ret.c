@@ -1,16 +1,10 @@
-/* num_nonrel_judged_ret: retrieved documents judged non-relevant (grade
-   below the relevance level, not negative). */
-#include "eval/score.h"
+/* num_nonrel_judged_ret: judged non-relevant documents retrieved; summed. */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long n = 0;
-  for (long i = 0; i < t->num_ret; i++) n += t->rel[i] >= 0 && t->rel[i] < o->relevance_level;
-  out[0] = (double)n;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  out[0] = (double)r->num_ret - (double)r->num_nonpool - (double)r->num_unjudged_in_pool - (double)r->num_rel_ret;
 }
 
-const score_measure score_m_num_nonrel_judged_ret = {
-    .name = "num_nonrel_judged_ret",
-    .help = "Number of retrieved documents judged non-relevant (summed over topics).",
-    .agg = SA_SUM,
-    .calc = calc,
-};
+SCORE_MEASURE(num_nonrel_judged_ret, .help = "Judged non-relevant documents retrieved; sum over topics.",
+              .form = SF_RR, .kind = SV_LONG, .agg = SA_SUM, .calc = calc);

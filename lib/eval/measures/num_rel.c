@@ -1,14 +1,8 @@
-/* num_rel: judged documents at or above the relevance level. Computed from
-   the qrels alone, so it is also reported for topics missing from the run. */
-#include "eval/score.h"
+/* num_rel: judged documents with grade >= -l; summed over topics. With -c the
+   sum is trec_eval's: every judgement with grade > 0, whatever -l says. */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = (double)t->num_rel;
-}
+static void calc(const score_topic *t, const score_sel *q, double *out) { out[0] = (double)t->rr->num_rel; }
 
-const score_measure score_m_num_rel = {
-    .name = "num_rel",
-    .help = "Number of relevant documents in the qrels (summed over topics).",
-    .agg = SA_SUM,
-    .calc = calc,
-};
+SCORE_MEASURE(num_rel, .help = "Relevant documents judged; sum over topics (-c: grades > 0, ignoring -l, as trec_eval).",
+              .form = SF_RR, .kind = SV_LONG, .agg = SA_NUM_REL, .calc = calc);

@@ -1,13 +1,7 @@
-/* num_rel_ret: relevant documents retrieved. */
-#include "eval/score.h"
+/* num_rel_ret: relevant documents retrieved; summed over topics. */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = (double)t->num_rel_ret;
-}
+static void calc(const score_topic *t, const score_sel *q, double *out) { out[0] = (double)t->rr->num_rel_ret; }
 
-const score_measure score_m_num_rel_ret = {
-    .name = "num_rel_ret",
-    .help = "Number of relevant documents retrieved (summed over topics).",
-    .agg = SA_SUM,
-    .calc = calc,
-};
+SCORE_MEASURE(num_rel_ret, .help = "Relevant documents retrieved; sum over topics.", .form = SF_RR, .kind = SV_LONG,
+              .agg = SA_SUM, .calc = calc);

@@ -1,13 +1,7 @@
-/* num_ret: documents retrieved (after -M and -J); the summary is the sum. */
-#include "eval/score.h"
+/* num_ret: documents in the ranking (after -M and -J); summed over topics. */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = (double)t->num_ret;
-}
+static void calc(const score_topic *t, const score_sel *q, double *out) { out[0] = (double)t->rr->num_ret; }
 
-const score_measure score_m_num_ret = {
-    .name = "num_ret",
-    .help = "Number of documents retrieved (summed over topics).",
-    .agg = SA_SUM,
-    .calc = calc,
-};
+SCORE_MEASURE(num_ret, .help = "Documents retrieved (after -M, -J); sum over topics.", .form = SF_RR, .kind = SV_LONG,
+              .agg = SA_SUM, .calc = calc);

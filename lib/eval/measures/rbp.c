@@ -1,24 +1,25 @@
-/* rbp (Moffat & Zobel 2008): rank-biased precision with persistence 0.9,
-   (1 - p) sum_i p^i gain_i, gains the grades scaled into [0, 1] by the
-   topic's highest grade. trec_eval 10 means the same but reads its scaling
-   bounds uninitialised, so its printed values are arbitrary. */
-#include "eval/score.h"
+/* rbp (Moffat & Zobel 2008): rank-biased precision (1 - p) sum_i p^i gain_i,
+   persistence p (default 0.9, rbp.p=0.95), gains as ndcg's scaled into [0, 1]
+   when they leave it. trec_eval 10 scales with bounds it never initialises;
+   starting both at 0 reproduces the outputs trec_eval ships. */
+#include "eval/measure.h"
+#include <string.h>
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  const double persist = 0.9;
-  double top = t->num_rel_levels > 2 ? (double)(t->num_rel_levels - 1) : 1.0;
-  double sum = 0.0, cur_p = 1.0;
-  for (long i = 0; i < t->num_ret; i++) {
-    double g = score_gain(t, t->rel[i]);
-    if (g != 0) sum += g / top * cur_p;
-    cur_p *= persist;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  double p = 0.9, sum = 0.0, cur_p = 1.0;
+  for (int i = 0; i < q->npairs; i++)
+    if (!strcmp(q->pairs[i].name, "p")) p = q->pairs[i].value;
+  score_gains g;
+  score_gains_init(&g, t->rr, q);
+  score_gains_unit(&g);
+  for (long i = 0; i < t->rr->num_ret; i++) {
+    double gain = score_gain_of(&g, t->rr->rel[i]);
+    if (gain != 0) sum += gain * cur_p;
+    cur_p = cur_p * p;
   }
-  out[0] = (1.0 - persist) * sum;
+  out[0] = (1.0 - p) * sum;
+  score_gains_free(&g);
 }
 
-const score_measure score_m_rbp = {
-    .name = "rbp",
-    .help = "Rank-biased precision, p = 0.9, gains = grade / highest grade.",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(rbp, .help = "Rank-biased precision (p = 0.9, or rbp.p=P; gains scaled into [0,1]).", .form = SF_RR,
+              .params = SP_PAIRS, .calc = calc);

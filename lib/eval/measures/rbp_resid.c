@@ -1,25 +1,19 @@
-/* rbp_resid: the residual of rbp (p = 0.9), how much rbp could still rise
-   if every unjudged retrieved document had full gain: p^n + (1 - p) times the
-   sum of p^i over unjudged ranks i; 0 when no retrieved document is unjudged. */
-#include "eval/score.h"
+/* rbp_resid: how much rbp could rise if every unjudged retrieved document had
+   full gain: p^n + (1 - p) sum of p^i over unjudged ranks i (0 if none). */
+#include "eval/measure.h"
+#include <string.h>
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  const double persist = 0.9;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  double p = 0.9, sum = 0.0, cur_p = 1.0;
+  for (int i = 0; i < q->npairs; i++)
+    if (!strcmp(q->pairs[i].name, "p")) p = q->pairs[i].value;
   long unj = 0;
-  double sum = 0.0, cur_p = 1.0;
-  for (long i = 0; i < t->num_ret; i++) {
-    if (t->rel[i] < 0) {
-      unj++;
-      sum += cur_p;
-    }
-    cur_p = cur_p * persist;
+  for (long i = 0; i < t->rr->num_ret; i++) {
+    if (t->rr->rel[i] < 0) unj++, sum += cur_p;
+    cur_p = cur_p * p;
   }
-  out[0] = unj ? cur_p + (1 - persist) * sum : 0.0;
+  if (unj) out[0] = cur_p + (1 - p) * sum;
 }
 
-const score_measure score_m_rbp_resid = {
-    .name = "rbp_resid",
-    .help = "Residual of rbp (p = 0.9) from unjudged retrieved documents.",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(rbp_resid, .help = "Residual of rbp from unjudged retrieved documents (rbp_resid.p=P).",
+              .form = SF_RR, .params = SP_PAIRS, .calc = calc);

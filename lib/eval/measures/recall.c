@@ -1,23 +1,12 @@
-/* recall: relevant documents within the top k, over num_rel. */
-#include "eval/score.h"
+/* recall: relevant documents in the top k / num_rel (0 when nothing is
+   relevant). */
+#include "eval/measure.h"
 
-static const double defaults[] = {5, 10, 15, 20, 30, 100, 200, 500, 1000};
-
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long rel_so_far = 0, i = 0;
-  for (int c = 0; c < np; c++) {
-    long k = score_cut(p[c]);
-    for (; i < k && i < t->num_ret; i++) rel_so_far += score_is_rel(t, o, i);
-    out[c] = t->num_rel ? (double)rel_so_far / (double)t->num_rel : 0.0;
-  }
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  if (!t->rr->num_rel) return;
+  score_count_at(t->rr, t->level, 0, q->lcut, q->nvalues, out);
+  for (int c = 0; c < q->nvalues; c++) out[c] /= (double)t->rr->num_rel;
 }
 
-const score_measure score_m_recall = {
-    .name = "recall",
-    .help = "Recall at cutoffs k (default as P).",
-    .params = SP_LONG_CUTS,
-    .ndefault = 9,
-    .defaults = defaults,
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(recall, .help = "Recall at k (default 5,10,15,20,30,100,200,500,1000).", .form = SF_RR,
+              .params = SP_LONG_CUTS, SCORE_DEFAULTS(5, 10, 15, 20, 30, 100, 200, 500, 1000), .calc = calc);

@@ -1,24 +1,12 @@
-/* relative_P: precision at k relative to the best possible, relevant in the
-   top k / min(k, num_rel): precision up to R, recall after. */
-#include "eval/score.h"
+/* relative_P: relevant in the top k / min(k, num_rel). */
+#include "eval/measure.h"
 
-static const double defaults[] = {5, 10, 15, 20, 30, 100, 200, 500, 1000};
-
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long rel_so_far = 0, i = 0;
-  for (int c = 0; c < np; c++) {
-    long k = score_cut(p[c]);
-    for (; i < k && i < t->num_ret; i++) rel_so_far += score_is_rel(t, o, i);
-    out[c] = t->num_rel ? (double)rel_so_far / (double)(k > t->num_rel ? t->num_rel : k) : 0.0;
-  }
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  long R = t->rr->num_rel;
+  if (!R) return;
+  score_count_at(t->rr, t->level, 0, q->lcut, q->nvalues, out);
+  for (int c = 0; c < q->nvalues; c++) out[c] /= (double)(q->lcut[c] > R ? R : q->lcut[c]);
 }
 
-const score_measure score_m_relative_P = {
-    .name = "relative_P",
-    .help = "Precision at k relative to the maximum possible, rel / min(k, num_rel).",
-    .params = SP_LONG_CUTS,
-    .ndefault = 9,
-    .defaults = defaults,
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(relative_P, .help = "Relative precision at k: relevant / min(k, R).", .form = SF_RR,
+              .params = SP_LONG_CUTS, SCORE_DEFAULTS(5, 10, 15, 20, 30, 100, 200, 500, 1000), .calc = calc);

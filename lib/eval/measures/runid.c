@@ -1,8 +1,5 @@
-/* runid: the tag (6th field) of the run's last line. Summary only. */
-#include "eval/score.h"
+/* runid: the run's tag (the tag field of its last line); printed with the summary only. */
+#include "eval/measure.h"
 
-const score_measure score_m_runid = {
-    .name = "runid",
-    .help = "Run identifier: the tag of the last run line.",
-    .agg = SA_RUNID,
-};
+SCORE_MEASURE(runid, .help = "The run's tag (tag field of its last line); summary only.", .kind = SV_RUNID,
+              .agg = SA_NONE);

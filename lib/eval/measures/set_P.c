@@ -1,13 +1,8 @@
 /* set_P: precision of the whole retrieved set. */
-#include "eval/score.h"
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = t->num_ret ? (double)t->num_rel_ret / (double)t->num_ret : 0.0;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  if (t->rr->num_ret) out[0] = (double)t->rr->num_rel_ret / (double)t->rr->num_ret;
 }
 
-const score_measure score_m_set_P = {
-    .name = "set_P",
-    .help = "Set precision: num_rel_ret / num_ret.",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(set_P, .help = "Precision of the retrieved set.", .form = SF_RR, .calc = calc);

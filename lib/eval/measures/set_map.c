@@ -1,16 +1,10 @@
-/* set_map: unranked average precision, set precision times set recall. */
-#include "eval/score.h"
+/* set_map: set_P * set_recall. */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = t->num_ret && t->num_rel
-               ? ((double)t->num_rel_ret * (double)t->num_rel_ret) /
-                     ((double)t->num_ret * (double)t->num_rel)
-               : 0.0;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  if (r->num_ret && r->num_rel)
+    out[0] = ((double)r->num_rel_ret * (double)r->num_rel_ret) / ((double)r->num_ret * (double)r->num_rel);
 }
 
-const score_measure score_m_set_map = {
-    .name = "set_map",
-    .help = "Unranked set map: num_rel_ret^2 / (num_ret * num_rel).",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(set_map, .help = "set_P * set_recall.", .form = SF_RR, .calc = calc);

@@ -1,15 +1,10 @@
-/* set_relative_P: set precision relative to the best possible for a set of
-   that size, num_rel_ret / min(num_ret, num_rel). */
-#include "eval/score.h"
+/* set_relative_P: relevant retrieved / min(num_ret, num_rel). */
+#include "eval/measure.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  long m = t->num_ret < t->num_rel ? t->num_ret : t->num_rel;
-  out[0] = t->num_ret && t->num_rel ? (double)t->num_rel_ret / (double)m : 0.0;
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  if (r->num_ret && r->num_rel)
+    out[0] = (double)r->num_rel_ret / (double)(r->num_ret < r->num_rel ? r->num_ret : r->num_rel);
 }
 
-const score_measure score_m_set_relative_P = {
-    .name = "set_relative_P",
-    .help = "Relative set precision: num_rel_ret / min(num_ret, num_rel).",
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+SCORE_MEASURE(set_relative_P, .help = "Relevant retrieved / min(num_ret, num_rel).", .form = SF_RR, .calc = calc);

@@ -1,23 +1,22 @@
-/* utility: p1*a + p2*b + p3*c + p4*d over the contingency table (a relevant
-   retrieved, b non-relevant retrieved, c relevant missed, d non-relevant
-   missed, which needs -N); default 1,-1,0,0. */
-#include "eval/score.h"
+/* utility: a * rel_ret + b * nonrel_ret + c * rel_not_ret + d * nonrel_not_ret
+   with coefficients a,b,c,d (default 1,-1,0,0; the last term needs -N). */
+#include "eval/measure.h"
+#include <stdio.h>
 
-static const double defaults[] = {1.0, -1.0, 0.0, 0.0};
+#include "base/util.h"
 
-static void calc(const score_topic *t, const score_opts *o, const double *p, int np, double *out) {
-  out[0] = p[0] * t->num_rel_ret + p[1] * (t->num_ret - t->num_rel_ret) +
-           p[2] * (t->num_rel - t->num_rel_ret) +
-           p[3] * (o->num_docs_in_coll + t->num_rel_ret - t->num_ret - t->num_rel);
+static void calc(const score_topic *t, const score_sel *q, double *out) {
+  const score_rr *r = t->rr;
+  const double *p = q->dv;
+  out[0] = p[0] * (double)r->num_rel_ret + p[1] * (double)(r->num_ret - r->num_rel_ret) +
+           p[2] * (double)(r->num_rel - r->num_rel_ret) +
+           p[3] * (double)(t->num_docs_in_coll + r->num_rel_ret - r->num_ret - r->num_rel);
 }
 
-const score_measure score_m_utility = {
-    .name = "utility",
-    .help = "Set utility p1*relret + p2*nonrelret + p3*relmissed + p4*nonrelmissed (default 1,-1,0,0).",
-    .params = SP_DOUBLES,
-    .ndefault = 4,
-    .defaults = defaults,
-    .nparams_exact = 4,
-    .agg = SA_MEAN,
-    .calc = calc,
-};
+static int check(const score_sel *q, char *err, size_t errlen) {
+  if (q->ndv == 4) return 0;
+  return set_err(err, errlen, "measure 'utility' takes 4 coefficients, got %d", q->ndv);
+}
+
+SCORE_MEASURE(utility, .help = "Set utility a*rel_ret + b*nonrel_ret + c*rel_missed + d*rest (default 1,-1,0,0).",
+              .form = SF_RR, .params = SP_DOUBLES, SCORE_DEFAULTS(1.0, -1.0, 0.0, 0.0), .calc = calc, .check = check);

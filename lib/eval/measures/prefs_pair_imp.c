@@ -1,0 +1,7 @@
+/* prefs_pair_imp: prefs_pair over pairs with at least one document retrieved. */
+#include "eval/measure.h"
+#include "eval/prefs.h"
+
+static void calc(const score_topic *t, const score_sel *q, double *out) { out[0] = (double)score_prefs_pair(t->prefs, PF_RET | PF_IMP); }
+
+SCORE_MEASURE(prefs_pair_imp, .help = "Prefs_pair over pairs with at least one document retrieved.", .form = SF_PREFS, .kind = SV_DOUBLE, .calc = calc);
