@@ -37,6 +37,7 @@ LR=${LR:-3e-3}
 MIN_STEPS=${MIN_STEPS:-100}         # optimizer steps per epoch: batches of pairs/MIN_STEPS pairs
 BATCH_TOKENS=${BATCH_TOKENS:-65536} # memory bound only (tokens per batch)
 MAX_PAIRS=${MAX_PAIRS:-20000}       # per language, a seeded sample of the bitext
+DICT_PAIRS=${DICT_PAIRS:-1}         # 1: the language's dictionary entries are training pairs too
 # OT distillation: Sinkhorn eps in cost units (cost 1 - cos in [0, 2]) and the
 # marginals: idf = each token's IDF over the training pairs (distill-step
 # --idf), uniform = every token the same mass. Chosen by the ablation
@@ -85,6 +86,6 @@ if [ "${QUICK:-0}" = 1 ]; then
   LAREQA_CONDITIONS=clean
 fi
 
-export OT_EPS OT_MARGINALS EVAL_MAX_LEN STUDENT_POSITIONS LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
+export DICT_PAIRS OT_EPS OT_MARGINALS EVAL_MAX_LEN STUDENT_POSITIONS LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
   MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
   CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

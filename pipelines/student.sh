@@ -27,15 +27,20 @@ mkdir -p "$O"
 
 # ---- the training sample
 n=$MAX_PAIRS srcs=()
+dicts=()
 if [ "$L" = mul ]; then
   n=$LAREQA_PAIRS
-  for x in $(langs_where tasks lareqa); do srcs+=("$WORK/data/bitext/$x.tsv.zst"); done
+  for x in $(langs_where tasks lareqa); do
+    srcs+=("$WORK/data/bitext/$x.tsv.zst")
+    [ "$DICT_PAIRS" = 1 ] && [ -f "$WORK/data/dict/$x.tsv" ] && dicts+=("$WORK/data/dict/$x.tsv")
+  done
   srcs+=("$WORK/data/english.txt")
 else
   srcs=("$WORK/data/bitext/$L.tsv.zst")
+  [ "$DICT_PAIRS" = 1 ] && [ -f "$WORK/data/dict/$L.tsv" ] && dicts+=("$WORK/data/dict/$L.tsv")
 fi
-p=$(stamp "student-$L.sample" "n=$n seed=$SEED")
-if ! skip_if_fresh "$O/train.tsv.zst" -- "${srcs[@]}" "$p" "$0"; then
+p=$(stamp "student-$L.sample" "n=$n dict=$DICT_PAIRS seed=$SEED")
+if ! skip_if_fresh "$O/train.tsv.zst" -- "${srcs[@]}" "${dicts[@]}" "$p" "$0"; then
   {
     if [ "$L" = mul ]; then
       for f in "${srcs[@]}"; do
@@ -47,13 +52,16 @@ if ! skip_if_fresh "$O/train.tsv.zst" -- "${srcs[@]}" "$p" "$0"; then
     else
       unzst "${srcs[@]}" | seeded_shuf -n "$n"
     fi
+    # dictionary entries as word pairs (DICT_PAIRS=1): word-level evidence
+    # that no sentence pair gives as directly
+    for f in "${dicts[@]}"; do awk -F'\t' -v p="dict.$(basename "$f" .tsv):" '{ print p NR "\t" $1 "\t" $2 }' "$f"; done
   } | seeded_shuf | zst > "$(tmp "$O/train.tsv.zst")"
   publish "$O/train.tsv.zst"
   say "training sample: $(unzst "$O/train.tsv.zst" | wc -l) pairs"
 fi
 
 # ---- vocabulary and the untrained student
-pi=$(stamp "student-$L.init" "dim=$DIM layers=$STUDENT_LAYERS positions=$STUDENT_POSITIONS seed=$SEED init=$STUDENT_INIT teacher=$T")
+pi=$(stamp "student-$L.init" "dim=$DIM layers=$STUDENT_LAYERS positions=$STUDENT_POSITIONS static=1 seed=$SEED init=$STUDENT_INIT teacher=$T")
 if [ -n "$STUDENT_INIT" ]; then
   [ -f "$STUDENT_INIT/vocab.txt" ] || fail "STUDENT_INIT=$STUDENT_INIT has no vocab.txt"
   if ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$STUDENT_INIT" "$pi" "$0"; then
@@ -69,7 +77,9 @@ elif ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$O/train.tsv.zst" "$T" "$pi" "
   cp "$pv/vocab.txt" "$(tmp "$O/vocab.txt")"
   cfg=$(tmp "$O/config.json")
   model_config "$(wc -l < "$pv/vocab.txt")" "$(model_dim "$T")" "$STUDENT_LAYERS" "$STUDENT_POSITIONS" > "$cfg"
-  embed --init "$cfg" --vocab "$pv/vocab.txt" --seed "$SEED" --init-from "$T" --out "$(tmp "$O/init")"
+  # no positions: the 0-layer student maps each piece to one vector, as the
+  # teacher does (train.sh keeps them at zero with --freeze-positions)
+  embed --init "$cfg" --vocab "$pv/vocab.txt" --seed "$SEED" --init-from "$T" --no-positions --out "$(tmp "$O/init")"
   rm -rf "$xs" "$cfg" "$pv"
   publish "$O/vocab.txt" "$O/init"
   say "student: $(wc -l < "$O/vocab.txt") pieces, $STUDENT_LAYERS layers"

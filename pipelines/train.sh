@@ -36,6 +36,8 @@ bsize=$((npairs / MIN_STEPS))
 total_steps=$((EPOCHS * ((npairs + bsize - 1) / bsize)))
 batch=(--batch-tokens "$BATCH_TOKENS" --batch-size "$bsize")
 common=(--lr "$LR" "${batch[@]}" --seed "$SEED" --threads "$THREADS")
+# the embedded students have no positions (student.sh): keep it so, one vector per piece
+[ -z "$STUDENT_INIT" ] && [ "$STUDENT_LAYERS" = 0 ] && common+=(--freeze-positions)
 ot=(--ot-eps "$OT_EPS")
 [ "$OT_MARGINALS" = idf ] && ot+=(--idf)
 adv=()
