@@ -5,6 +5,7 @@
  * Sinkhorn problems and the plan records are lib/train/align.c; the solver
  * lib/ot/ot.c; hard alignments lib/ot/align.c.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -172,7 +173,10 @@ int main(int argc, char **argv) {
   if (!j) die("%s", err);
   otc_progress pr;
   progress_init(&pr, "pairs", progress);
-  if (align_run(j, emit_line, on_progress, &pr, err, sizeof err) != 0) die("%s", err);
+  if (align_run(j, emit_line, on_progress, &pr, err, sizeof err) != 0) {
+    if (align_write_errno(j) == EPIPE) return OTC_EXIT_OK; /* the reader stopped: not our error */
+    die("%s", err);
+  }
   const align_summary *s = align_job_summary(j);
   progress_end(&pr, s->pairs);
   rec_close(in);

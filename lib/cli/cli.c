@@ -1,5 +1,7 @@
 #include "cli/cli.h"
 
+#include "stream/rec.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -30,6 +32,7 @@ static void vmsg(const char *fmt, va_list ap, int errnum) {
 }
 
 void die(const char *fmt, ...) {
+  if (rec_epipe()) exit(OTC_EXIT_OK); /* the failure was a closed pipe downstream: not an error of ours */
   va_list ap;
   va_start(ap, fmt);
   vmsg(fmt, ap, 0);

@@ -944,6 +944,9 @@ static int wfail(rec_writer *w, const char *fmt, ...) {
   return -1;
 }
 
+static int epipe_seen; /* some stream's reader went away (rec_epipe) */
+int rec_epipe(void) { return epipe_seen; }
+
 static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
   while (n) {
     ssize_t k = write(w->fd, p, n);
@@ -953,6 +956,7 @@ static int write_all(rec_writer *w, const uint8_t *p, size_t n) {
        * (cli's wrappers end quietly, status 0) */
       w->failed = true;
       w->errnum = errno;
+      if (errno == EPIPE) epipe_seen = 1;
       return wfail(w, "write error: %s", strerror(errno));
     }
     p += k;
@@ -969,6 +973,7 @@ static int writev_all(rec_writer *w, struct iovec *iov, int n) {
       if (errno == EINTR) continue;
       w->failed = true;
       w->errnum = errno;
+      if (errno == EPIPE) epipe_seen = 1;
       return wfail(w, "write error: %s", strerror(errno));
     }
     while (n > 0 && (size_t)k >= iov->iov_len) {

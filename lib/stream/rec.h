@@ -158,6 +158,10 @@ const char *rec_writer_error(const rec_writer *w);
 /* The errno of a failed write, fsync, close or create (EPIPE: the reader
  * stopped reading), 0 for a failure that is not a system error. */
 int rec_writer_errno(const rec_writer *w);
+/* Whether any writer of this process has met a closed pipe (EPIPE): the
+ * downstream chose to stop reading. cli's die() then ends quietly with
+ * status 0, whichever library call reported the failed write. */
+int rec_epipe(void);
 uint64_t rec_writer_count(const rec_writer *w);
 /* Write the end frame, flush, finish zstd, rename a file into place. Frees
  * the writer in any case; on error rec_writer_error(NULL) has the message and

@@ -21,6 +21,7 @@ typedef struct {
 
 struct align_job {
   align_opts o;
+  int write_errno; /* of a failed write of the plan stream */
   rec_reader *r;
   char *name;
   rec_writer *w;
@@ -265,7 +266,10 @@ static int emit_result(align_job *j, const slot *sl, const ot_result *r, align_e
     uint32_t shape[2] = {(uint32_t)k, 2};
     rec_put(w, j->fo[5], j->pairs, shape);
   }
-  if (rec_write(w) != 0) return set_err(err, errlen, "%s", rec_writer_error(w));
+  if (rec_write(w) != 0) {
+    j->write_errno = rec_writer_errno(w);
+    return set_err(err, errlen, "%s", rec_writer_error(w));
+  }
   return 0;
 }
 
@@ -330,10 +334,15 @@ int align_run(align_job *j, align_emit_fn emit, align_progress_fn progress, void
   if (j->w) {
     rec_writer *w = j->w;
     j->w = NULL;
-    if (rec_writer_close(w) != 0) return set_err(err, errlen, "%s", rec_writer_error(NULL));
+    if (rec_writer_close(w) != 0) {
+      j->write_errno = rec_writer_errno(NULL);
+      return set_err(err, errlen, "%s", rec_writer_error(NULL));
+    }
   }
   return 0;
 }
+
+int align_write_errno(const align_job *j) { return j->write_errno; }
 
 const align_summary *align_job_summary(const align_job *j) { return &j->sum; }
 

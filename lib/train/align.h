@@ -53,6 +53,9 @@ align_job *align_open(const align_opts *o, rec_reader *r, const char *name, cons
 typedef void (*align_emit_fn)(void *ctx, const char *line, size_t len);
 typedef void (*align_progress_fn)(void *ctx, uint64_t done);
 int align_run(align_job *j, align_emit_fn emit, align_progress_fn progress, void *ctx, char *err, size_t errlen);
+/* The system error behind a failed write of the plan stream (EPIPE: the
+ * reader went away, a quiet end for the program), or 0. */
+int align_write_errno(const align_job *j);
 
 typedef struct {
   uint64_t pairs, nonconverged;
