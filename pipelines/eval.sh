@@ -3,7 +3,7 @@
 #
 # Systems: lex (the teacher applied to X as it is), dict (X translated word
 # by word with the dictionary, then the teacher), bm25 and dict-bm25 (the
-# same texts searched with BM25 over the teacher's word pieces), and the
+# same texts searched with BM25 over multilingual BERT's word pieces), and the
 # students (cos, ot, ot-*; WORK/models/LANG/SYSTEM).
 # Conditions (CONDITIONS), applied to the X side:
 #   clean     as it is
@@ -33,7 +33,7 @@ O=$WORK/eval/$L/$S
 group=$(langs_field "$L" group)
 case $S in
   lex | dict) M=$T kind=vectors E=$WORK/lang/$L/eng.vec.zst ;;
-  bm25 | dict-bm25) M=$T kind=tokens E=$WORK/lang/$L/eng.tok.zst ;;
+  bm25 | dict-bm25) M=$T kind=tokens E=$WORK/lang/$L/eng.tok.zst ;; # M: unused
   *) M=$WORK/models/$L/$S kind=vectors E=$WORK/lang/$L/eng.vec.zst ;;
 esac
 out=$O/scores.tsv
@@ -87,7 +87,7 @@ for cond in $CONDITIONS; do
   case $cond in
     clean | typo* | cs)
       if [ $kind = tokens ]; then
-        x_text "$cond" | f_tok_eval "$M/vocab.txt" > "$xq"
+        x_text "$cond" | f_tok_eval "$MBERT_VOCAB" > "$xq"
       else
         x_text "$cond" | f_tok_eval "$M/vocab.txt" | f_embed "$M" > "$xq"
       fi ;;

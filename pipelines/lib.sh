@@ -177,6 +177,11 @@ langs_where() {
     { n = split($c, a, ","); for (i = 1; i <= n; i++) if (a[i] == val) { print $1; break } }' "$LANGS_TSV"
 }
 
+# langs_iso ISO1: the langs.tsv code whose iso1 column is ISO1 (empty if none)
+langs_iso() {
+  awk -F'\t' -v iso="$1" '!/^#/ && $5 == iso { print $1; exit }' "$LANGS_TSV"
+}
+
 # ---------------------------------------------------------------- fan-out
 
 # fanout NAME 'COMMAND {1} {2}' ::: ARGS... [::: ARGS...]: one job per
@@ -185,7 +190,8 @@ langs_where() {
 CONFIG_VARS=(OTCLIR_SHARED OTCLIR_DATA OTCLIR_BIN RESULTS WORK LANGS_TSV CORES QUICK ALL LANGS LAREQA TEACHER_LANGS
   TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS MAX_PAIRS ADV_EPS ADV_STEPS
   ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP
-  LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE)
+  LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE OT_EPS OT_MARGINALS EVAL_MAX_LEN STUDENT_POSITIONS
+  DEV_PAIRS DICT_PAIRS MIN_EXAMPLES COS_MIN_EXAMPLES LAREQA_CONTEXT LAREQA_TAU)
 fanout() {
   local name=$1 cmd=$2 njobs=$JOBS_MAX
   shift 2
@@ -269,6 +275,14 @@ score_rows() {
     m = $1
     if (match(m, /_[0-9]+$/)) m = substr(m, 1, RSTART - 1) "." substr(m, RSTART + 1)
     print pre "\t" m "\t" $3 }'
+}
+# per_language_means FORMAT < `score -q` output: the mean of each measure
+# over the queries of each language (a query id is LANG:ID), one line per
+# language, FORMAT a printf format with %s for the language and the mean
+# appended after a TAB
+per_language_means() {
+  awk -v fmt="$1" '$2 != "all" { split($2, q, ":"); sum[q[1]] += $3; n[q[1]]++ }
+    END { for (l in sum) printf fmt "\t%.4f\n", l, sum[l] / n[l] }' | sort
 }
 # special_ids VOCAB: the ids of [CLS] and [SEP], comma-separated, ascending
 special_ids() {
