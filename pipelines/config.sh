@@ -81,7 +81,7 @@ LAREQA_CONDITIONS=${LAREQA_CONDITIONS:-"clean typo0.3"}
 LAREQA_PAIRS=${LAREQA_PAIRS:-20000} # per language, for the one multilingual LAReQA student (all there is)
 LAREQA_CONTEXT=${LAREQA_CONTEXT:-1} # 1: a candidate is its sentence and its paragraph (XTREME-R); 0: the sentence
 LAREQA_TAU=${LAREQA_TAU:-0.5}       # soft-bm25 match threshold (rank --match-threshold) for the vector systems
-COMPARE=${COMPARE:-"ot-wok:ot ot-pgd:ot ot-fgsm:ot ot-freelb:ot"}  # significance: system B against A, per language
+COMPARE=${COMPARE:-"ot-wok:ot ot-pgd:ot ot-fgsm:ot ot-freelb:ot ot:cos ot:lex ot:dict"}  # significance: system B against A
 
 if [ "${QUICK:-0}" = 1 ]; then
   EPOCHS=${QUICK_EPOCHS:-2}

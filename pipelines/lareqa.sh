@@ -16,6 +16,8 @@
 #              encodes questions and candidates; soft BM25 (rank --mode
 #              soft-bm25, --match-threshold LAREQA_TAU)
 # Conditions (LAREQA_CONDITIONS): clean, typoR on the questions.
+# With LAREQA_CONTEXT=1 the clean questions are also run against the
+# sentences alone (task lareqa-sent), to show what the paragraph changes.
 # Output: WORK/eval/lareqa/SYSTEM/COND.run.zst, scores.tsv (rows as eval.sh's;
 # lang "all" or the question language).
 . "$(dirname "$0")/lib.sh"
@@ -91,5 +93,14 @@ for cond in $LAREQA_CONDITIONS; do
   publish "$O/$cond.run.zst"
   say "$cond: mAP@20 $(awk -F'\t' -v c="$cond" '$2 == "all" && $5 == c { print $8 }' "$scores")"
 done
+# the same clean questions against candidates without their paragraph
+# (task lareqa-sent): what the paragraph adds or takes away
+if [ "$LAREQA_CONTEXT" = 1 ]; then
+  LAREQA_CONTEXT=0 candidates | encode 4096 > "$docs"
+  run=$(tmp "$O/clean.sentence.run.zst")
+  questions clean | encode "$EVAL_MAX_LEN" | search "$docs" | zst > "$run"
+  score -c --qrels "$Q/qrels" -m xtreme_map.20 "$run" | score_rows "lareqa-sent\tall\tall\t$S\tclean\tq2c" >> "$scores"
+  publish "$O/clean.sentence.run.zst"
+fi
 rm -f "$docs"
 publish "$out"

@@ -1,4 +1,4 @@
-#!/usr/bin/awk -f
+#!/usr/bin/gawk -f
 # tables/ablation.awk -v langs="L1 L2 ..." [-v elapsed=S] results/ablation.tsv
 # The ablation as a markdown table: one row per setting (in run order), dev
 # accuracy@1 X->E per language (percent), the low- and high-resource means,
