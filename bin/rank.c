@@ -18,6 +18,7 @@ static const char usage[] =
     "Usage: rank --docs FILE [--mode dense|maxsim|maxsim-sym|ot] [--sim cos|dot] [--csls K]\n"
     "            [-k N] [--skip-special | --skip-ids LIST] [--trec [--tag T]] [--threads N] < QUERIES\n"
     "       rank --docs FILE --mode bm25 [--k1 X] [--b X] [-k N] [--skip-ids LIST] [--trec] < QUERIES\n"
+    "       rank --docs FILE --mode soft-bm25 [--k1 X] [--b X] [--match-threshold T] [--skip-special] < QUERIES\n"
     "       rank --merge [-k N] [--trec] [--tag T] RUN... < QUERIES\n";
 
 static const char manual[] =
@@ -41,6 +42,7 @@ static const char manual[] =
     "              under the cost C = 1 - cos, uniform weights. Returns at most R.\n"
     "  bm25        Lucene's BM25 (as Anserini) over word-piece ids: queries and\n"
     "              documents are `tokens` streams of one vocabulary (see below).\n"
+    "  soft-bm25   BM25 over soft token matches of `vectors` streams (see below).\n"
     "The search is exact: float32 matrix products (OpenBLAS sgemm) of every query\n"
     "token against every document token, reduced in double.\n"
     "\n"
@@ -60,6 +62,20 @@ static const char manual[] =
     "  the memory-mapped file at start (about 1.5 s per 10 million ids; 8 bytes a\n"
     "  posting).\n"
     "  --csls is refused: BM25 scores have no common scale for a hubness correction.\n"
+    "\n"
+    "Soft BM25 (--mode soft-bm25): BM25 where a query token q_i occurs in a document\n"
+    "as often as its soft matches add up to, over `vectors` streams:\n"
+    "    tf_i(d) = sum_j phi(cos(q_i, d_j)),  phi(c) = min(1, max(0, (c - T) / (1 - T)))\n"
+    "  T = --match-threshold (default 0.5; a cosine within 1e-5 of 1 counts 1), idf\n"
+    "  from the soft document frequency df_i = sum_d min(1, tf_i(d)), dl = the\n"
+    "  document's tokens after --skip-*, N = all documents, avgdl their mean; the\n"
+    "  BM25 formula above, --k1 and --b as there. For a static encoder (one vector\n"
+    "  per token id, no two within T: the embedded teacher) this is bm25 over the\n"
+    "  ids; a student's token counts for the teacher's tokens it lies close to. The\n"
+    "  work is per distinct vector (identical vectors are grouped by their bytes),\n"
+    "  so a static encoder costs (distinct query vectors) x (distinct document\n"
+    "  vectors) products, not tokens x tokens. Only documents with a score > 0 are\n"
+    "  returned; --csls is refused as for bm25.\n"
     "\n"
     "Hubness correction (--csls K, not bm25): score = 2 s(q,d) - r_q - r_d, with r_q\n"
     "the mean of q's K best similarities over all documents and r_d the mean of d's\n"
@@ -140,8 +156,10 @@ static const char manual[] =
     "  --ot-eps E            ot: entropic regularisation (default 0.05)\n"
     "  --ot-iters N          ot: Sinkhorn iteration cap (default 1000; --ot-iter: old name)\n"
     "  --ot-tol T            ot: stop at this L1 marginal error (default 1e-6)\n"
-    "  --k1 X                bm25: term-frequency saturation (default 0.9)\n"
+    "  --k1 X                bm25, soft-bm25: term-frequency saturation (default 0.9)\n"
     "  --b X                 bm25: length normalisation in [0, 1] (default 0.4)\n"
+    "  --match-threshold T   soft-bm25: the cosine below which tokens do not match\n"
+    "                        (default 0.5)\n"
     "  --trec                write a TREC run (text) instead of `run` records\n"
     "  --tag T               run name: the TREC tag column, or the `runid` metadata\n"
     "                        of the run stream (default otclir-MODE)\n"
@@ -175,7 +193,7 @@ static const cli_prog prog = {"rank", usage, manual};
 
 enum {
   OPT_DOCS = 256, OPT_MODE, OPT_SIM, OPT_MAXSIM_MEAN, OPT_POOL, OPT_CSLS, OPT_SKIP_SPECIAL, OPT_SKIP_IDS, OPT_TIES,
-  OPT_OT_BASE, OPT_OT_CAND, OPT_OT_EPS, OPT_OT_ITERS, OPT_OT_ITER_OLD, OPT_OT_TOL, OPT_K1, OPT_B, OPT_TREC, OPT_TAG,
+  OPT_OT_BASE, OPT_OT_CAND, OPT_OT_EPS, OPT_OT_ITERS, OPT_OT_ITER_OLD, OPT_OT_TOL, OPT_K1, OPT_B, OPT_TAU, OPT_TREC, OPT_TAG,
   OPT_ALLOW, OPT_BATCH, OPT_BATCH_OLD, OPT_BLOCK, OPT_CACHE, OPT_THREADS, OPT_PROGRESS, OPT_MERGE
 };
 static const struct option longopts[] = {
@@ -188,6 +206,7 @@ static const struct option longopts[] = {
     {"ot-eps", required_argument, 0, OPT_OT_EPS},      {"ot-iters", required_argument, 0, OPT_OT_ITERS},
     {"ot-iter", required_argument, 0, OPT_OT_ITER_OLD}, {"ot-tol", required_argument, 0, OPT_OT_TOL},
     {"k1", required_argument, 0, OPT_K1},              {"b", required_argument, 0, OPT_B},
+    {"match-threshold", required_argument, 0, OPT_TAU},
     {"trec", no_argument, 0, OPT_TREC},                {"tag", required_argument, 0, OPT_TAG},
     {"allow-model-mismatch", no_argument, 0, OPT_ALLOW}, {"batch-size", required_argument, 0, OPT_BATCH},
     {"batch", required_argument, 0, OPT_BATCH_OLD},
@@ -196,7 +215,7 @@ static const struct option longopts[] = {
     {"merge", no_argument, 0, OPT_MERGE},              CLI_OPTIONS_COMMON,
     {0, 0, 0, 0}};
 
-static const char *const modes[] = {"dense", "maxsim", "maxsim-sym", "ot", "bm25", NULL};
+static const char *const modes[] = {"dense", "maxsim", "maxsim-sym", "ot", "bm25", "soft-bm25", NULL};
 static const char *const sims[] = {"cos", "dot", NULL}, *const pools[] = {"vec", "mean", NULL};
 static const char *const ties[] = {"asc", "desc", NULL}, *const bases[] = {"dense", "maxsim", "maxsim-sym", NULL};
 
@@ -209,7 +228,7 @@ int main(int argc, char **argv) {
   rank_opts_default(o);
   const char *docs_path = NULL, *tag = NULL, *cache_dir = NULL;
   uint32_t *skip = NULL;
-  bool trec = false, merge = false, show_progress = false, bm25_opt = false, k_given = false, ties_given = false;
+  bool trec = false, merge = false, show_progress = false, bm25_opt = false, tau_opt = false, k_given = false, ties_given = false;
   int c;
   while ((c = getopt_long(argc, argv, "k:", longopts, NULL)) != -1) {
     switch (c) {
@@ -234,6 +253,7 @@ int main(int argc, char **argv) {
     case OPT_OT_TOL: o->ot_tol = parse_double("--ot-tol", optarg, 1e-300, 1e6); break;
     case OPT_K1: o->bm25_k1 = parse_double("--k1", optarg, 0, 1e6), bm25_opt = true; break;
     case OPT_B: o->bm25_b = parse_double("--b", optarg, 0, 1), bm25_opt = true; break;
+    case OPT_TAU: o->soft_tau = parse_double("--match-threshold", optarg, 0, 0.999999), tau_opt = true; break;
     case OPT_TREC: trec = true; break;
     case OPT_TAG: tag = optarg; break;
     case OPT_ALLOW: ro.allow_model_mismatch = true; break;
@@ -254,8 +274,10 @@ int main(int argc, char **argv) {
   if (!merge && !docs_path) cli_usage_error("--docs FILE is required");
   if (ro.skip_special && skip) cli_usage_error("--skip-special and --skip-ids exclude each other");
   if (tag && (!*tag || strpbrk(tag, " \t\r\n"))) cli_usage_error("--tag: a TREC tag is one word, got '%s'", tag);
-  if (bm25_opt && o->mode != RANK_BM25) cli_usage_error("--k1 and --b apply to --mode bm25 only");
-  if (o->mode == RANK_BM25 && o->csls_k) cli_usage_error("--csls with --mode bm25: %s", rank_bm25_csls_reason);
+  bool any_bm25 = o->mode == RANK_BM25 || o->mode == RANK_SOFT_BM25;
+  if (bm25_opt && !any_bm25) cli_usage_error("--k1 and --b apply to --mode bm25 and soft-bm25 only");
+  if (tau_opt && o->mode != RANK_SOFT_BM25) cli_usage_error("--match-threshold applies to --mode soft-bm25 only");
+  if (any_bm25 && o->csls_k) cli_usage_error("--csls with --mode %s: %s", rank_mode_name(o->mode), rank_bm25_csls_reason);
   kern_set_threads(otc_threads());
   o->threads = otc_threads();
 

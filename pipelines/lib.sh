@@ -183,6 +183,11 @@ langs_where() {
     { n = split($c, a, ","); for (i = 1; i <= n; i++) if (a[i] == val) { print $1; break } }' "$LANGS_TSV"
 }
 
+# langs_iso ISO1: the langs.tsv code whose iso1 column is ISO1 (empty if none)
+langs_iso() {
+  awk -F'\t' -v iso="$1" '!/^#/ && $5 == iso { print $1; exit }' "$LANGS_TSV"
+}
+
 # ---------------------------------------------------------------- fan-out
 
 # fanout NAME 'COMMAND {1} {2}' ::: ARGS... [::: ARGS...]: one job per
@@ -191,7 +196,8 @@ langs_where() {
 CONFIG_VARS=(OTCLIR_SHARED OTCLIR_DATA OTCLIR_BIN RESULTS WORK LANGS_TSV CORES QUICK ALL LANGS LAREQA TEACHER_LANGS
   TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS MAX_PAIRS ADV_EPS ADV_STEPS
   ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP
-  LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE)
+  LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE OT_EPS OT_MARGINALS EVAL_MAX_LEN STUDENT_POSITIONS
+  DEV_PAIRS DICT_PAIRS MIN_EXAMPLES COS_MIN_EXAMPLES LAREQA_CONTEXT LAREQA_TAU)
 fanout() {
   local name=$1 cmd=$2 njobs=$JOBS_MAX
   shift 2
@@ -245,6 +251,10 @@ JOBS_MAX=${JOBS_MAX:-$CORES}
 f_prune() { tokenize --vocab "$MBERT_VOCAB" --prune-vocab "$1" --line-ids "$2"; }
 # f_tok VOCAB < id<TAB>text > tokens
 f_tok() { tokenize --vocab "$1" --max-len "$MAX_LEN"; }
+# f_tok_eval VOCAB < id<TAB>text > tokens, for evaluation text: EVAL_MAX_LEN
+# (long enough that no test sentence is cut; the report counts any that is)
+f_tok_eval() { tokenize --vocab "$1" --max-len "$EVAL_MAX_LEN"; }
+f_tok_eval_pair() { tokenize --pair --src-vocab "$1" --tgt-vocab "$2" --keep-text --max-len "$EVAL_MAX_LEN"; }
 # f_tok_pair SRC_VOCAB TGT_VOCAB < id<TAB>x<TAB>english > pair (with the text)
 f_tok_pair() { tokenize --pair --src-vocab "$1" --tgt-vocab "$2" --keep-text --max-len "$MAX_LEN"; }
 # f_embed MODEL [OPTIONS] < tokens|pair > vectors|pair
@@ -253,31 +263,25 @@ f_embed() { local m=$1; shift; embed --model "$m" --threads "$THREADS" "$@"; }
 # ([CLS]/[SEP] left out: the same vectors in every sentence; ties as score orders them)
 f_rank() { local d=$1; shift; rank --docs "$d" --threads "$THREADS" --allow-model-mismatch --ties desc "$@"; }
 
-# model_config VOCAB_SIZE DIM LAYERS: a BERT config.json (heads of 64 dims).
+# model_config VOCAB_SIZE DIM LAYERS [MAX_POSITIONS]: a BERT config.json
+# (heads of 64 dims; 512 positions unless given).
 model_config() {
   local heads=$(($2 / 64))
   [ "$heads" -ge 1 ] || heads=1
-  printf '{"architectures": ["BertModel"], "model_type": "bert", "vocab_size": %d, "hidden_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d, "intermediate_size": %d, "max_position_embeddings": 512, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu", "initializer_range": 0.02, "pad_token_id": 0}\n' \
-    "$1" "$2" "$3" "$heads" $(($2 * 4))
+  printf '{"architectures": ["BertModel"], "model_type": "bert", "vocab_size": %d, "hidden_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d, "intermediate_size": %d, "max_position_embeddings": %d, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu", "initializer_range": 0.02, "pad_token_id": 0}\n' \
+    "$1" "$2" "$3" "$heads" $(($2 * 4)) "${4:-512}"
 }
 teacher_dir() { printf '%s' "${TEACHER:-$WORK/models/teacher}"; }
 model_dim() { jq -e '.hidden_size' "$1/config.json" || fail "$1/config.json: no hidden_size"; }
 # seeded_shuf [-n N] [FILE]: the lines shuffled (the first N of the shuffle),
-# depending only on SEED and the input (Python's Mersenne Twister; GNU shuf
-# has no portable seed).
+# depending only on SEED and the input: each line gets a key from gawk's
+# seeded rand() (gawk ships its own random(), so the keys are the same on
+# every machine) and the lines are sorted by key, ties kept in input order.
 seeded_shuf() {
   local n=0
   if [ "${1:-}" = -n ]; then n=$2; shift 2; fi
-  python3 -c '
-import random, sys
-seed, n = int(sys.argv[1]), int(sys.argv[2])
-src = open(sys.argv[3], "rb") if len(sys.argv) > 3 else sys.stdin.buffer
-lines = src.read().splitlines(keepends=True)
-if lines and not lines[-1].endswith(b"\n"):
-    lines[-1] += b"\n"
-random.Random(seed).shuffle(lines)
-sys.stdout.buffer.writelines(lines[:n] if n > 0 else lines)
-' "$SEED" "$n" "$@"
+  gawk -v seed="$SEED" 'BEGIN { srand(seed) } { sub(/\r$/, ""); printf "%.17g\t%s\n", rand(), $0 }' "$@" |
+    sort -s -t "$(printf '\t')" -k1,1g | cut -f2- | awk -v n="$n" 'n <= 0 || NR <= n' # reads to the end: no SIGPIPE upstream
 }
 # score_compare_row LANG COND A B < `score --compare` output: one TSV row
 # (lang cond A B mean_A mean_B p_t p_rand) for the acc.1 line.
@@ -293,6 +297,14 @@ score_rows() {
     m = $1
     if (match(m, /_[0-9]+$/)) m = substr(m, 1, RSTART - 1) "." substr(m, RSTART + 1)
     print pre "\t" m "\t" $3 }'
+}
+# per_language_means FORMAT < `score -q` output: the mean of each measure
+# over the queries of each language (a query id is LANG:ID), one line per
+# language, FORMAT a printf format with %s for the language and the mean
+# appended after a TAB
+per_language_means() {
+  awk -v fmt="$1" '$2 != "all" { split($2, q, ":"); sum[q[1]] += $3; n[q[1]]++ }
+    END { for (l in sum) printf fmt "\t%.4f\n", l, sum[l] / n[l] }' | sort
 }
 # special_ids VOCAB: the ids of [CLS] and [SEP], comma-separated, ascending
 special_ids() {

@@ -1,27 +1,19 @@
-# Robustness curves: group mean accuracy@1 (X->E) against perturbation
-# strength (0 = clean), one line per system, low- and high-resource side by side.
-# Variables: low, high (x + one column per system), haslow, hashigh (1 when
-# the group has data), ns, xlab.
+# Robustness curves: group mean accuracy@1 X->E against noise strength (0 =
+# clean) with 95% bootstrap confidence intervals, one line per system, low-
+# and high-resource side by side, the legend outside the plots.
+# Variables: low, high (tables/plotdata.awk's x + mean, low, high per
+# system), ns, xlab.
 set datafile separator "\t"
 set termoption noenhanced
 set datafile missing "NaN"
-set key bottom left noenhanced
 set ylabel "accuracy@1 X->E (%)"
 set xlabel xlab
 set grid
 set yrange [0:*]
-set multiplot layout 1, (haslow + hashigh > 0 ? haslow + hashigh : 1)
-if (haslow) {
-  set title "low-resource languages"
-  plot for [i=2:ns+1] low using 1:i with linespoints lw 2 title columnheader(i)
-}
-if (hashigh) {
-  set title "high-resource languages"
-  plot for [i=2:ns+1] high using 1:i with linespoints lw 2 title columnheader(i)
-}
-if (!haslow && !hashigh) {
-  set title "no data"
-  unset key
-  plot [0:1] NaN notitle
-}
+set multiplot layout 1, 2 title "95% bootstrap confidence intervals"
+set key outside right top vertical noenhanced
+set title "low-resource languages"
+plot for [i=0:ns-1] low using 1:(column(2+3*i)):(column(3+3*i)):(column(4+3*i)) with yerrorlines lw 2 title columnheader(2+3*i)
+set title "high-resource languages"
+plot for [i=0:ns-1] high using 1:(column(2+3*i)):(column(3+3*i)):(column(4+3*i)) with yerrorlines lw 2 title columnheader(2+3*i)
 unset multiplot

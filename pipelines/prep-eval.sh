@@ -17,12 +17,13 @@
 #                   answer (the last sentence whose break starts at or before
 #                   answer_start) in every one of the 11 languages (same QID)
 #   groups          qid<TAB>language, for score --groups
-#   Candidate text: the sentence alone. XTREME-R encodes it with its paragraph
-#   as a second segment; our embedded encoders have 0 layers (no attention),
-#   where a context cannot change the sentence's token vectors, and pooling
-#   over sentence + context would make every sentence of a paragraph the same
-#   vector. A user-supplied transformer would need that second segment (not
-#   implemented: stated in the report).
+#   context.tsv     LL:A.P.S<TAB>LL<TAB>the sentence's paragraph (XTREME-R
+#                   encodes each candidate together with its paragraph)
+# English ad hoc retrieval (WORK/data/ir/{cranfield,cisi}/): docs.tsv and
+#   queries.tsv (ID<TAB>text: Cranfield's .W, CISI's .T and .W; Cranfield's
+#   queries numbered 1..225 in file order, as its judgements number them)
+#   and qrels (Cranfield: grades 1-4 -> relevance 4-1, "-1" lines dropped;
+#   CISI: every listed pair relevant).
 # Exclusion keys: WORK/data/eval-keys.txt, every sentence of every evaluation
 #   set (all 112 Tatoeba files, both sides; XQuAD-R sentences and questions of
 #   all languages), whitespace-normalised, for prep-bitext.sh.
@@ -60,14 +61,14 @@ LANG_ID=
 Q=$D/lareqa
 xq_files=("$XQ"/*.json)
 [ -f "${xq_files[0]}" ] || fail "no XQuAD-R files in $XQ"
-if ! skip_if_fresh "$Q/questions.tsv" "$Q/candidates.tsv" "$Q/qrels" "$Q/groups" -- "${xq_files[@]}" "$0"; then
+if ! skip_if_fresh "$Q/questions.tsv" "$Q/candidates.tsv" "$Q/context.tsv" "$Q/qrels" "$Q/groups" -- "${xq_files[@]}" "$0"; then
   mkdir -p "$Q"
   raw=$(tmp "$Q/raw.tsv")
   for f in "${xq_files[@]}"; do
     # C: candidate sentence; Q: question; A: the sentence holding its answer
     jq -r --arg L "$(basename "$f" .json)" '
       .data | to_entries[] | .key as $a | .value.paragraphs | to_entries[] | .key as $p | .value as $para
-      | ( $para.sentences | to_entries[] | ["C", "\($L):\($a).\($p).\(.key)", $L, .value] ),
+      | ( $para.sentences | to_entries[] | ["C", "\($L):\($a).\($p).\(.key)", $L, .value, ($para.context | gsub("[\\t\\n\\r]+"; " "))] ),
         ( $para.qas[] | . as $q | $q.answers[0].answer_start as $s
           | ([ $para.sentence_breaks | to_entries[] | select(.value[0] <= $s) | .key ] | last) as $i
           | if $i == null then error("question \($q.id): answer_start \($s) before the first sentence") else . end
@@ -76,6 +77,7 @@ if ! skip_if_fresh "$Q/questions.tsv" "$Q/candidates.tsv" "$Q/qrels" "$Q/groups"
       | @tsv' "$f"
   done > "$raw"
   awk -F'\t' '$1 == "C" { print $2 "\t" $3 "\t" $4 }' "$raw" > "$(tmp "$Q/candidates.tsv")"
+  awk -F'\t' '$1 == "C" { print $2 "\t" $3 "\t" $5 }' "$raw" > "$(tmp "$Q/context.tsv")"
   awk -F'\t' '$1 == "Q" { print $2 "\t" $3 "\t" $4 }' "$raw" > "$(tmp "$Q/questions.tsv")"
   awk -F'\t' '$1 == "Q" { print $2 "\t" $3 }' "$raw" > "$(tmp "$Q/groups")"
   # every language's question QID -> the answer sentences of QID in all languages
@@ -88,9 +90,43 @@ if ! skip_if_fresh "$Q/questions.tsv" "$Q/candidates.tsv" "$Q/qrels" "$Q/groups"
       }
     }' "$raw" > "$(tmp "$Q/qrels")"
   rm -f "$raw"
-  publish "$Q/candidates.tsv" "$Q/questions.tsv" "$Q/groups" "$Q/qrels"
+  publish "$Q/candidates.tsv" "$Q/context.tsv" "$Q/questions.tsv" "$Q/groups" "$Q/qrels"
   say "lareqa: $(wc -l < "$Q/questions.tsv") questions, $(wc -l < "$Q/candidates.tsv") candidates, $(wc -l < "$Q/qrels") qrels lines"
 fi
+
+# ---- English ad hoc retrieval: Cranfield and CISI (SMART format)
+# smart FIELDS RENUMBER FILE: ID<TAB>text of the fields (.T, .W, ...) named
+# in FIELDS, white space collapsed; RENUMBER=1 numbers the entries 1, 2, ...
+smart() {
+  tr -d '\r' < "$3" | awk -v fields="$1" -v renum="$2" '
+    function flush() { if (id != "") { gsub(/[ \t]+/, " ", txt); sub(/^ /, "", txt); sub(/ $/, "", txt); print id "\t" txt } }
+    /^\.I / { flush(); n++; id = renum ? n : $2 + 0; txt = ""; keep = 0; next }
+    /^\.[A-Z]( |$)/ { keep = index(fields, substr($1, 2, 1)) > 0; next }
+    keep { txt = txt " " $0 }
+    END { flush() }'
+}
+IR=$OTCLIR_DATA/ir
+for c in cranfield cisi; do
+  o=$D/ir/$c
+  case $c in
+    cranfield) src=("$IR/cranfield/cran.all.1400" "$IR/cranfield/cran.qry" "$IR/cranfield/cranqrel") ;;
+    cisi) src=("$IR/cisi/CISI.ALL" "$IR/cisi/CISI.QRY" "$IR/cisi/CISI.REL") ;;
+  esac
+  skip_if_fresh "$o/docs.tsv" "$o/queries.tsv" "$o/qrels" -- "${src[@]}" "$0" && continue
+  mkdir -p "$o"
+  case $c in
+    cranfield)
+      smart W 0 "${src[0]}" > "$(tmp "$o/docs.tsv")"
+      smart W 1 "${src[1]}" > "$(tmp "$o/queries.tsv")"
+      tr -d '\r' < "${src[2]}" | awk '$3 >= 1 && $3 <= 4 { print $1, 0, $2, 5 - $3 }' > "$(tmp "$o/qrels")" ;;
+    cisi)
+      smart TW 0 "${src[0]}" > "$(tmp "$o/docs.tsv")"
+      smart W 0 "${src[1]}" > "$(tmp "$o/queries.tsv")"
+      tr -d '\r' < "${src[2]}" | awk '{ print $1, 0, $2, 1 }' > "$(tmp "$o/qrels")" ;;
+  esac
+  publish "$o/docs.tsv" "$o/queries.tsv" "$o/qrels"
+  say "$c: $(wc -l < "$o/docs.tsv") documents, $(wc -l < "$o/queries.tsv") queries, $(cut -d' ' -f1 "$o/qrels" | sort -u | wc -l) judged"
+done
 
 # ---- exclusion keys: every evaluation sentence, whitespace-normalised
 K=$D/eval-keys.txt

@@ -37,7 +37,7 @@ if ! skip_if_fresh "$T" -- "$eng" "$MBERT_VOCAB" "$p" "$0"; then
   f_prune "$pv" "$eng"
   v=$pv/vocab.txt
   cfg=$(tmp "$WORK/models/teacher.config.json")
-  model_config "$(wc -l < "$v")" "$DIM" 0 > "$cfg"
+  model_config "$(wc -l < "$v")" "$DIM" 0 8192 > "$cfg"  # no positions: any length
   embed --init "$cfg" --vocab "$v" --seed "$SEED" --no-positions --out "$(tmp "$T")"
   publish "$T"
   rm -rf "$pv" "$cfg"

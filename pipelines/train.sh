@@ -21,7 +21,7 @@
 L=${1:?usage: train.sh LANG SYSTEM}
 S=${2:?usage: train.sh LANG SYSTEM}
 stage_begin "train-$S" "$L"
-case $S in lex | dict) exit 0 ;; esac
+case $S in lex | dict | bm25 | dict-bm25) exit 0 ;; esac
 need distill-step perturb rec
 I=$WORK/lang/$L
 M=$WORK/models/$L
@@ -33,12 +33,21 @@ pairs=$I/train.pairs.zst
 npairs=$(unzst "$I/train.tsv.zst" | wc -l)
 bsize=$((npairs / MIN_STEPS))
 [ "$bsize" -ge 1 ] || bsize=1
-total_steps=$((EPOCHS * ((npairs + bsize - 1) / bsize)))
+# scarce data gets more epochs: at least MIN_EXAMPLES pairs seen in all
+min_examples=$MIN_EXAMPLES
+[ "$S" = cos ] && min_examples=$COS_MIN_EXAMPLES
+epochs=$(( (min_examples + npairs - 1) / npairs ))
+[ "$epochs" -ge "$EPOCHS" ] || epochs=$EPOCHS
+total_steps=$((epochs * ((npairs + bsize - 1) / bsize)))
 batch=(--batch-tokens "$BATCH_TOKENS" --batch-size "$bsize")
 common=(--lr "$LR" "${batch[@]}" --seed "$SEED" --threads "$THREADS")
+# the embedded students have no positions (student.sh): keep it so, one vector per piece
+[ -z "$STUDENT_INIT" ] && [ "$STUDENT_LAYERS" = 0 ] && common+=(--freeze-positions)
+ot=(--ot-eps "$OT_EPS")
+[ "$OT_MARGINALS" = idf ] && ot+=(--idf)
 adv=()
 case $S in
-  cos) loss=cos=1 ;;
+  cos) loss=cos=1 ot=() ;;
   ot) loss=ot=1 ;;
   ot-fgsm | ot-pgd | ot-freelb)
     loss=ot=1
@@ -47,12 +56,12 @@ case $S in
   *) fail "unknown system '$S' (known: lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok)" ;;
 esac
 dict=$WORK/data/dict/$L.tsv
-p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} epochs=$EPOCHS lr=$LR bt=$BATCH_TOKENS min_steps=$MIN_STEPS seed=$SEED k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
+p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} ${ot[*]} epochs=$epochs ${common[*]} k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
 skip_if_fresh "$M/$S" -- "$pairs" "$I/init" "$p" "$0" && exit 0
 mkdir -p "$M"
 t0=$(date +%s.%N)
 if [ "$S" != ot-wok ]; then
-  distill-step --init "$I/init" --out "$(tmp "$M/$S")" --loss "$loss" "${adv[@]}" --epochs "$EPOCHS" \
+  distill-step --init "$I/init" --out "$(tmp "$M/$S")" --loss "$loss" "${ot[@]}" "${adv[@]}" --epochs "$epochs" \
     "${common[@]}" --input "$pairs" | zst > "$(tmp "$M/$S.log.zst")"
 else
   noise=(--typo "$WOK_TYPO")
@@ -62,13 +71,13 @@ else
   halves=$(tmp "$M/$S.halves")
   mkdir -p "$halves"
   rec split -n 2 "$pairs" "$halves/h" > /dev/null
-  for e in $(seq 1 "$EPOCHS"); do
+  for e in $(seq 1 "$epochs"); do
     # Half the pairs (alternating halves: every pair is seen clean and noisy)
     # become their worst of WORST_K noisy copies under the current student
     # (the previous epoch's), the other half stays clean; shuffled together,
     # so ot-wok takes as many steps as ot.
     noisy=$(tmp "$M/$S.epoch$e.noisy.rec")
-    perturb --worst-of "$WORST_K" --model "$cur" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
+    perturb --worst-of "$WORST_K" --model "$cur" --ot-eps "$OT_EPS" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
       --threads "$THREADS" < "$halves/h-00$((e % 2)).rec" > "$noisy"
     ep=$(tmp "$M/$S.epoch$e.pairs.rec")
     rec cat "$halves/h-00$(((e + 1) % 2)).rec" "$noisy" | rec shuffle --seed "$((SEED * 1000 + e))" > "$ep"
@@ -79,13 +88,13 @@ else
     # and the linear schedule over the whole chain, as in ot's single run.
     from=(--init "$cur")
     [ "$e" -gt 1 ] && from=(--continue "$cur")
-    distill-step "${from[@]}" --out "$next" --loss "$loss" --total-steps "$total_steps" "${common[@]}" \
+    distill-step "${from[@]}" --out "$next" --loss "$loss" "${ot[@]}" --total-steps "$total_steps" "${common[@]}" \
       --input "$ep" | zst > "$(tmp "$M/$S.epoch$e.log.zst")"
     publish "$M/$S.epoch$e.log.zst"
     rm -f "$ep"
     [ "$cur" = "$I/init" ] || rm -rf "$cur"
     cur=$next
-    say "epoch $e of $EPOCHS done"
+    say "epoch $e of $epochs done"
   done
   rm -rf "$halves"
   mv "$cur" "$M/$S.tmp.$$"

@@ -11,6 +11,7 @@
 
 #include "ot/ot.h"
 #include "search/bm25.h"
+#include "search/softbm25.h"
 #include "search/hits.h"
 #include "base/pool.h"
 #include "base/util.h"
@@ -47,6 +48,7 @@ struct rank_index {
   size_t tile_rows;
   bool zero_check;         /* cosine in play (sim cos, or ot's cost): zero vectors are errors */
   bm25_index *bm25;        /* mode bm25: the inverted index instead of all the above */
+  softbm25_index *soft;    /* mode soft-bm25: distinct vectors and postings instead */
 };
 
 void rank_opts_default(rank_opts *o) {
@@ -57,10 +59,11 @@ void rank_opts_default(rank_opts *o) {
   o->ot_base = RANK_MAXSIM_SYM;
   o->bm25_k1 = BM25_K1;
   o->bm25_b = BM25_B;
+  o->soft_tau = 0.5;
 }
 
-static const char *const mode_names[] = {"dense", "maxsim", "maxsim-sym", "ot", "bm25"};
-#define NMODES 5
+static const char *const mode_names[] = {"dense", "maxsim", "maxsim-sym", "ot", "bm25", "soft-bm25"};
+#define NMODES 6
 
 const char *rank_mode_name(rank_mode m) {
   return (unsigned)m < NMODES ? mode_names[m] : "?";
@@ -205,6 +208,22 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
     return NULL;
   }
   if (o->mode == RANK_BM25) return index_bm25(docs, ndocs, o, err, errlen);
+  if (o->mode == RANK_SOFT_BM25) {
+    rank_index *ix = xcalloc(1, sizeof *ix);
+    ix->docs = docs;
+    ix->ndocs = ndocs;
+    ix->d = d;
+    ix->mode = RANK_SOFT_BM25;
+    ix->soft = softbm25_index_new(docs, ndocs, d, o->skip_ids, o->nskip, o->bm25_k1, o->bm25_b, o->soft_tau, err,
+                                  errlen);
+    if (!ix->soft) {
+      free(ix);
+      return NULL;
+    }
+    ix->nempty = softbm25_index_empty(ix->soft);
+    ix->nonempty = ndocs - ix->nempty;
+    return ix;
+  }
   if (d == 0) {
     set_err(err, errlen, "vector dimension is 0");
     return NULL;
@@ -220,7 +239,7 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
   ix->zero_check = o->sim == RANK_COS || o->mode == RANK_OT;
   size_t block_rows = o->block_rows ? o->block_rows : BLOCK_ROWS;
   ix->tile_rows = o->tile_rows ? o->tile_rows : TILE_ROWS;
-  if (ix->mode == RANK_OT || ix->mode == RANK_BM25) {
+  if (ix->mode == RANK_OT || ix->mode == RANK_BM25 || ix->mode == RANK_SOFT_BM25) {
     set_err(err, errlen, "the first stage of 'ot' cannot be '%s'", rank_mode_name(ix->mode));
     free(ix);
     return NULL;
@@ -279,6 +298,7 @@ rank_index *rank_index_new(const rank_item *docs, size_t ndocs, size_t d, const 
 void rank_index_free(rank_index *ix) {
   if (!ix) return;
   bm25_index_free(ix->bm25);
+  softbm25_index_free(ix->soft);
   free(ix->skip[DOC]);
   free(ix->skip[QUERY]);
   free(ix->order);
@@ -642,6 +662,16 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
     const uint32_t *qskip = o->q_skip_ids ? o->q_skip_ids : o->skip_ids;
     size_t nqskip = o->q_skip_ids ? o->nq_skip : o->nskip;
     return bm25_search(ix->bm25, queries, nq, qskip, nqskip, o->k, o->threads, emit, ctx);
+  }
+  if (ix->soft) {
+    if (o->csls_k > 0) {
+      set_err(err, errlen, "%s", rank_bm25_csls_reason);
+      return -1;
+    }
+    const uint32_t *qskip = o->q_skip_ids ? o->q_skip_ids : o->skip_ids;
+    size_t nqskip = o->q_skip_ids ? o->nq_skip : o->nskip;
+    return softbm25_search(ix->soft, queries, nq, qskip, nqskip, o->k, o->tie_desc, o->threads, o->query_base, emit,
+                           ctx, err, errlen);
   }
   search_ctx cx;
   memset(&cx, 0, sizeof cx);

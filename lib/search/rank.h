@@ -25,6 +25,11 @@
  *   bm25        Lucene's BM25 over the token ids (no vectors; search/bm25.h):
  *               the items' ids only, skip_ids / q_skip_ids left out; only
  *               documents sharing an id with the query are returned; no CSLS.
+ *   soft-bm25   BM25 over soft token matches (search/softbm25.h): a query
+ *               token occurs in d as often as its cosines to d's tokens above
+ *               soft_tau add up, each (cos - tau)/(1 - tau); idf from the soft
+ *               document frequency; equal to bm25 for a static encoder (one
+ *               vector per id). Returns documents with a score > 0; no CSLS.
  * The float32 products are reduced in double; a score is a double.
  *
  * Zero vectors: wherever a cosine is taken (sim cos, and the cosine cost of
@@ -78,7 +83,7 @@
 #include <stdint.h>
 #include <sys/stat.h>
 
-typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT, RANK_BM25 } rank_mode;
+typedef enum { RANK_DENSE, RANK_MAXSIM, RANK_MAXSIM_SYM, RANK_OT, RANK_BM25, RANK_SOFT_BM25 } rank_mode;
 typedef enum { RANK_COS, RANK_DOT } rank_sim;
 
 typedef struct {
@@ -101,8 +106,9 @@ typedef struct {
   double ot_eps;             /* Sinkhorn regularisation, 0 = default 0.05 */
   int ot_max_iter;           /* 0 = default 1000 */
   double ot_tol;             /* 0 = default 1e-6 (L1 marginal error) */
-  /* bm25 mode */
+  /* bm25 and soft-bm25 modes */
   double bm25_k1, bm25_b;    /* default 0.9 and 0.4 (Anserini's) */
+  double soft_tau;           /* soft-bm25: match threshold on the cosine (default 0.5) */
   /* For messages: the names of the document and query inputs (NULL:
    * "documents", "queries") and the record number of queries[0]. */
   const char *doc_name, *query_name;
