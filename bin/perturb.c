@@ -143,6 +143,9 @@ static const char manual[] =
     "                       0 = plain Sinkhorn, as distill-step)\n"
     "  --adv-eps E          attack radius (default 1.0)\n"
     "  --adv-alpha A        pgd step (default adv-eps/4)\n"
+    "  --adv-relative       --adv-eps and --adv-alpha are fractions of the model's\n"
+    "                       median word-embedding norm (a model cannot then look\n"
+    "                       robust just by growing its embeddings)\n"
     "  --adv-steps K        pgd steps (default 10)\n"
     "  --allow-vocab-mismatch\n"
     "                       with --model: accept a pair stream whose src_vocab is\n"
@@ -170,7 +173,7 @@ static const cli_prog prog = {"perturb", usage, manual};
 
 enum {
   O_TYPO = 256, O_KINDS, O_DICT, O_DICT_REV, O_SWITCH, O_DROP, O_SWAP, O_RATE, O_SEED, O_KEY, O_LANGCOL, O_PAIR,
-  O_VOCAB, O_LOWER, O_MAXLEN, O_STATS, O_WORST, O_ATTACK, O_MODEL, O_LOSS, O_OTEPS, O_EPS, O_ALPHA, O_STEPS,
+  O_VOCAB, O_LOWER, O_MAXLEN, O_STATS, O_WORST, O_ATTACK, O_MODEL, O_LOSS, O_OTEPS, O_EPS, O_ALPHA, O_RELATIVE, O_STEPS,
   O_BATCH, O_THREADS, O_VOCAB_MM, O_OLD_EPS, O_OLD_ALPHA, O_OLD_STEPS, O_OTNEWTON
 };
 
@@ -188,6 +191,7 @@ static const struct option longopts[] = {
     {"ot-eps", required_argument, 0, O_OTEPS},        {"ot-newton", required_argument, 0, O_OTNEWTON},
     {"adv-eps", required_argument, 0, O_EPS},
     {"adv-alpha", required_argument, 0, O_ALPHA},     {"adv-steps", required_argument, 0, O_STEPS},
+    {"adv-relative", no_argument, 0, O_RELATIVE},
     {"batch-tokens", required_argument, 0, O_BATCH},  {"threads", required_argument, 0, O_THREADS},
     {"allow-vocab-mismatch", no_argument, 0, O_VOCAB_MM},
     {"eps", required_argument, 0, O_OLD_EPS},         {"alpha", required_argument, 0, O_OLD_ALPHA},
@@ -257,6 +261,7 @@ int main(int argc, char **argv) {
     case O_EPS: o.adv_eps = parse_double("--adv-eps", optarg, 0, 1e6); break;
     case O_OLD_ALPHA: cli_renamed("--alpha", "--adv-alpha"); /* fall through */
     case O_ALPHA: o.adv_alpha = parse_double("--adv-alpha", optarg, 0, 1e6); break;
+    case O_RELATIVE: o.adv_relative = 1; break;
     case O_OLD_STEPS: cli_renamed("--steps", "--adv-steps"); /* fall through */
     case O_STEPS: o.adv_steps = (int)parse_long("--adv-steps", optarg, 1, 100000); break;
     case O_BATCH: o.batch_tokens = parse_long("--batch-tokens", optarg, 1, 1L << 30); break;

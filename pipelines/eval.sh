@@ -14,8 +14,8 @@
 #   pgdR      an embedding-space PGD attack (PGD_STEPS steps) on the system's
 #             own model, maximising each X sentence's OT loss against the
 #             teacher's vectors of its translation, in an L2 ball per token of
-#             radius R x the model's median word-embedding norm (not for the
-#             bm25 systems, which have no embeddings)
+#             radius R x the model's median word-embedding norm (perturb --adv-relative;
+#             not for the bm25 systems, which have no embeddings)
 # Retrieval: RANK_MODE with CSLS k=CSLS for the vector systems, BM25 for the
 # bm25 systems; X->E under every condition, E->X under E2X_CONDITIONS; scored
 # with acc.1 (XTREME's accuracy@1), map, recip_rank.
@@ -61,7 +61,7 @@ x_text() {
 x_attacked() {
   x_text clean | paste - <(cut -f2 "$D.e.tsv") | f_tok_eval_pair "$M/vocab.txt" "$T/vocab.txt" |
     f_embed "$T" --side tgt |
-    perturb --attack pgd --model "$M" --ot-eps "$OT_EPS" --adv-eps "$(awk -v r="$1" -v n="$norm" 'BEGIN { print r * n }')" \
+    perturb --attack pgd --model "$M" --ot-eps "$OT_EPS" --adv-eps "$1" --adv-relative \
       --adv-steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS"
 }
 # search QUERIES DOCS: the run of this system's retrieval ([CLS]/[SEP] left
@@ -77,7 +77,6 @@ search() {
 
 scores=$(tmp "$out")
 : > "$scores"
-[ $kind = vectors ] && norm=$(embedding_norm "$M")
 for cond in $CONDITIONS; do
   if [ "$cond" = cs ] && [ ! -f "$dict" ]; then continue; fi
   if [[ $cond == pgd* ]] && [ $kind = tokens ]; then continue; fi

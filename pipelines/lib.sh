@@ -311,28 +311,3 @@ special_ids() {
   awk '$0 == "[CLS]" || $0 == "[SEP]" { printf "%s%d", n++ ? "," : "", NR - 1 } END { if (n != 2) exit 1 }' "$1" ||
     fail "$1 has no [CLS] or [SEP]"
 }
-# embedding_norm MODEL: the median L2 norm of the word-embedding rows (read
-# from model.safetensors). Attack radii are given relative to it: with a
-# LayerNorm after the embeddings, a model could otherwise look robust to a
-# fixed absolute radius just by growing its embeddings.
-embedding_norm() {
-  python3 - "$1/model.safetensors" <<'PY'
-import array, json, math, struct, sys
-with open(sys.argv[1], "rb") as f:
-    n = struct.unpack("<Q", f.read(8))[0]
-    header = json.loads(f.read(n))
-    name = next(k for k in header if k.endswith("embeddings.word_embeddings.weight"))
-    t = header[name]
-    if t["dtype"] != "F32":
-        sys.exit(f"{sys.argv[1]}: {name} is {t['dtype']}, expected F32")
-    rows, dim = t["shape"]
-    start, end = t["data_offsets"]
-    f.seek(8 + n + start)
-    a = array.array("f")
-    a.frombytes(f.read(end - start))
-if sys.byteorder != "little":
-    a.byteswap()
-norms = sorted(math.sqrt(sum(x * x for x in a[i * dim:(i + 1) * dim])) for i in range(rows))
-print(f"{norms[len(norms) // 2]:.6g}")
-PY
-}

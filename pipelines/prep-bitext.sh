@@ -67,22 +67,11 @@ gather() {
       tr -d '\r' | awk -F'\t' '{ print "ntrex:" NR "\t" $1 "\t" $2 }'
   fi
   if [ "$nu" != - ]; then
-    # CSV with quoted fields: python's csv module rather than a fragile awk.
-    python3 - "$nu" "$B"/nusax/{train,valid,test}.csv <<'EOF'
-import csv, os, sys
-col = sys.argv[1]
-out = sys.stdout
-for path in sys.argv[2:]:
-    split = os.path.basename(path)[:-4]
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = csv.DictReader(f)
-        if col not in rows.fieldnames or "english" not in rows.fieldnames:
-            sys.exit(f"{path}: no column '{col}' or 'english'")
-        for n, r in enumerate(rows, 1):
-            x = " ".join(r[col].split())
-            e = " ".join(r["english"].split())
-            out.write(f"nusax.{split}:{n}\t{x}\t{e}\n")
-EOF
+    # CSV with quoted fields and line breaks inside them: csv-columns.awk
+    local sp
+    for sp in train valid test; do
+      gawk -f "$PIPE/csv-columns.awk" -v cols="$nu,english" -v prefix="nusax.$sp" "$B/nusax/$sp.csv"
+    done
   fi
 }
 
@@ -95,7 +84,7 @@ check_aligned() {
 [ "$ti" = - ] || check_aligned "$B/tico19/en-$ti/tico19-test.$ti" "$B/tico19/en-$ti/tico19-test.en"
 [ "$nt" = - ] || check_aligned "$B/ntrex128/newstest2019-ref.$nt.txt" "$B/ntrex128/newstest2019-src.eng.txt"
 
-if ! skip_if_fresh "$out" "$stats" -- "${srcs[@]}" "$keys" "$LANGS_TSV" "$0"; then
+if ! skip_if_fresh "$out" "$stats" -- "${srcs[@]}" "$keys" "$LANGS_TSV" "$0" "$PIPE/csv-columns.awk"; then
   gather | awk -F'\t' -v keys="$keys" -v stats="$(tmp "$stats")" '
     function norm(s) { gsub(/[ \t]+/, " ", s); sub(/^ /, "", s); sub(/ $/, "", s); return s }
     BEGIN { while ((getline k < keys) > 0) ev[k] = 1; close(keys) }

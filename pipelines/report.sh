@@ -42,6 +42,9 @@ truncated() {
   echo "$cut of $total test sentences and questions are longer"
 }
 
+# lines FILE: its lines (zstd or not), 0 if it does not exist
+lines() { if [ -f "$1" ]; then case $1 in *.zst) unzst "$1" | wc -l ;; *) wc -l < "$1" ;; esac; else echo 0; fi; }
+
 # data_table: bitext, samples, epochs, training seconds and Sinkhorn problems at the cap
 data_table() {
   local L S st sys=()
@@ -51,7 +54,7 @@ data_table() {
   printf '\n|---|---|---|---|---|---|---|'
   for S in "${sys[@]}"; do printf -- '---|'; done
   printf '\n'
-  for L in $LANGS mul; do
+  for L in $LANGS $([ "$LAREQA" = 1 ] && echo mul); do
     st=$WORK/data/bitext/$L.stats
     if [ "$L" = mul ]; then printf '| mul (LAReQA) | | | | |'
     else
@@ -59,7 +62,7 @@ data_table() {
       printf '| %s | %s |' "$L" "$(langs_field "$L" group)"
       awk -F'\t' '$1 == "total" { printf " %d | %d | %d |", $2, $4 + $5, $6 }' "$st"
     fi
-    printf ' %s | %s |' "$(wc -l < "$WORK/lang/$L/dev.tsv" 2> /dev/null || echo 0)" "$(unzst "$WORK/lang/$L/train.tsv.zst" 2> /dev/null | wc -l)"
+    printf ' %s | %s |' "$(lines "$WORK/lang/$L/dev.tsv")" "$(lines "$WORK/lang/$L/train.tsv.zst")"
     for S in "${sys[@]}"; do
       if [ -f "$WORK/models/$L/$S.seconds" ]; then
         printf ' %s (%s) |' "$(cat "$WORK/models/$L/$S.seconds")" \
@@ -101,7 +104,8 @@ plots() {
       xlab='typo rate per word'
       [ $kind = pgd ] && xlab='PGD radius per token (x median embedding norm)'
       gnuplot -e "set terminal $term" -e "set output '$(tmp "$R/robustness-$kind.$fmt")'" -e "xlab='$xlab'" \
-        -e "low='$pd/$kind-low.tsv'" -e "high='$pd/$kind-high.tsv'" -e "ns=$(head -1 "$pd/$kind-low.tsv" | awk -F'\t' '{ print (NF - 1) / 3 }')" "$PIPE/plot-curves.gp"
+        -e "low='$pd/$kind-low.tsv'" -e "high='$pd/$kind-high.tsv'" \
+        -e "nlow=$(($(wc -l < "$pd/$kind-low.tsv") - 1))" -e "nhigh=$(($(wc -l < "$pd/$kind-high.tsv") - 1))" -e "ns=$(head -1 "$pd/$kind-low.tsv" | awk -F'\t' '{ print (NF - 1) / 3 }')" "$PIPE/plot-curves.gp"
     done
     publish "$R/tatoeba.$fmt" "$R/robustness-typo.$fmt" "$R/robustness-pgd.$fmt"
   done

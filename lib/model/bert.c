@@ -734,6 +734,26 @@ static double grad_norm_chunks(adam_ctx *c, size_t n) {
   return sqrt(s);
 }
 
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+double bert_median_word_norm(const bert_model *m) {
+  size_t V = (size_t)m->cfg.vocab_size, d = (size_t)m->cfg.hidden;
+  if (!V) return 0;
+  double *n = xmalloc(V * sizeof *n);
+  for (size_t i = 0; i < V; i++) {
+    double s = 0;
+    for (size_t k = 0; k < d; k++) s += (double)m->p.word_emb[i * d + k] * m->p.word_emb[i * d + k];
+    n[i] = sqrt(s);
+  }
+  qsort(n, V, sizeof *n, cmp_double);
+  double med = n[V / 2];
+  free(n);
+  return med;
+}
+
 double bert_grad_norm(const bert_model *m) {
   if (!m->grads) return 0;
   adam_ctx c = {.m = (bert_model *)m};

@@ -348,6 +348,11 @@ adamw_state *adamw_new(const bert_model *m);
 void adamw_free(adamw_state *s);
 /* Global L2 norm of the trainable gradients (double accumulation). */
 double bert_grad_norm(const bert_model *m);
+/* The median L2 norm of the word-embedding rows (row vocab/2 of the sorted
+ * norms; double accumulation): the scale attack radii are given in, so that
+ * a model cannot look robust to a fixed radius just by growing its
+ * embeddings. */
+double bert_median_word_norm(const bert_model *m);
 /* One step on every trainable tensor: clip, decoupled weight decay, moment
  * update, bias-corrected update. *grad_norm: the gradient norm before
  * clipping. An optimizer state of another model returns -1 (message in err). */

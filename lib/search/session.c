@@ -32,9 +32,7 @@ static int skip_side(const rec_schema *s, const char *what, const rank_run_opts 
                    "--mode bm25: the %s stream has no 'special_ids' metadata, so its [CLS]/[SEP] would count as "
                    "words: name the ids to leave out with --skip-ids (tokenize writes this metadata)",
                    what);
-  /* an empty list (a ColBERT stream: it scores [CLS], [SEP] and its
-     markers) leaves nothing out on that side */
-  if (v && *v && rank_parse_ids(v, ids, n) != 0)
+  if (v && rank_parse_ids(v, ids, n) != 0)
     return set_err(err, errlen, "the %s stream's 'special_ids' metadata '%s' is not a list of ids", what, v);
   size_t extra = bm25 ? ro->nskip : 0;
   *ids = xrealloc(*ids, (*n + extra + 1) * sizeof **ids);

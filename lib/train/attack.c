@@ -82,6 +82,11 @@ int noisy_attack_records(const noisy_opts *o, const noisy_model *nm, rec_reader 
   if (noisy_check_vocab(is, nm, o, name, err, errlen) != 0) return -1;
   bert_model *m = nm->m;
   int d = m->cfg.hidden;
+  /* radii relative to the median embedding norm become absolute here */
+  noisy_opts rel = *o;
+  double scale = o->adv_relative ? bert_median_word_norm(m) : 1;
+  rel.adv_eps *= scale, rel.adv_alpha *= scale;
+  o = &rel;
   int64_t sd = rec_get_dim(is, "d");
   if (sd > 0 && sd != d)
     return set_err(err, errlen, "the stream's tgt_vecs have d = %lld but the model's hidden size is %d", (long long)sd,
@@ -95,8 +100,10 @@ int noisy_attack_records(const noisy_opts *o, const noisy_model *nm, rec_reader 
   char mid[24], desc[128];
   bert_model_id(m, mid);
   rec_meta_set(os, "attack_model", mid);
-  snprintf(desc, sizeof desc, "%s eps=%g steps=%d alpha=%g", o->attack == DISTILL_ADV_FGSM ? "fgsm" : "pgd",
-           o->adv_eps, o->adv_steps, o->adv_alpha);
+  int nd = snprintf(desc, sizeof desc, "%s eps=%g steps=%d alpha=%g", o->attack == DISTILL_ADV_FGSM ? "fgsm" : "pgd",
+                    o->adv_eps, o->adv_steps, o->adv_alpha);
+  if (o->adv_relative && nd > 0 && (size_t)nd < sizeof desc)
+    snprintf(desc + nd, sizeof desc - (size_t)nd, " (%g x median embedding norm %g)", o->adv_eps / scale, scale);
   rec_meta_set(os, "attack", desc);
   rec_set_dim(os, "d", d);
   rec_writer *w = rec_writer_path(out, os, NULL);

@@ -40,6 +40,7 @@ typedef struct {
   int worst_of;         /* K > 0: worst of K candidates */
   distill_adv attack;   /* DISTILL_ADV_FGSM / _PGD: the embedding attack */
   double adv_eps, adv_alpha;
+  int adv_relative;     /* adv_eps, adv_alpha are fractions of the model's median word-embedding norm */
   int adv_steps;
   long batch_tokens;    /* tokens per model batch */
   distill_loss_cfg loss; /* the loss the model modes maximise */

@@ -197,6 +197,29 @@ assert len(a) == len(c) == 120
 err = max(abs(x - y) for ra, rc in zip(a, c) for va, vc in zip(ra['vecs'], rc['vecs']) for x, y in zip(va, vc))
 assert err < 1e-5, err
 " "$T/a0.jsonl" "$T/c0.jsonl"
+  # --adv-relative: fgsm moves each token by exactly eps, here 0.5 x the
+  # median word-embedding norm, computed independently from the safetensors
+  perturb --attack fgsm --model "$T/model" --adv-eps 0 <"$T/pairs.rec" | rec dump >"$T/e0.jsonl"
+  perturb --attack fgsm --model "$T/model" --adv-eps 0.5 --adv-relative <"$T/pairs.rec" | rec dump >"$T/er.jsonl"
+  python3 - "$T/model/model.safetensors" "$T/e0.jsonl" "$T/er.jsonl" <<'PY'
+import array, json, math, struct, sys
+with open(sys.argv[1], "rb") as f:
+    n = struct.unpack("<Q", f.read(8))[0]
+    h = json.loads(f.read(n))
+    t = next(v for k, v in h.items() if k.endswith("word_embeddings.weight"))
+    rows, dim = t["shape"]
+    f.seek(8 + n + t["data_offsets"][0])
+    a = array.array("f")
+    a.frombytes(f.read(t["data_offsets"][1] - t["data_offsets"][0]))
+med = sorted(math.sqrt(sum(x * x for x in a[i * dim:(i + 1) * dim])) for i in range(rows))[rows // 2]
+moved = []
+for l0, lr in zip(open(sys.argv[2]), open(sys.argv[3])):
+    e0, er = json.loads(l0)["embeds"], json.loads(lr)["embeds"]
+    moved += [math.sqrt(sum((x - y) ** 2 for x, y in zip(u, v))) for u, v in zip(e0, er)]
+moved = [m for m in moved if m > 0]
+assert len(moved) > 100, len(moved)
+assert all(abs(m - 0.5 * med) < 1e-3 * med for m in moved), (med, min(moved), max(moved))
+PY
   # model modes need pair records with the teacher's vectors
   run perturb --worst-of 2 --typo 0.1 --model "$T/model" "$T/de.tsv"
   assert_failure 1

@@ -47,7 +47,7 @@ EOF
   assert_output --partial "Usage: rank --docs FILE"
   run rank --docs "$T/docs.rec" --mode colbert
   assert_failure 2
-  assert_line --index 0 "rank: --mode: unknown value 'colbert' (expected one of: dense, maxsim, maxsim-sym, ot, bm25)"
+  assert_line --index 0 "rank: --mode: unknown value 'colbert' (expected one of: dense, maxsim, maxsim-sym, ot, bm25, soft-bm25)"
   run rank --docs "$T/docs.rec" --sim l2
   assert_failure 2
   assert_line --index 0 "rank: --sim: unknown value 'l2' (expected one of: cos, dot)"
@@ -297,7 +297,7 @@ d2"
   assert_output --partial "--csls with --mode bm25: CSLS is not defined for bm25"
   run bash -c "rank --docs '$T/docs.rec' --k1 1.2 < '$T/q.rec'"
   assert_failure 2
-  assert_output --partial "--k1 and --b apply to --mode bm25 only"
+  assert_output --partial "--k1 and --b apply to --mode bm25 and soft-bm25 only"
   run bash -c "rank --docs '$T/bd.tok' --mode bm25 --b 1.5 < '$T/bq.tok'"
   assert_failure 2
   rec encode --schema tokens --meta vocab=v1 "$T/bd.jsonl" >"$T/bd-nospecial.tok"
