@@ -263,7 +263,7 @@ static void tf_tile(void *ctx, size_t tile, int wid) {
         w->acc[doc] += phi * s->post[e].count;
       }
     }
-    qsort(w->touched, w->ntouched, sizeof *w->touched, cmp_u32);
+    if (w->ntouched) qsort(w->touched, w->ntouched, sizeof *w->touched, cmp_u32);
     tfent *t = xmalloc(xmul(w->ntouched ? w->ntouched : 1, sizeof *t));
     double df = 0;
     for (size_t e = 0; e < w->ntouched; e++) {
@@ -323,7 +323,7 @@ static void score_query(void *ctx, size_t i, int wid) {
     if (w->acc[doc] > 0) w->touched[n++] = doc;
   }
   cmp_ctx c = {s, w->acc};
-  qsort_r(w->touched, n, sizeof *w->touched, hit_cmp, &c);
+  if (n > 1) qsort_r(w->touched, n, sizeof *w->touched, hit_cmp, &c);
   size_t k = s->k && s->k < n ? s->k : n;
   rank_hit *h = xmalloc(xmul(k ? k : 1, sizeof *h));
   for (size_t e = 0; e < k; e++) h[e] = (rank_hit){w->touched[e], w->acc[w->touched[e]]};
