@@ -16,9 +16,9 @@ out=$WORK/dev/$L/$S.tsv
 skip_if_fresh "$out" -- "$dev" "$M" "$0" && exit 0
 mkdir -p "$WORK/dev/$L"
 e=$(tmp "$WORK/dev/$L/$S.e.rec")
-awk -F'\t' '{ print "e:" $1 "\t" $3 }' "$dev" | f_tok_eval "$T/vocab.txt" | f_embed "$T" > "$e"
-awk -F'\t' '{ print "x:" $1 "\t" $2 }' "$dev" | f_tok_eval "$M/vocab.txt" | f_embed "$M" |
-  f_rank "$e" --skip-special --mode "$RANK_MODE" --csls "$CSLS" -k 1 |
+awk -F'\t' '{ print "e:" $1 "\t" $3 }' "$dev" | f_tok_eval "$T" | f_embed "$T" > "$e"
+awk -F'\t' '{ print "x:" $1 "\t" $2 }' "$dev" | f_tok_eval "$M" | f_embed "$M" |
+  f_rank "$e" $(skip_specials) --mode "$RANK_MODE" --csls "$CSLS" -k 1 |
   score -c --qrels <(awk -F'\t' '{ print "x:" $1 " 0 e:" $1 " 1" }' "$dev") -m acc.1 |
   score_rows "$L\t$(langs_field "$L" group)\t$S" > "$(tmp "$out")"
 rm -f "$e"
