@@ -10,8 +10,12 @@
 # or at least its prep and teacher stages, first) and scores it on the
 # language's dev pairs (dev.sh: X->E accuracy@1 among the pairs that
 # student.sh held out of every training sample). No test set is touched.
+# The second list tries adversarial recipes on top of the default OT setting
+# (worst-of-K: K, typo rate, the share of pairs made noisy, epochs; the
+# embedding-space objectives: radius), scored on the dev pairs clean and with
+# typos at 0.3: the question is whether a recipe cuts OT's typo drop.
 # Output: results/ablation.md and results/ablation.tsv
-#   setting system lang group dev_acc1 train_seconds
+#   setting system lang group dev_acc1 dev_typo_acc1 train_seconds
 . "$(dirname "$0")/lib.sh"
 stage_begin ablation
 need tokenize embed distill-step rank score rec
@@ -39,12 +43,27 @@ SETTINGS=(
   "cos+dict:cos:DICT_PAIRS=1 COS_MIN_EXAMPLES=0"
   "cos+dict+epochs:cos:DICT_PAIRS=1 COS_MIN_EXAMPLES=10000"
 )
+# adversarial recipes, each on the default OT setting (ot-idf-0.5+epochs)
+ot="DICT_PAIRS=0 MIN_EXAMPLES=10000 OT_MARGINALS=idf OT_EPS=0.5"
+SETTINGS+=(
+  "wok-k4-typo0.3-half:ot-wok:$ot WORST_K=4 WOK_TYPO=0.3 WOK_PARTS=2"
+  "wok-k1-typo0.3-half:ot-wok:$ot WORST_K=1 WOK_TYPO=0.3 WOK_PARTS=2"
+  "wok-k8-typo0.3-half:ot-wok:$ot WORST_K=8 WOK_TYPO=0.3 WOK_PARTS=2"
+  "wok-k4-typo0.1-half:ot-wok:$ot WORST_K=4 WOK_TYPO=0.1 WOK_PARTS=2"
+  "wok-k4-typo0.3-quarter:ot-wok:$ot WORST_K=4 WOK_TYPO=0.3 WOK_PARTS=4"
+  "wok-k4-typo0.3-all:ot-wok:$ot WORST_K=4 WOK_TYPO=0.3 WOK_PARTS=1"
+  "wok-k4-typo0.3-half+2x-epochs:ot-wok:DICT_PAIRS=0 MIN_EXAMPLES=20000 OT_MARGINALS=idf OT_EPS=0.5 WORST_K=4 WOK_TYPO=0.3 WOK_PARTS=2"
+  "fgsm-0.05:ot-fgsm:$ot ADV_EPS=0.05"
+  "fgsm-0.2:ot-fgsm:$ot ADV_EPS=0.2"
+  "pgd-0.2:ot-pgd:$ot ADV_EPS=0.2"
+  "freelb-0.2:ot-freelb:$ot ADV_EPS=0.2"
+)
 want=${ABLATION:-}
 read -r -a langs <<< "$LANGS"
 A=$WORK/ablation
 mkdir -p "$A"
 tsv=$(tmp "$RESULTS/ablation.tsv")
-printf 'setting\tsystem\tlang\tgroup\tdev_acc1\ttrain_seconds\n' > "$tsv"
+printf 'setting\tsystem\tlang\tgroup\tdev_acc1\tdev_typo_acc1\ttrain_seconds\n' > "$tsv"
 rows=$(tmp "$A/rows")
 : > "$rows"
 for entry in "${SETTINGS[@]}"; do
@@ -70,7 +89,7 @@ for entry in "${SETTINGS[@]}"; do
   for L in "${langs[@]}"; do
     [ -f "$W/dev/$L/$system.tsv" ] || continue
     awk -F'\t' -v s="$name" -v sys="$system" -v secs="$(cat "$W/models/$L/$system.seconds")" \
-      '$4 == "acc.1" { printf "%s\t%s\t%s\t%s\t%s\t%s\n", s, sys, $1, $2, $5, secs }' "$W/dev/$L/$system.tsv" >> "$tsv"
+      '$5 == "acc.1" { v[$4] = $6; l = $1; g = $2 } END { printf "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s, sys, l, g, v["clean"], v["typo0.3"], secs }' "$W/dev/$L/$system.tsv" >> "$tsv"
   done
 done
 rm -f "$rows"

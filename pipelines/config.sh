@@ -54,6 +54,7 @@ ADV_WEIGHT=${ADV_WEIGHT:-1.0}
 WORST_K=${WORST_K:-4}               # discrete: worst of K noisy copies
 WOK_TYPO=${WOK_TYPO:-0.3}           # its typo rate per word
 WOK_SWITCH=${WOK_SWITCH:-0.2}       # its code-switch rate (languages with a dictionary)
+WOK_PARTS=${WOK_PARTS:-2}           # 1 of WOK_PARTS parts of the pairs is made noisy each epoch (2: half; 1: all)
 
 # Systems: bm25 = BM25 over multilingual BERT's word pieces, X as it is;
 # dict-bm25 = the same after word-by-word dictionary translation of X;
@@ -94,5 +95,5 @@ if [ "${QUICK:-0}" = 1 ]; then
 fi
 
 export COS_MIN_EXAMPLES MIN_EXAMPLES DEV_PAIRS DICT_PAIRS OT_EPS OT_MARGINALS EVAL_MAX_LEN STUDENT_POSITIONS LANGS LAREQA TEACHER_LANGS TEACHER STUDENT_INIT MBERT_VOCAB DIM STUDENT_LAYERS MAX_LEN SEED EPOCHS LR BATCH_TOKENS MIN_STEPS \
-  MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH SYSTEMS CONDITIONS PGD_STEPS \
+  MAX_PAIRS ADV_EPS ADV_STEPS ADV_WEIGHT WORST_K WOK_TYPO WOK_SWITCH WOK_PARTS SYSTEMS CONDITIONS PGD_STEPS \
   CS_RATE E2X_CONDITIONS RANK_MODE CSLS TEST_CAP LAREQA_SYSTEMS LAREQA_CONDITIONS LAREQA_PAIRS COMPARE

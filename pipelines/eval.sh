@@ -59,7 +59,7 @@ x_text() {
 }
 # x_attacked RADIUS: X token embeddings after the PGD attack on model M
 x_attacked() {
-  x_text clean | paste - <(cut -f2 "$D.e.tsv") | f_tok_eval_pair "$M/vocab.txt" "$T/vocab.txt" |
+  x_text clean | paste - <(cut -f2 "$D.e.tsv") | f_tok_eval_pair "$M" "$T" |
     f_embed "$T" --side tgt |
     perturb --attack pgd --model "$M" --ot-eps "$OT_EPS" --adv-eps "$1" --adv-relative \
       --adv-steps "$PGD_STEPS" --seed "$SEED" --threads "$THREADS"
@@ -80,15 +80,17 @@ scores=$(tmp "$out")
 for cond in $CONDITIONS; do
   if [ "$cond" = cs ] && [ ! -f "$dict" ]; then continue; fi
   if [[ $cond == pgd* ]] && [ $kind = tokens ]; then continue; fi
+  # perturb --attack attacks an encoder's output, not a ColBERT projection
+  if [[ $cond == pgd* ]] && is_colbert "$M"; then say "$cond: not run on a ColBERT checkpoint"; continue; fi
   xq=$(tmp "$O/$cond.x.rec") # uncompressed: rank maps it as it is
-  skip=(--skip-special)
-  [[ $cond == pgd* ]] && skip=(--skip-ids "$(special_ids "$M/vocab.txt")")
+  read -r -a skip <<< "$(skip_specials)"
+  [[ $cond == pgd* && ${#skip[@]} -gt 0 ]] && skip=(--skip-ids "$(special_ids "$M/vocab.txt")")
   case $cond in
     clean | typo* | cs)
       if [ $kind = tokens ]; then
         x_text "$cond" | f_tok_eval "$MBERT_VOCAB" > "$xq"
       else
-        x_text "$cond" | f_tok_eval "$M/vocab.txt" | f_embed "$M" > "$xq"
+        x_text "$cond" | f_tok_eval "$M" | f_embed "$M" > "$xq"
       fi ;;
     pgd*) x_attacked "${cond#pgd}" | f_embed "$M" > "$xq" ;;
     *) fail "unknown condition '$cond' (known: clean typoR cs pgdR)" ;;

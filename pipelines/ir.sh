@@ -30,10 +30,10 @@ mkdir -p "$O"
 
 # encode MAXLEN < ID<TAB>text: bm25's tokens or the teacher's vectors
 encode() {
-  if [ -z "$M" ]; then tokenize --vocab "$MBERT_VOCAB" --max-len "$1"; else tokenize --vocab "$M/vocab.txt" --max-len "$1" | f_embed "$M"; fi
+  if [ -z "$M" ]; then tokenize --vocab "$MBERT_VOCAB" --max-len "$1"; else tokenize --model "$M" --max-len "$1" | f_embed "$M"; fi
 }
 search() {
-  if [ -z "$M" ]; then f_rank "$1" --mode bm25 -k "$2"; else f_rank "$1" --mode soft-bm25 --skip-special -k "$2"; fi
+  if [ -z "$M" ]; then f_rank "$1" --mode bm25 -k "$2"; else f_rank "$1" --mode soft-bm25 $(skip_specials) -k "$2"; fi
 }
 # english_lareqa: the English candidates (with their paragraph) and questions
 english_candidates() {

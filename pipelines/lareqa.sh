@@ -29,8 +29,8 @@ Q=$WORK/data/lareqa
 O=$WORK/eval/lareqa/$S
 case $S in
   bm25 | dict-bm25) M= kind=tokens V=$MBERT_VOCAB ;;
-  lex) M=$T kind=vectors V=$T/vocab.txt ;;
-  *) M=$WORK/models/mul/$S kind=vectors V=$M/vocab.txt ;;
+  lex) M=$T kind=vectors V=$T ;;
+  *) M=$WORK/models/mul/$S kind=vectors V=$M ;;
 esac
 out=$O/scores.tsv
 p=$(stamp "lareqa-$S" "conds=$LAREQA_CONDITIONS context=$LAREQA_CONTEXT tau=$LAREQA_TAU seed=$SEED")
@@ -75,10 +75,12 @@ translate_questions() {
 }
 # encode: tokens (bm25 systems) or vectors of the system's model
 encode() {
-  if [ $kind = tokens ]; then tokenize --vocab "$V" --max-len "$1"; else tokenize --vocab "$V" --max-len "$1" | f_embed "$M"; fi
+  local v
+  mapfile -t v < <(voc "$V")
+  if [ $kind = tokens ]; then tokenize "${v[@]}" --max-len "$1"; else tokenize "${v[@]}" --max-len "$1" | f_embed "$M"; fi
 }
 search() {
-  if [ $kind = tokens ]; then f_rank "$1" --mode bm25 -k 20; else f_rank "$1" --mode soft-bm25 --skip-special --match-threshold "$LAREQA_TAU" -k 20; fi
+  if [ $kind = tokens ]; then f_rank "$1" --mode bm25 -k 20; else f_rank "$1" --mode soft-bm25 $(skip_specials) --match-threshold "$LAREQA_TAU" -k 20; fi
 }
 
 docs=$(tmp "$O/candidates.rec") # uncompressed: rank maps it as it is

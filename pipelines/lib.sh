@@ -244,21 +244,59 @@ JOBS_MAX=${JOBS_MAX:-$CORES}
 # ---------------------------------------------------------------- filters
 # The filters' command lines, in one place (see each program's --help).
 
+# A model is named by its folder (or, for tokenizing only, a vocab.txt):
+# tokenize --model DIR reads the folder's vocabulary and its casing
+# (tokenizer_config.json's do_lower_case: uncased BERT and ColBERT
+# checkpoints are lower-cased). voc [src-|tgt-] X: the tokenize option for X.
+voc() {
+  local side=
+  case ${1:-} in src- | tgt-) side=$1; shift ;; esac
+  if [ -d "$1" ]; then printf -- '--%smodel\n%s\n' "$side" "$1"; else printf -- '--%svocab\n%s\n' "$side" "$1"; fi
+}
+# A ColBERT checkpoint as teacher (TEACHER=DIR with the projection
+# linear.weight in model.safetensors): f_embed encodes with ColBERT's
+# document encoder (embed --colbert doc: marker, projection, punctuation
+# dropped, L2-normalised) for every text it gives the teacher, English or X;
+# its vectors score every token (no special ids), so the vector systems rank
+# without --skip-special. st_header MODEL: the safetensors JSON header.
+st_header() {
+  local n
+  n=$(od -An -t u8 -N8 "$1/model.safetensors" | tr -d ' ')
+  head -c $((8 + n)) "$1/model.safetensors" | tail -c "$n"
+}
+is_colbert() { [ -f "$1/model.safetensors" ] && st_header "$1" | jq -e 'has("linear.weight")' > /dev/null; }
+# skip_specials: the rank option that leaves [CLS]/[SEP] out (none for
+# a ColBERT teacher, whose streams score every token)
+skip_specials() { is_colbert "$(teacher_dir)" || echo --skip-special; }
+
 # f_prune OUTDIR TEXT_FILE: multilingual BERT's vocabulary restricted to the
 # pieces the text (one sentence a line) uses: OUTDIR/vocab.txt, idmap.tsv
 # (special tokens kept; the pruned vocabulary tokenizes that text exactly as
 # the full one does, other text may get shorter pieces or [UNK]).
 f_prune() { tokenize --vocab "$MBERT_VOCAB" --prune-vocab "$1" --line-ids "$2"; }
-# f_tok VOCAB < id<TAB>text > tokens
-f_tok() { tokenize --vocab "$1" --max-len "$MAX_LEN"; }
-# f_tok_eval VOCAB < id<TAB>text > tokens, for evaluation text: EVAL_MAX_LEN
+# f_tok MODEL|VOCAB < id<TAB>text > tokens
+f_tok() { local v; mapfile -t v < <(voc "$1"); tokenize "${v[@]}" --max-len "$MAX_LEN"; }
+# f_tok_eval MODEL|VOCAB < id<TAB>text > tokens, for evaluation text: EVAL_MAX_LEN
 # (long enough that no test sentence is cut; the report counts any that is)
-f_tok_eval() { tokenize --vocab "$1" --max-len "$EVAL_MAX_LEN"; }
-f_tok_eval_pair() { tokenize --pair --src-vocab "$1" --tgt-vocab "$2" --keep-text --max-len "$EVAL_MAX_LEN"; }
-# f_tok_pair SRC_VOCAB TGT_VOCAB < id<TAB>x<TAB>english > pair (with the text)
-f_tok_pair() { tokenize --pair --src-vocab "$1" --tgt-vocab "$2" --keep-text --max-len "$MAX_LEN"; }
-# f_embed MODEL [OPTIONS] < tokens|pair > vectors|pair
-f_embed() { local m=$1; shift; embed --model "$m" --threads "$THREADS" "$@"; }
+f_tok_eval() { local v; mapfile -t v < <(voc "$1"); tokenize "${v[@]}" --max-len "$EVAL_MAX_LEN"; }
+f_tok_eval_pair() {
+  local s t
+  mapfile -t s < <(voc src- "$1"); mapfile -t t < <(voc tgt- "$2")
+  tokenize --pair "${s[@]}" "${t[@]}" --keep-text --max-len "$EVAL_MAX_LEN"
+}
+# f_tok_pair SRC TGT (models or vocabularies) < id<TAB>x<TAB>english > pair (with the text)
+f_tok_pair() {
+  local s t
+  mapfile -t s < <(voc src- "$1"); mapfile -t t < <(voc tgt- "$2")
+  tokenize --pair "${s[@]}" "${t[@]}" --keep-text --max-len "$MAX_LEN"
+}
+# f_embed MODEL [OPTIONS] < tokens|pair > vectors|pair (a ColBERT
+# checkpoint: its document encoder)
+f_embed() {
+  local m=$1; shift
+  if is_colbert "$m"; then set -- --colbert doc "$@"; fi
+  embed --model "$m" --threads "$THREADS" "$@"
+}
 # f_rank DOCS [OPTIONS] < query vectors > run records
 # ([CLS]/[SEP] left out: the same vectors in every sentence; ties as score orders them)
 f_rank() { local d=$1; shift; rank --docs "$d" --threads "$THREADS" --allow-model-mismatch --ties desc "$@"; }
@@ -272,7 +310,12 @@ model_config() {
     "$1" "$2" "$3" "$heads" $(($2 * 4)) "${4:-512}"
 }
 teacher_dir() { printf '%s' "${TEACHER:-$WORK/models/teacher}"; }
-model_dim() { jq -e '.hidden_size' "$1/config.json" || fail "$1/config.json: no hidden_size"; }
+# model_dim MODEL: the size of the vectors it writes (a ColBERT checkpoint:
+# its projection's)
+model_dim() {
+  if is_colbert "$1"; then st_header "$1" | jq -e '.["linear.weight"].shape[0]' || fail "$1: linear.weight has no shape"
+  else jq -e '.hidden_size' "$1/config.json" || fail "$1/config.json: no hidden_size"; fi
+}
 # seeded_shuf [-n N] [FILE]: the lines shuffled (the first N of the shuffle),
 # depending only on SEED and the input: each line gets a key from gawk's
 # seeded rand() (gawk ships its own random(), so the keys are the same on

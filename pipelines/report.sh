@@ -135,6 +135,7 @@ md=$(tmp "$R/results.md")
     echo
     table adversarial -v systems="$SYSTEMS" -v cmp="$WORK/eval/compare.pooled.tsv" "$T"
     echo
+    [ -f "$R/ablation.md" ] && echo "Recipes tried on the dev pairs (worst-of-K with K 1/4/8, typo rates, the share of pairs made noisy, epochs; FGSM/PGD/FreeLB radii): [ablation.md](ablation.md), section *Adversarial recipes*." && echo
   fi
   if grep -q '^cranfield' "$T"; then
     echo "## The teacher is a retrieval model: English ad hoc retrieval"

@@ -95,7 +95,11 @@ elif ! skip_if_fresh "$O/init" "$O/vocab.txt" -- "$O/train.tsv.zst" "$T" "$pi" "
   model_config "$(wc -l < "$pv/vocab.txt")" "$(model_dim "$T")" "$STUDENT_LAYERS" "$STUDENT_POSITIONS" > "$cfg"
   # no positions: the 0-layer student maps each piece to one vector, as the
   # teacher does (train.sh keeps them at zero with --freeze-positions)
-  embed --init "$cfg" --vocab "$pv/vocab.txt" --seed "$SEED" --init-from "$T" --no-positions --out "$(tmp "$O/init")"
+  # the teacher's rows of the shared pieces as the start (not from a ColBERT
+  # teacher: its vectors are the projection's, not its embeddings')
+  from=(--init-from "$T")
+  is_colbert "$T" && from=()
+  embed --init "$cfg" --vocab "$pv/vocab.txt" --seed "$SEED" "${from[@]}" --no-positions --out "$(tmp "$O/init")"
   rm -rf "$xs" "$cfg" "$pv"
   publish "$O/vocab.txt" "$O/init"
   say "student: $(wc -l < "$O/vocab.txt") pieces, $STUDENT_LAYERS layers"
@@ -103,7 +107,7 @@ fi
 
 # ---- tokenized training pairs with the teacher's English vectors
 if ! skip_if_fresh "$O/train.pairs.zst" -- "$O/train.tsv.zst" "$O/vocab.txt" "$T" "$pi" "$0"; then
-  unzst "$O/train.tsv.zst" | f_tok_pair "$O/vocab.txt" "$T/vocab.txt" | f_embed "$T" --side tgt |
+  unzst "$O/train.tsv.zst" | f_tok_pair "$O/vocab.txt" "$T" | f_embed "$T" --side tgt |
     zst > "$(tmp "$O/train.pairs.zst")"
   publish "$O/train.pairs.zst"
   say "training pairs encoded"
@@ -116,7 +120,7 @@ if [ "$L" != mul ]; then
   pe=$(stamp "student-$L.eng" "len=$EVAL_MAX_LEN bm25=$MBERT_VOCAB")
   if ! skip_if_fresh "$O/eng.tok.zst" "$O/eng.vec.zst" -- "$e" "$T" "$pe" "$0"; then
     f_tok_eval "$MBERT_VOCAB" < "$e" | zst > "$(tmp "$O/eng.tok.zst")"
-    f_tok_eval "$T/vocab.txt" < "$e" | f_embed "$T" | zst > "$(tmp "$O/eng.vec.zst")"
+    f_tok_eval "$T" < "$e" | f_embed "$T" | zst > "$(tmp "$O/eng.vec.zst")"
     publish "$O/eng.tok.zst" "$O/eng.vec.zst"
   fi
 fi

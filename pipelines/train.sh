@@ -8,8 +8,8 @@
 #              ot + embedding-space adversarial training (ADV_EPS, ADV_STEPS,
 #              ADV_WEIGHT): the student's input embeddings perturbed in an L2
 #              ball per token, clean loss + weighted adversarial loss
-#   ot-wok     ot with discrete adversarial augmentation: each epoch, half the
-#              pairs' X sides get WORST_K noisy versions (typos at WOK_TYPO per
+#   ot-wok     ot with discrete adversarial augmentation: each epoch, one of
+#              WOK_PARTS parts of the pairs (2: half) get WORST_K noisy versions (typos at WOK_TYPO per
 #              word, dictionary code-switching at WOK_SWITCH where LANG has a
 #              dictionary) and the one with the highest OT loss under the
 #              current student (the previous epoch's) replaces the clean one
@@ -56,7 +56,7 @@ case $S in
   *) fail "unknown system '$S' (known: lex dict cos ot ot-fgsm ot-pgd ot-freelb ot-wok)" ;;
 esac
 dict=$WORK/data/dict/$L.tsv
-p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} ${ot[*]} epochs=$epochs ${common[*]} k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH")
+p=$(stamp "train-$L-$S" "loss=$loss ${adv[*]} ${ot[*]} epochs=$epochs ${common[*]} k=$WORST_K typo=$WOK_TYPO switch=$WOK_SWITCH parts=$WOK_PARTS")
 skip_if_fresh "$M/$S" -- "$pairs" "$I/init" "$p" "$0" && exit 0
 mkdir -p "$M"
 t0=$(date +%s.%N)
@@ -67,20 +67,23 @@ else
   noise=(--typo "$WOK_TYPO")
   [ -f "$dict" ] && [ "$L" != mul ] && noise+=(--dict "$dict" --switch "$WOK_SWITCH")
   cur=$I/init
-  # halves of the pairs (record i goes to half i mod 2), made once
+  # WOK_PARTS parts of the pairs (record i goes to part i mod WOK_PARTS), made once
   halves=$(tmp "$M/$S.halves")
   mkdir -p "$halves"
-  rec split -n 2 "$pairs" "$halves/h" > /dev/null
+  rec split -n "$WOK_PARTS" "$pairs" "$halves/h" > /dev/null
   for e in $(seq 1 "$epochs"); do
-    # Half the pairs (alternating halves: every pair is seen clean and noisy)
-    # become their worst of WORST_K noisy copies under the current student
-    # (the previous epoch's), the other half stays clean; shuffled together,
-    # so ot-wok takes as many steps as ot.
+    # One part (in turn: every pair is seen clean and noisy) becomes its
+    # worst of WORST_K noisy copies under the current student (the previous
+    # epoch's), the others stay clean; shuffled together, so ot-wok takes as
+    # many steps as ot. (With 2 parts: the clean part first, then the noisy.)
     noisy=$(tmp "$M/$S.epoch$e.noisy.rec")
+    part() { printf '%s/h-%03d.rec' "$halves" "$1"; }
     perturb --worst-of "$WORST_K" --model "$cur" --ot-eps "$OT_EPS" "${noise[@]}" --seed "$((SEED * 1000 + e))" \
-      --threads "$THREADS" < "$halves/h-00$((e % 2)).rec" > "$noisy"
+      --threads "$THREADS" < "$(part $((e % WOK_PARTS)))" > "$noisy"
     ep=$(tmp "$M/$S.epoch$e.pairs.rec")
-    rec cat "$halves/h-00$(((e + 1) % 2)).rec" "$noisy" | rec shuffle --seed "$((SEED * 1000 + e))" > "$ep"
+    clean=()
+    for ((k = 1; k < WOK_PARTS; k++)); do clean+=("$(part $(((e + k) % WOK_PARTS)))"); done
+    rec cat "${clean[@]}" "$noisy" | rec shuffle --seed "$((SEED * 1000 + e))" > "$ep"
     rm -f "$noisy"
     next=$(tmp "$M/$S.epoch$e")
     # One distill-step run per epoch (the noise is chosen by the previous
