@@ -4,8 +4,10 @@
 # The embedded default is a lexical late-interaction teacher: a BERT with 0
 # layers whose output for a word piece is LayerNorm(its embedding row), a
 # fixed random direction per piece (position and token-type embeddings are
-# zero, so a piece means the same wherever it stands). MaxSim over such
-# vectors is soft lexical matching; students learn to put X's pieces where
+# zero, so a piece means the same wherever it stands). Scored by soft BM25
+# (rank --mode soft-bm25) such vectors match a piece only with itself: the
+# teacher is BM25 over its pieces, a retrieval model (ir.sh measures it on
+# Cranfield, CISI and LAReQA-en). Students learn to put X's pieces where
 # their English translations' pieces are.
 # Vocabulary: multilingual BERT's, restricted to the pieces of the English
 # side of the bitext of TEACHER_LANGS (default all 41 languages: the same
