@@ -34,8 +34,13 @@ export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 
 make -s progs >/dev/null
-cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -fPIC -shared -o "$tmp/libembedbench.so" bench/embed_bench.c \
-  lib/model/*.c lib/kernels/*.c lib/base/*.c lib/cli/*.c -lopenblas -lmd -lm -lpthread
+# The layers the encoder needs, compiled position-independent (the archive
+# is not); --no-undefined makes a missing layer a build error here, not a
+# dlopen error in Python.
+ENC_SRC=(lib/model/*.c lib/kernels/*.c lib/base/*.c lib/cli/*.c lib/stream/*.c build/gen/schemas_gen.c)
+ENC_LIBS=(-lopenblas -lzstd -lyaml -lmd -lm -lpthread)
+cc -std=c11 -D_GNU_SOURCE -O2 -march=x86-64-v2 -Ilib -Ibuild/gen -fPIC -shared -Wl,--no-undefined \
+  -o "$tmp/libembedbench.so" bench/embed_bench.c "${ENC_SRC[@]}" "${ENC_LIBS[@]}"
 
 cat > "$tmp/config.json" <<JSON
 {"vocab_size": 30522, "hidden_size": 768, "num_hidden_layers": $LAYERS, "num_attention_heads": 12,
@@ -102,8 +107,8 @@ done
 # the standalone bench program (4 passes), top symbols (skipped without perf).
 profile="(perf not available)"
 if command -v perf >/dev/null; then
-  cc -std=c11 -D_GNU_SOURCE -DBENCH_MAIN -O2 -g -march=x86-64-v2 -Ilib -o "$tmp/embed_bench" bench/embed_bench.c \
-    lib/model/*.c lib/kernels/*.c lib/base/*.c lib/cli/*.c -lopenblas -lmd -lm -lpthread
+  cc -std=c11 -D_GNU_SOURCE -DBENCH_MAIN -O2 -g -march=x86-64-v2 -Ilib -Ibuild/gen -o "$tmp/embed_bench" \
+    bench/embed_bench.c "${ENC_SRC[@]}" "${ENC_LIBS[@]}"
   "$tmp/embed_bench" "$tmp/model" "$tmp/batches.txt" "$t" infer 1 >/dev/null # warm the page cache
   perf record -q -o "$tmp/perf.data" -- "$tmp/embed_bench" "$tmp/model" "$tmp/batches.txt" "$t" infer 4 >/dev/null 2>&1 &&
     profile=$(perf report -q -i "$tmp/perf.data" --no-children --sort symbol 2>/dev/null | sed 's/ *$//' | head -16) || true

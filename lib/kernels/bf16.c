@@ -7,6 +7,7 @@
 
 #include "base/pool.h"
 #include "base/util.h"
+#include "kernels/blas.h"
 #include "kernels/cpu.h"
 
 struct kern_bf16_mat {
@@ -63,8 +64,7 @@ static void gemm_emulated(float *out, const float *x, const kern_bf16_mat *w, co
   for (size_t i = 0; i < n; i++) xr[i] = kern_bf16_to_f32(kern_f32_to_bf16(x[i]));
   if (bias)
     for (int r = 0; r < N; r++) memcpy(out + (size_t)r * w->OC, bias, (size_t)w->OC * sizeof(float));
-  cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, w->OC, w->C, 1, xr, w->C, w->wf, w->C, bias ? 1 : 0, out,
-              w->OC);
+  kern_sgemm(0, 1, N, w->OC, w->C, 1, xr, w->C, w->wf, w->C, bias ? 1 : 0, out, w->OC);
 }
 
 /* ------------------------------------------------------------ bf16 levels */

@@ -2,6 +2,7 @@
 
 #include <cblas.h>
 
+#include "base/pool.h"
 #include "base/util.h"
 
 void kern_set_threads(int n) {
@@ -17,4 +18,52 @@ int kern_blas_serial_begin(void) {
 
 void kern_blas_serial_end(int saved) {
   if (saved > 1) openblas_set_num_threads(saved);
+}
+
+typedef struct {
+  int ta, tb, M, N, K, lda, ldb, ldc, bycol;
+  float alpha, beta;
+  const float *A, *B;
+  float *C;
+} gemm_ctx;
+
+/* Split points fall on multiples of 16 rows or columns (whole vector
+ * tiles); the longer side of C is split, so each worker packs half of the
+ * operand that side comes from. Below GEMM_SPLIT_MIN multiply-adds one call
+ * on the calling thread is faster than a wake-up. */
+#define GEMM_UNIT 16
+#define GEMM_SPLIT_MIN (1 << 20)
+
+static void gemm_part(void *p, size_t b, size_t e) {
+  const gemm_ctx *g = p;
+  int lo = (int)b * GEMM_UNIT, hi = (int)e * GEMM_UNIT;
+  CBLAS_TRANSPOSE ta = g->ta ? CblasTrans : CblasNoTrans, tb = g->tb ? CblasTrans : CblasNoTrans;
+  if (g->bycol) {
+    if (hi > g->N) hi = g->N;
+    const float *B = g->B + (g->tb ? (size_t)lo * g->ldb : (size_t)lo);
+    cblas_sgemm(CblasRowMajor, ta, tb, g->M, hi - lo, g->K, g->alpha, g->A, g->lda, B, g->ldb, g->beta, g->C + lo,
+                g->ldc);
+  } else {
+    if (hi > g->M) hi = g->M;
+    const float *A = g->A + (g->ta ? (size_t)lo : (size_t)lo * g->lda);
+    cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, g->N, g->K, g->alpha, A, g->lda, g->B, g->ldb, g->beta,
+                g->C + (size_t)lo * g->ldc, g->ldc);
+  }
+}
+
+void kern_sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc) {
+  if (M <= 0 || N <= 0) return;
+  int threads = otc_threads();
+  if (threads <= 1 || (double)M * N * K < GEMM_SPLIT_MIN) {
+    cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans, M, N, K,
+                alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  gemm_ctx g = {.ta = transa, .tb = transb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
+                .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .bycol = N >= M};
+  size_t units = ((size_t)(g.bycol ? N : M) + GEMM_UNIT - 1) / GEMM_UNIT;
+  int saved = kern_blas_serial_begin();
+  pool_for(units, 2, threads, gemm_part, &g);
+  kern_blas_serial_end(saved);
 }

@@ -1,6 +1,7 @@
 /* kernels/blas.h: the one place that talks to OpenBLAS's own controls.
- * Layers that multiply matrices (model, ot, search, train) call cblas
- * directly; a program that links them sets the thread count here. */
+ * A program sets the thread count here; a parallel loop whose items call
+ * cblas themselves wraps itself in kern_blas_serial_begin/end; a large
+ * single product that should use every thread goes through kern_sgemm. */
 #ifndef OTC_KERN_BLAS_H
 #define OTC_KERN_BLAS_H
 
@@ -14,5 +15,14 @@ void kern_set_threads(int n);
  * kern_blas_serial_end needs. */
 int kern_blas_serial_begin(void);
 void kern_blas_serial_end(int saved);
+
+/* C = alpha op(A) op(B) + beta C in row-major order (cblas_sgemm's
+ * arguments, transa/transb 0 or 1), C's longer side cut into otc_threads()
+ * blocks, each a serial OpenBLAS call on one worker of base/pool.h: one
+ * thread pool instead of two (OpenBLAS's idle threads spin while our pool
+ * runs the element-wise kernels). Small products run serially. The result
+ * depends only on the arguments and the thread count. */
+void kern_sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                int ldb, float beta, float *C, int ldc);
 
 #endif

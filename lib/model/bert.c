@@ -125,8 +125,8 @@ static void colsum_cols(void *p, size_t b, size_t e) {
 static void linear_backward_mt(float *dinp, int beta, float *dw, float *db, const float *dout, const float *inp,
                                const float *w, int N, int C, int OC) {
   if (N == 0) return;
-  if (dinp) cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC, 1, dout, OC, w, C, beta, dinp, C);
-  if (dw) cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N, 1, dout, OC, inp, C, 1, dw, C);
+  if (dinp) kern_sgemm(0, 0, N, C, OC, 1, dout, OC, w, C, (float)beta, dinp, C);
+  if (dw) kern_sgemm(1, 0, OC, C, N, 1, dout, OC, inp, C, 1, dw, C);
   if (db) {
     ew_ctx c = {.db = db, .dout = dout, .C = (size_t)OC, .N = (size_t)N};
     pool_for((size_t)OC, 64, 0, colsum_cols, &c);

@@ -49,9 +49,10 @@
  * naming the file, tensor or sequence into err (errlen bytes); they never
  * exit. Allocation failure dies (util.h).
  *
- * Threads: the dense layers (~95% of the FLOPs) use OpenBLAS (cblas_sgemm)
- * with the thread count set by otc_set_threads() (or kernels/bf16.h's
- * products on the pool); attention runs one (sequence, head) per pool item,
+ * Threads: the dense layers (~95% of the FLOPs) are kernels/blas.h's
+ * kern_sgemm, serial OpenBLAS calls on blocks of the output split over the
+ * pool (or kernels/bf16.h's products on the pool), so only one set of
+ * threads exists; attention runs one (sequence, head) per pool item,
  * each calling OpenBLAS on its own thread; GELU, LayerNorm (forward and
  * backward), bias gradients and AdamW are split by rows, columns or
  * elements over the pool (base/pool.h), each item computed the same way

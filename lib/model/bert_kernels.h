@@ -34,7 +34,11 @@ void KFN(bert_linear_forward)(REAL *out, const REAL *inp, const REAL *w, const R
   if (N == 0) return;
   if (b)
     for (int n = 0; n < N; n++) memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof(REAL));
+#if KF32
+  kern_sgemm(0, 1, N, OC, C, 1, inp, C, w, C, b ? 1 : 0, out, OC);
+#else
   GEMM(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C, 1, inp, C, w, C, b ? 1 : 0, out, OC);
+#endif
 }
 
 void KFN(bert_linear_backward)(REAL *dinp, REAL *dw, REAL *db, const REAL *dout, const REAL *inp,

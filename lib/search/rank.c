@@ -15,6 +15,7 @@
 #include "search/hits.h"
 #include "base/pool.h"
 #include "base/util.h"
+#include "kernels/blas.h"
 #include "kernels/vec.h"
 
 /* Rows of one document block and of one query tile. Large enough that each
@@ -704,8 +705,7 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   if (per_query && batch > ALL_SCORES_BYTES / per_query) batch = ALL_SCORES_BYTES / per_query ? ALL_SCORES_BYTES / per_query : 1;
   thread_alloc(&cx, batch);
   /* OpenBLAS runs single-threaded inside our threads (see rank.h). */
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int blas_threads = kern_blas_serial_begin();
 
   size_t out_cap = want ? want : ix->nonempty;
   rank_hit *out = xmalloc(xmul(xmul(batch, out_cap ? out_cap : 1), sizeof *out));
@@ -814,7 +814,7 @@ int rank_search(rank_index *ix, const rank_item *queries, size_t nq, const rank_
   if (ot_csls && rc == 0) ot_csls_emit(ix, cx.csls_k, ot_hits, ot_n, nq, out_cap, o->k, emit, ctx);
   free(ot_hits), free(ot_n);
 
-  openblas_set_num_threads(blas_threads);
+  kern_blas_serial_end(blas_threads);
   thread_free(&cx);
   free(cx.ts), free(cx.Q), free(cx.qoff), free(cx.chunk), free(cx.all);
   free(cx.rq), free(cx.rd_vals), free(cx.rd_n), free(cx.rd);

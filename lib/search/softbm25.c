@@ -26,6 +26,7 @@
 
 #include "base/pool.h"
 #include "base/util.h"
+#include "kernels/blas.h"
 
 #define EXACT 1e-5 /* a cosine this close to 1 is an exact match */
 
@@ -420,8 +421,7 @@ int softbm25_search(const softbm25_index *ix, const rank_item *queries, size_t n
     w->acc = xcalloc(nd ? nd : 1, sizeof *w->acc);
     w->seen = xcalloc(nd ? nd : 1, 1);
   }
-  int blas_threads = openblas_get_num_threads();
-  openblas_set_num_threads(1);
+  int blas_threads = kern_blas_serial_begin();
   int rc = 0;
   distinct_init(&s.V, d, 1024);
   if (rows_make(&s.Q, &s.V, queries, nq, qskip, nqskip, "query", base, err, errlen)) {
@@ -444,7 +444,7 @@ int softbm25_search(const softbm25_index *ix, const rank_item *queries, size_t n
     free(s.Q.u), free(s.Q.first);
   }
   distinct_free(&s.V);
-  openblas_set_num_threads(blas_threads);
+  kern_blas_serial_end(blas_threads);
   for (int i = 0; i < nw; i++) {
     worker_t *w = &s.w[i];
     free(w->q), free(w->db), free(w->prod), free(w->acc), free(w->seen), free(w->touched);

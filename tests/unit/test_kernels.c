@@ -2,7 +2,9 @@
  * CPU supports against the portable one (kernels/cpu.h), with the
  * tolerances of lib/kernels/README.md; each variant deterministic (two runs
  * bit-identical) and, for the threaded bf16 product, independent of the
- * thread count. Odd sizes exercise the vector tails. */
+ * thread count; kern_sgemm (one product split over the pool) against a
+ * double-precision product on 1-3 threads. Odd sizes exercise the vector
+ * tails. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,6 +13,7 @@
 #include "base/util.h"
 #include "check.h"
 #include "kernels/bf16.h"
+#include "kernels/blas.h"
 #include "kernels/cpu.h"
 #include "kernels/vec.h"
 
@@ -171,6 +174,56 @@ static void test_bf16(void) {
   }
 }
 
+
+/* kern_sgemm: every transpose combination, C's rows or columns split (the
+ * longer side), sizes that are not multiples of the 16-wide split unit, beta
+ * 0 and 1, ldc wider than N (the columns past N untouched); within 1e-6 of
+ * sum |a_k b_k| of a double-precision product, and bit-identical when run
+ * twice on the same thread count. */
+static void test_sgemm(void) {
+  static const int shape[][3] = {{37, 1000, 70}, {900, 45, 64}, {333, 301, 29}};
+  for (int s = 0; s < 3; s++)
+    for (int ta = 0; ta < 2; ta++)
+      for (int tb = 0; tb < 2; tb++) {
+        int M = shape[s][0], N = shape[s][1], K = shape[s][2], ldc = N + 3;
+        int lda = ta ? M : K, ldb = tb ? K : N;
+        float *A = xmalloc((size_t)M * K * sizeof *A), *B = xmalloc((size_t)N * K * sizeof *B);
+        float *C0 = xmalloc((size_t)M * ldc * sizeof *C0), *C = xmalloc((size_t)M * ldc * sizeof *C);
+        float *C2 = xmalloc((size_t)M * ldc * sizeof *C2);
+        fill(A, (size_t)M * K, -1, 1);
+        fill(B, (size_t)N * K, -1, 1);
+        fill(C0, (size_t)M * ldc, -1, 1);
+        double worst = 0;
+        int same = 1, untouched = 1;
+        for (int beta = 0; beta < 2; beta++)
+          for (int t = 1; t <= 3; t++) {
+            otc_set_threads(t);
+            memcpy(C, C0, (size_t)M * ldc * sizeof *C);
+            memcpy(C2, C0, (size_t)M * ldc * sizeof *C);
+            kern_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, (float)beta, C, ldc);
+            kern_sgemm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, (float)beta, C2, ldc);
+            same &= memcmp(C, C2, (size_t)M * ldc * sizeof *C) == 0;
+            for (int i = 0; i < M; i++) {
+              for (int j = 0; j < N; j++) {
+                double r = beta ? C0[(size_t)i * ldc + j] : 0, a = fabs(r);
+                for (int k = 0; k < K; k++) {
+                  double x = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                  double y = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                  r += 0.5 * x * y, a += fabs(0.5 * x * y);
+                }
+                worst = fmax(worst, fabs(C[(size_t)i * ldc + j] - r) / fmax(a, 1e-30));
+              }
+              for (int j = N; j < ldc; j++) untouched &= C[(size_t)i * ldc + j] == C0[(size_t)i * ldc + j];
+            }
+          }
+        CHECK(worst <= 1e-6 && same && untouched,
+              "sgemm %dx%dx%d trans %d%d, 1-3 threads, beta 0/1: within 1e-6 of sum |ab| (%.2g), repeatable, "
+              "padding untouched", M, N, K, ta, tb, worst);
+        free(A), free(B), free(C0), free(C), free(C2);
+      }
+  otc_set_threads(1);
+}
+
 int main(void) {
   rng_seed(&rng, 42);
   printf("# CPU: best level %s\n", kern_cpu_name(kern_cpu_max()));
@@ -179,5 +232,6 @@ int main(void) {
         "level names; a level above the CPU's is capped at %s", kern_cpu_name(kern_cpu_max()));
   test_vec();
   test_bf16();
+  test_sgemm();
   return check_done();
 }
