@@ -17,6 +17,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-/usr/bin/python3}      # Debian's python3 with python3-torch
+# PyTorch's OpenMP threads spin-wait by default; on this 2-core machine that
+# made its 2-thread PGD step 3x slower (0.53 vs 1.59 steps/s, measured
+# 2026-12-06 on an idle machine), so the peer gets passive waiting, as in
+# bench/embed.sh, unless the caller sets another policy.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
 SHARED=${OTCLIR_SHARED:-../shared}
 THREADS_LIST=${THREADS:-1 2}
 PAIRS=${PAIRS:-1000}
@@ -92,7 +98,7 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
   echo "# distill-step vs PyTorch: training steps per second"
   echo
   echo "Machine: $(nproc) cores, $cpu. Date: $(date -u +%Y-%m-%dT%H:%MZ)."
-  echo "Load at the start: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; figures are ratios of one run)."
+  echo "Load average at the start: $load0; at the end: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; figures are ratios of one run)."
   echo "Torch: $($PY -c 'import torch; print(torch.__version__)'). Command: \`bash bench/distill.sh\`"
   echo "(THREADS='$THREADS_LIST' PAIRS=$PAIRS EPOCHS=$EPOCHS BATCH_TOKENS=$BT)."
   echo
@@ -103,7 +109,7 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
   echo "padded batch), AdamW, clipping 1.0,"
   echo "the same thread count on both sides. distill-step's step loop is timed as (run of 2E epochs) -"
   echo "(run of E epochs), each the fastest of 3 runs; the whole command of E epochs (load, first pass,"
-  echo "save) is shown too. PyTorch:"
+  echo "save) is shown too. PyTorch (OMP_WAIT_POLICY=$OMP_WAIT_POLICY):"
   echo "its step loop only, the fastest of 3 runs, batches split into length-sorted micro-batches of 16 sequences (gradient"
   echo "accumulation; far less padding than one padded batch, which was 2-3x slower here)."
   echo
@@ -111,7 +117,7 @@ cpu=$(sed -n 's/^model name\s*:\s*//p' /proc/cpuinfo | head -1)
   echo "|---|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
   echo
-  echo "Notes. The 2-core machine is usually shared; when the cores are oversubscribed PyTorch's OpenMP"
-  echo "threads spin-wait, which can collapse its 2-thread figures: compare the 1-thread rows first."
+  echo "Notes. The 2-core machine is usually shared; with OpenMP's default (active) waiting PyTorch's"
+  echo "2-thread figures collapse, hence the passive policy. Compare the 1-thread rows first."
 } >bench/results/distill.md
 cat bench/results/distill.md
