@@ -28,12 +28,15 @@ typedef struct {
 } gemm_ctx;
 
 /* Split points fall on multiples of 16 rows or columns (whole vector
- * tiles); the longer side of C is split, so each worker packs half of the
- * operand that side comes from. Below GEMM_SPLIT_MIN multiply-adds one call
- * on the calling thread is faster than a wake-up. */
+ * tiles), and the longer side of C is split, so each worker packs its part
+ * of the operand that side comes from. OpenBLAS computes an entry of C the
+ * same way wherever it sits in a product, except in its small-matrix
+ * kernels, taken when M N K <= 100^3 (the same bound as search/rank.c's
+ * pad_cols): every block is kept above that bound, so a product is split
+ * only when each part stays above it, and the result is the same for every
+ * thread count. */
 #define GEMM_UNIT 16
-#define GEMM_SPLIT_MIN (1 << 20)
-
+#define GEMM_SMALL_MNK 1000000.0
 static void gemm_part(void *p, size_t b, size_t e) {
   const gemm_ctx *g = p;
   int lo = (int)b * GEMM_UNIT, hi = (int)e * GEMM_UNIT;
@@ -54,16 +57,22 @@ static void gemm_part(void *p, size_t b, size_t e) {
 void kern_sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc) {
   if (M <= 0 || N <= 0) return;
-  int threads = otc_threads();
-  if (threads <= 1 || (double)M * N * K < GEMM_SPLIT_MIN) {
+  int threads = otc_threads(), bycol = N >= M;
+  double mnk = (double)M * N * K;
+  if (threads <= 1 || K <= 0 || mnk <= 2 * GEMM_SMALL_MNK) {
     cblas_sgemm(CblasRowMajor, transa ? CblasTrans : CblasNoTrans, transb ? CblasTrans : CblasNoTrans, M, N, K,
                 alpha, A, lda, B, ldb, beta, C, ldc);
     return;
   }
   gemm_ctx g = {.ta = transa, .tb = transb, .M = M, .N = N, .K = K, .lda = lda, .ldb = ldb, .ldc = ldc,
-                .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .bycol = N >= M};
-  size_t units = ((size_t)(g.bycol ? N : M) + GEMM_UNIT - 1) / GEMM_UNIT;
+                .alpha = alpha, .beta = beta, .A = A, .B = B, .C = C, .bycol = bycol};
+  /* A part of c units spans at least (c - 1) 16 + 1 rows or columns (the
+   * last unit may be short); min_len of them keep it above the bound. */
+  double other = (double)(bycol ? M : N) * K;
+  size_t min_len = (size_t)(GEMM_SMALL_MNK / other) + 1;
+  size_t min_units = (min_len - 1 + GEMM_UNIT - 1) / GEMM_UNIT + 1;
+  size_t units = ((size_t)(bycol ? N : M) + GEMM_UNIT - 1) / GEMM_UNIT;
   int saved = kern_blas_serial_begin();
-  pool_for(units, 2, threads, gemm_part, &g);
+  pool_for(units, min_units, threads, gemm_part, &g);
   kern_blas_serial_end(saved);
 }

@@ -21,7 +21,8 @@ void kern_blas_serial_end(int saved);
  * blocks, each a serial OpenBLAS call on one worker of base/pool.h: one
  * thread pool instead of two (OpenBLAS's idle threads spin while our pool
  * runs the element-wise kernels). Small products run serially. The result
- * depends only on the arguments and the thread count. */
+ * is bit-identical for every thread count (blocks stay out of OpenBLAS's
+ * small-matrix kernels, see blas.c). */
 void kern_sgemm(int transa, int transb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc);
 
