@@ -136,8 +136,9 @@ uninstall:
 bench: progs
 	@for b in bench/*.sh; do echo "== $$b"; bash $$b || exit 1; done
 
-# ---- fuzzing (not in CI): libFuzzer on the frame reader and on score's ----
-# ---- TREC readers and evaluator (fuzz_trec), fixed budget each        ----
+# ---- fuzzing (not in CI): libFuzzer on the frame reader (fuzz_rec),    ----
+# ---- score's TREC readers and evaluator (fuzz_trec) and SentencePiece  ----
+# ---- model files (fuzz_spm), FUZZ_SECONDS each                          ----
 FUZZ_SECONDS ?= 300
 fuzz:
 	$(MAKE) VARIANT=fuzz CC=clang CXX=clang++ CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" build/fuzz/libotclir.a
@@ -146,6 +147,10 @@ fuzz:
 	build/fuzz/fuzz_rec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus tests/fuzz/seeds
 	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/gen -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -o build/fuzz/fuzz_trec tests/fuzz/fuzz_trec.c build/fuzz/libotclir.a $(LDLIBS)
 	build/fuzz/fuzz_trec -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus-trec tests/fuzz/seeds-trec
+	@mkdir -p build/fuzz/corpus-spm
+	clang -std=c11 -D_GNU_SOURCE -Ilib -Ibuild/gen -O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -c -o build/fuzz/fuzz_spm.o tests/fuzz/fuzz_spm.c
+	clang++ -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_spm build/fuzz/fuzz_spm.o build/fuzz/libotclir.a $(LDLIBS)
+	build/fuzz/fuzz_spm -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build/fuzz/corpus-spm tests/fuzz/seeds-spm
 
 clean:
 	rm -rf build $(PROGS)

@@ -150,10 +150,11 @@ static void gains_table(score_gains *g) {
     if (g->lv[i].rel_level < g->lo) g->lo = g->lv[i].rel_level;
     if (g->lv[i].rel_level > g->hi) g->hi = g->lv[i].rel_level;
   }
-  unsigned long span = (unsigned long)(g->hi - g->lo) + 1;
+  unsigned long span = (unsigned long)g->hi - (unsigned long)g->lo + 1; /* 0: all of long's range */
   if (g->table && g->table != g->tbuf) free(g->table);
   g->table = NULL;
-  if (g->n && span > 1 << 16) return; /* sparse grades given: score_gain_of scans */
+  /* sparse grades given (a table far larger than the levels): score_gain_of scans */
+  if (g->n && (span == 0 || (span > 1 << 16 && span / 4 > (unsigned long)g->n))) return;
   g->table = span <= 8 ? g->tbuf : xmalloc(xmul(span, sizeof *g->table));
   memset(g->table, 0, span * sizeof *g->table);
   for (long i = g->n - 1; i >= 0; i--) g->table[g->lv[i].rel_level - g->lo] = g->lv[i].gain;
@@ -167,11 +168,14 @@ void score_gains_init(score_gains *g, const score_rr *r, const score_sel *q) {
   for (int i = 0; q && i < q->npairs; i++)
     if (valid_int(q->pairs[i].name))
       g->lv[g->n++] = (score_gain_level){atol(q->pairs[i].name), 0, q->pairs[i].value};
-  int given = g->n > 0;
+  long given = g->n;
+  /* Only a given level can match grade i (the levels added below are the
+   * grades before i): the search is over the given ones, so grades up to
+   * TREC_MAX_GRADE cost linear time, not quadratic. */
   for (long i = 0; i < r->num_rel_levels; i++) {
     long j = 0;
-    while (j < g->n && g->lv[j].rel_level != i) j++;
-    if (j < g->n) g->lv[j].num_at_level = r->rel_levels[i];
+    while (j < given && g->lv[j].rel_level != i) j++;
+    if (j < given) g->lv[j].num_at_level = r->rel_levels[i];
     else g->lv[g->n++] = (score_gain_level){i, r->rel_levels[i], (double)i};
   }
   if (given) trec_msort(g->lv, (size_t)g->n, sizeof *g->lv, cmp_gain, NULL);

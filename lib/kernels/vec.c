@@ -1,6 +1,6 @@
 /* vec.c: the kernels of kernels/vec.h: the portable reference here, the
  * vector variants from vec_simd.h compiled twice (AVX2+FMA, AVX-512F) under
- * GCC target pragmas, and the dispatch through kernels/cpu.h. */
+ * GCC target pragmas (clang: attribute pragmas), and the dispatch through kernels/cpu.h. */
 #include "kernels/vec.h"
 
 #include <math.h>
@@ -157,23 +157,33 @@ static void normalize_portable(float *x, size_t n) {
 #include <immintrin.h>
 #define OTC_VEC_SIMD 1
 
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+/* Each variant is compiled for its instruction set: GCC's target pragma, or
+ * clang's equivalent (clang ignores the GCC pragma; `make fuzz` uses clang). */
+#ifdef __clang__
+#define SIMD_BEGIN_AVX2 _Pragma("clang attribute push(__attribute__((target(\"avx2,fma\"))), apply_to = function)")
+#define SIMD_BEGIN_AVX512 _Pragma("clang attribute push(__attribute__((target(\"avx512f\"))), apply_to = function)")
+#define SIMD_END _Pragma("clang attribute pop")
+#else
+#define SIMD_BEGIN_AVX2 _Pragma("GCC push_options") _Pragma("GCC target(\"avx2,fma\")")
+#define SIMD_BEGIN_AVX512 _Pragma("GCC push_options") _Pragma("GCC target(\"avx512f\")")
+#define SIMD_END _Pragma("GCC pop_options")
+#endif
+
+SIMD_BEGIN_AVX2
 #define VW 8
 #define VSFX avx2
 #include "kernels/vec_simd.h"
 #undef VW
 #undef VSFX
-#pragma GCC pop_options
+SIMD_END
 
-#pragma GCC push_options
-#pragma GCC target("avx512f")
+SIMD_BEGIN_AVX512
 #define VW 16
 #define VSFX avx512
 #include "kernels/vec_simd.h"
 #undef VW
 #undef VSFX
-#pragma GCC pop_options
+SIMD_END
 #endif
 
 /* ------------------------------------------------------------ dispatch */

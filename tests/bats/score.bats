@@ -129,6 +129,22 @@ teardown() { rm -rf "$TMP"; }
   assert_line --regexp "^relstring +	1	'012'$"
 }
 
+@test "score: the largest grade (1000000) is evaluated, not a hang (gains were quadratic in the grade)" {
+  # trec_eval 10 spends > 30 s here (measured); score took hours before the
+  # fix. The timeout only separates finishing from hanging.
+  printf '1 0 d1 1000000\n1 0 d2 1\n' >"$TMP/qbig"
+  printf '1 Q0 d2 1 3.0 r\n1 Q0 d1 2 2.0 r\n1 Q0 d3 3 1.0 r\n' >"$TMP/rbig"
+  run timeout 60 score -m ndcg -m ndcg_cut.10 "$TMP/qbig" "$TMP/rbig"
+  assert_success
+  # (1 + 1e6 / log2 3) / (1e6 + 1 / log2 3)
+  assert_line --regexp '^ndcg +	all	0.6309$'
+  assert_line --regexp '^ndcg_cut_10 +	all	0.6309$'
+  run timeout 60 score -m ndcg.1000000=2 "$TMP/qbig" "$TMP/rbig"
+  assert_success
+  # gains 2 and 1: (1 + 2 / log2 3) / (2 + 1 / log2 3)
+  assert_line --regexp '^ndcg_1000000=2 +	all	0.8597$'
+}
+
 @test "score: blank lines in qrels are skipped (trec_eval refuses them)" {
   printf '1 0 r1 1\n\n1 0 r2 2\n   \n1 0 n1 0\n2 0 a 1\n2 0 b 0\n\n' >"$TMP/qblank"
   run score -m num_rel "$TMP/qblank" "$TMP/run"

@@ -3,15 +3,9 @@
  * (varints, lengths, nested pieces and trainer_spec) must reject damage with
  * a message, never crash or read out of bounds; a model that loads is then
  * pruned (spm_keep_closure, spm_subset with every other piece kept) and the
- * subset reloaded, and it encodes a short text. Build and run (not in CI):
- *   make VARIANT=fuzz CC=clang CXX=clang++ \
- *     CFLAGS="-O1 -g -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
- *     build/fuzz/libotclir.a
- *   clang -std=c11 -D_GNU_SOURCE -Ilib -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
- *     -c -o build/fuzz/fuzz_spm.o tests/fuzz/fuzz_spm.c
- *   clang++ -fsanitize=fuzzer,address,undefined -o build/fuzz/fuzz_spm build/fuzz/fuzz_spm.o \
- *     build/fuzz/libotclir.a -lsentencepiece -lmd -lm -lpthread     (C++ link: UBSan's vptr runtime)
- *   build/fuzz/fuzz_spm -max_total_time=300 build/fuzz/corpus-spm tests/fuzz/seeds-spm */
+ * subset reloaded, and it encodes a short text. `make fuzz` builds and runs
+ * it after fuzz_rec and fuzz_trec (FUZZ_SECONDS each; not in CI); it links
+ * with clang++ for UBSan's vptr runtime (the archive has C++). */
 #include "text/spm.h"
 
 #include <stdlib.h>
