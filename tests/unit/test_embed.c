@@ -368,6 +368,7 @@ static void test_colbert(void) {
           names[mode - 1], ex.n, worst);
     if (mode == COLBERT_QUERY) { /* attending to the [MASK]s changes the vectors: the masking is tested */
       cb.attend_to_mask = 1;
+      for (int i = 0; i < ex.n; i++) free(items[i].vecs), items[i].vecs = NULL; /* emb_run allocates them anew */
       emb_run(m, a, &pk, &o, items, ex.n, err, sizeof err);
       worst = 0;
       for (int i = 0; i < ex.n; i++) worst = fmax(worst, maxdiff(items[i].vecs, ex.vecs[i], items[i].out_n * 8));

@@ -624,9 +624,11 @@ static void library_error_tests(void) {
         "uncreatable output: %s", rec_writer_error(NULL));
   /* an invalid schema or zstd level: NULL with the reason */
   rec_schema *bad = rec_schema_copy(s);
+  int nfields = bad->nfields;
   bad->nfields = 0;
   w = rec_writer_fd(1, "-", bad, NULL);
   CHECK(!w && strstr(rec_writer_error(NULL), "invalid schema"), "invalid schema: %s", rec_writer_error(NULL));
+  bad->nfields = nfields; /* so that every field name is freed */
   rec_schema_free(bad);
   w = rec_writer_fd(1, "-", s, &(rec_write_opts){99});
   CHECK(!w && strstr(rec_writer_error(NULL), "zstd level 99"), "bad zstd level: %s", rec_writer_error(NULL));
